@@ -1,0 +1,417 @@
+#include "kernels/quant_ref.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/half.h"
+#include "rill/error.h"
+
+namespace rill {
+namespace {
+
+// Round half to even (the default FP rounding mode), as llama.cpp's nearest_int.
+inline int nearest_int(float v) { return static_cast<int>(std::nearbyint(v)); }
+
+template <typename Block>
+const Block* blocks(const void* p) { return static_cast<const Block*>(p); }
+
+void dequant_q4_0(const block_q4_0* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK4_0) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int j = 0; j < QK4_0 / 2; ++j) {
+            y[j] = float((b[i].qs[j] & 0x0f) - 8) * d;
+            y[j + QK4_0 / 2] = float((b[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+void dequant_q4_1(const block_q4_1* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK4_1) {
+        const float d = fp16_to_f32(b[i].d), m = fp16_to_f32(b[i].m);
+        for (int j = 0; j < QK4_1 / 2; ++j) {
+            y[j] = float(b[i].qs[j] & 0x0f) * d + m;
+            y[j + QK4_1 / 2] = float(b[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+// Fifth bit of element j of a Q5_0 / Q5_1 block.
+inline int q5_high_bit(const uint8_t qh[4], int j) {
+    uint32_t h;
+    std::memcpy(&h, qh, 4);
+    return int((h >> j) & 1u) << 4;
+}
+
+void dequant_q5_0(const block_q5_0* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK5_0) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int j = 0; j < QK5_0 / 2; ++j) {
+            y[j] = float(((b[i].qs[j] & 0x0f) | q5_high_bit(b[i].qh, j)) - 16) * d;
+            y[j + 16] = float(((b[i].qs[j] >> 4) | q5_high_bit(b[i].qh, j + 16)) - 16) * d;
+        }
+    }
+}
+
+void dequant_q5_1(const block_q5_1* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK5_1) {
+        const float d = fp16_to_f32(b[i].d), m = fp16_to_f32(b[i].m);
+        for (int j = 0; j < QK5_1 / 2; ++j) {
+            y[j] = float((b[i].qs[j] & 0x0f) | q5_high_bit(b[i].qh, j)) * d + m;
+            y[j + 16] = float((b[i].qs[j] >> 4) | q5_high_bit(b[i].qh, j + 16)) * d + m;
+        }
+    }
+}
+
+void dequant_q8_0(const block_q8_0* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK8_0) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int j = 0; j < QK8_0; ++j) y[j] = float(b[i].qs[j]) * d;
+    }
+}
+
+void dequant_q8_1(const block_q8_1* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK8_1) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int j = 0; j < QK8_1; ++j) y[j] = float(b[i].qs[j]) * d;
+    }
+}
+
+void dequant_q2_K(const block_q2_K* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
+        int group = 0;
+        for (int half = 0; half < 2; ++half) {
+            const uint8_t* q = b[i].qs + 32 * half;
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int part = 0; part < 2; ++part, ++group) {
+                    const uint8_t sc = b[i].scales[group];
+                    const float dl = d * float(sc & 0x0f), ml = dmin * float(sc >> 4);
+                    for (int l = 0; l < 16; ++l) *y++ = dl * float((q[l + 16 * part] >> shift) & 3) - ml;
+                }
+            }
+        }
+    }
+}
+
+// The 16 six-bit scales of a Q3_K block, minus their offset 32.
+void q3_K_scales(const uint8_t s[12], int out[16]) {
+    for (int g = 0; g < 16; ++g) {
+        const int low = g < 8 ? (s[g] & 0x0f) : (s[g - 8] >> 4);
+        const int high = (s[8 + g % 4] >> (2 * (g / 4))) & 3;
+        out[g] = (low | (high << 4)) - 32;
+    }
+}
+
+void dequant_q3_K(const block_q3_K* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_f32(b[i].d);
+        int scales[16];
+        q3_K_scales(b[i].scales, scales);
+        int group = 0;
+        uint8_t mask = 1;
+        for (int half = 0; half < 2; ++half) {
+            const uint8_t* q = b[i].qs + 32 * half;
+            for (int shift = 0; shift < 8; shift += 2, mask <<= 1) {
+                for (int part = 0; part < 2; ++part, ++group) {
+                    const float dl = d * float(scales[group]);
+                    for (int l = 0; l < 16; ++l) {
+                        const int k = l + 16 * part;
+                        const int v = ((q[k] >> shift) & 3) - ((b[i].hmask[k] & mask) ? 0 : 4);
+                        *y++ = dl * float(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void dequant_q4_K(const block_q4_K* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
+        const uint8_t* q = b[i].qs;
+        for (int pair = 0; pair < 4; ++pair, q += 32) {
+            uint8_t sc, m;
+            k4_scale_min(2 * pair, b[i].scales, sc, m);
+            const float d1 = d * sc, m1 = dmin * m;
+            k4_scale_min(2 * pair + 1, b[i].scales, sc, m);
+            const float d2 = d * sc, m2 = dmin * m;
+            for (int l = 0; l < 32; ++l) *y++ = d1 * float(q[l] & 0x0f) - m1;
+            for (int l = 0; l < 32; ++l) *y++ = d2 * float(q[l] >> 4) - m2;
+        }
+    }
+}
+
+void dequant_q5_K(const block_q5_K* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
+        const uint8_t* q = b[i].qs;
+        for (int pair = 0; pair < 4; ++pair, q += 32) {
+            uint8_t sc, m;
+            k4_scale_min(2 * pair, b[i].scales, sc, m);
+            const float d1 = d * sc, m1 = dmin * m;
+            k4_scale_min(2 * pair + 1, b[i].scales, sc, m);
+            const float d2 = d * sc, m2 = dmin * m;
+            const uint8_t lo_bit = uint8_t(1u << (2 * pair)), hi_bit = uint8_t(2u << (2 * pair));
+            for (int l = 0; l < 32; ++l) *y++ = d1 * float((q[l] & 0x0f) + ((b[i].qh[l] & lo_bit) ? 16 : 0)) - m1;
+            for (int l = 0; l < 32; ++l) *y++ = d2 * float((q[l] >> 4) + ((b[i].qh[l] & hi_bit) ? 16 : 0)) - m2;
+        }
+    }
+}
+
+// Element e (0..255) of a Q6_K block as its unsigned 6-bit value 0..63.
+inline int q6_K_value(const block_q6_K& b, int e) {
+    const int half = e / 128, i = e % 128, l = i % 32, quarter = i / 32;
+    const uint8_t ql = b.ql[64 * half + l + 32 * (quarter & 1)];
+    const int low = (quarter < 2) ? (ql & 0x0f) : (ql >> 4);
+    const int high = (b.qh[32 * half + l] >> (2 * quarter)) & 3;
+    return low | (high << 4);
+}
+
+void dequant_q6_K(const block_q6_K* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int e = 0; e < QK_K; ++e) {
+            const int group = 8 * (e / 128) + (e % 128) / 16;
+            *y++ = d * float(b[i].scales[group]) * float(q6_K_value(b[i], e) - 32);
+        }
+    }
+}
+
+void dequant_q8_K(const block_q8_K* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i)
+        for (int j = 0; j < QK_K; ++j) *y++ = b[i].d * float(b[i].qs[j]);
+}
+
+// Packs the 6-bit scales and mins of 8 groups into the 12-byte Q4_K / Q5_K layout
+// (the inverse of k4_scale_min).
+void pack_k4_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t out[K_SCALE_SIZE]) {
+    std::memset(out, 0, K_SCALE_SIZE);
+    for (int j = 0; j < 8; ++j) {
+        if (j < 4) {
+            out[j] |= sc[j] & 63;
+            out[j + 4] |= mn[j] & 63;
+        } else {
+            out[j + 4] = uint8_t((sc[j] & 0x0f) | ((mn[j] & 0x0f) << 4));
+            out[j - 4] |= uint8_t((sc[j] >> 4) << 6);
+            out[j] |= uint8_t((mn[j] >> 4) << 6);
+        }
+    }
+}
+
+// Shared by Q4_K and Q5_K: per group of 32, an affine map x ~ d*sc*q - dmin*m with
+// q in 0..qmax; scales and mins quantised to 6 bits against the super-block d, dmin.
+// Writes the quantised values (0..qmax) to q[256].
+void quantize_k_affine(const float* x, int qmax, uint16_t& d_out, uint16_t& dmin_out,
+                       uint8_t packed[K_SCALE_SIZE], uint8_t q[QK_K]) {
+    float scale[8], minv[8];
+    for (int g = 0; g < 8; ++g) {
+        const float* xg = x + 32 * g;
+        float lo = xg[0], hi = xg[0];
+        for (int l = 1; l < 32; ++l) { lo = std::min(lo, xg[l]); hi = std::max(hi, xg[l]); }
+        lo = std::min(lo, 0.0f);  // the min is stored as a non-negative offset
+        scale[g] = (hi - lo) / float(qmax);
+        minv[g] = -lo;
+    }
+    const float max_scale = *std::max_element(scale, scale + 8);
+    const float max_min = *std::max_element(minv, minv + 8);
+    const float d = max_scale / 63.0f, dmin = max_min / 63.0f;
+    d_out = f32_to_fp16(d);
+    dmin_out = f32_to_fp16(dmin);
+    const float dq = fp16_to_f32(d_out), dminq = fp16_to_f32(dmin_out);
+    uint8_t sc[8], mn[8];
+    for (int g = 0; g < 8; ++g) {
+        // Round the scale up so the quantised range still covers the group.
+        sc[g] = uint8_t(dq > 0 ? std::min(63, int(std::ceil(scale[g] / dq - 1e-4f))) : 0);
+        mn[g] = uint8_t(dminq > 0 ? std::min(63, nearest_int(minv[g] / dminq)) : 0);
+    }
+    pack_k4_scales(sc, mn, packed);
+    for (int g = 0; g < 8; ++g) {
+        const float step = dq * sc[g], offset = dminq * mn[g];
+        for (int l = 0; l < 32; ++l) {
+            const int v = step > 0 ? nearest_int((x[32 * g + l] + offset) / step) : 0;
+            q[32 * g + l] = uint8_t(std::clamp(v, 0, qmax));
+        }
+    }
+}
+
+}  // namespace
+
+void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK8_0; ++i, x += QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = f32_to_fp16(d);
+        for (int j = 0; j < QK8_0; ++j) y[i].qs[j] = int8_t(std::round(x[j] * id));
+    }
+}
+
+void quantize_row_q8_1(const float* x, block_q8_1* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK8_1; ++i, x += QK8_1) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_1; ++j) amax = std::max(amax, std::fabs(x[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = f32_to_fp16(d);
+        int sum = 0;
+        for (int j = 0; j < QK8_1; ++j) {
+            y[i].qs[j] = int8_t(std::round(x[j] * id));
+            sum += y[i].qs[j];
+        }
+        y[i].s = f32_to_fp16(float(sum) * d);
+    }
+}
+
+void quantize_row_q8_K(const float* x, block_q8_K* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK_K; ++j) {
+            if (std::fabs(x[j]) > amax) { amax = std::fabs(x[j]); max = x[j]; }
+        }
+        if (amax == 0.0f) {
+            std::memset(&y[i], 0, sizeof(block_q8_K));
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < QK_K; ++j) y[i].qs[j] = int8_t(std::min(127, nearest_int(iscale * x[j])));
+        for (int g = 0; g < QK_K / 16; ++g) {
+            int sum = 0;
+            for (int l = 0; l < 16; ++l) sum += y[i].qs[16 * g + l];
+            y[i].bsums[g] = int16_t(sum);
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
+void quantize_row_q4_0(const float* x, block_q4_0* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK4_0; ++i, x += QK4_0) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK4_0; ++j) {
+            if (amax < std::fabs(x[j])) { amax = std::fabs(x[j]); max = x[j]; }
+        }
+        const float d = max / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = f32_to_fp16(d);
+        for (int j = 0; j < QK4_0 / 2; ++j) {
+            const uint8_t lo = uint8_t(std::min(15, int(int8_t(x[j] * id + 8.5f))));
+            const uint8_t hi = uint8_t(std::min(15, int(int8_t(x[j + QK4_0 / 2] * id + 8.5f))));
+            y[i].qs[j] = uint8_t(lo | (hi << 4));
+        }
+    }
+}
+
+void quantize_row_q4_K(const float* x, block_q4_K* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+        uint8_t q[QK_K];
+        quantize_k_affine(x, 15, y[i].d, y[i].dmin, y[i].scales, q);
+        for (int pair = 0; pair < 4; ++pair)
+            for (int l = 0; l < 32; ++l)
+                y[i].qs[32 * pair + l] = uint8_t(q[64 * pair + l] | (q[64 * pair + 32 + l] << 4));
+    }
+}
+
+void quantize_row_q5_K(const float* x, block_q5_K* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+        uint8_t q[QK_K];
+        quantize_k_affine(x, 31, y[i].d, y[i].dmin, y[i].scales, q);
+        std::memset(y[i].qh, 0, sizeof(y[i].qh));
+        for (int pair = 0; pair < 4; ++pair) {
+            for (int l = 0; l < 32; ++l) {
+                const uint8_t a = q[64 * pair + l], b = q[64 * pair + 32 + l];
+                y[i].qs[32 * pair + l] = uint8_t((a & 0x0f) | ((b & 0x0f) << 4));
+                if (a & 16) y[i].qh[l] |= uint8_t(1u << (2 * pair));
+                if (b & 16) y[i].qh[l] |= uint8_t(2u << (2 * pair));
+            }
+        }
+    }
+}
+
+void quantize_row_q6_K(const float* x, block_q6_K* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+        // Per group of 16: signed scale s so that the extreme value maps to -32.
+        float s[16];
+        float max_abs_s = 0.0f;
+        for (int g = 0; g < 16; ++g) {
+            float amax = 0.0f, max = 0.0f;
+            for (int l = 0; l < 16; ++l) {
+                const float v = x[16 * g + l];
+                if (std::fabs(v) > amax) { amax = std::fabs(v); max = v; }
+            }
+            s[g] = max / -32.0f;
+            max_abs_s = std::max(max_abs_s, std::fabs(s[g]));
+        }
+        const float d = max_abs_s / 127.0f;
+        y[i].d = f32_to_fp16(d);
+        const float dq = fp16_to_f32(y[i].d);
+        std::memset(y[i].ql, 0, sizeof(y[i].ql));
+        std::memset(y[i].qh, 0, sizeof(y[i].qh));
+        for (int g = 0; g < 16; ++g) y[i].scales[g] = int8_t(dq > 0 ? std::clamp(nearest_int(s[g] / dq), -127, 127) : 0);
+        for (int e = 0; e < QK_K; ++e) {
+            const int group = 8 * (e / 128) + (e % 128) / 16;  // same order as dequant_q6_K
+            const float step = dq * float(y[i].scales[group]);
+            const int v = step != 0.0f ? std::clamp(nearest_int(x[e] / step), -32, 31) + 32 : 32;
+            const int half = e / 128, r = e % 128, l = r % 32, quarter = r / 32;
+            uint8_t& ql = y[i].ql[64 * half + l + 32 * (quarter & 1)];
+            ql |= uint8_t(quarter < 2 ? (v & 0x0f) : ((v & 0x0f) << 4));
+            y[i].qh[32 * half + l] |= uint8_t((v >> 4) << (2 * quarter));
+        }
+    }
+}
+
+void dequantize_row(TensorType t, const void* src, float* dst, int64_t n) {
+    const int64_t nb = n / traits(t).block_size;
+    switch (t) {
+        case TensorType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+        case TensorType::F16: {
+            const auto* h = static_cast<const uint16_t*>(src);
+            for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_f32(h[i]);
+            return;
+        }
+        case TensorType::BF16: {
+            const auto* h = static_cast<const uint16_t*>(src);
+            for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(h[i]);
+            return;
+        }
+        case TensorType::Q4_0: return dequant_q4_0(blocks<block_q4_0>(src), dst, nb);
+        case TensorType::Q4_1: return dequant_q4_1(blocks<block_q4_1>(src), dst, nb);
+        case TensorType::Q5_0: return dequant_q5_0(blocks<block_q5_0>(src), dst, nb);
+        case TensorType::Q5_1: return dequant_q5_1(blocks<block_q5_1>(src), dst, nb);
+        case TensorType::Q8_0: return dequant_q8_0(blocks<block_q8_0>(src), dst, nb);
+        case TensorType::Q8_1: return dequant_q8_1(blocks<block_q8_1>(src), dst, nb);
+        case TensorType::Q2_K: return dequant_q2_K(blocks<block_q2_K>(src), dst, nb);
+        case TensorType::Q3_K: return dequant_q3_K(blocks<block_q3_K>(src), dst, nb);
+        case TensorType::Q4_K: return dequant_q4_K(blocks<block_q4_K>(src), dst, nb);
+        case TensorType::Q5_K: return dequant_q5_K(blocks<block_q5_K>(src), dst, nb);
+        case TensorType::Q6_K: return dequant_q6_K(blocks<block_q6_K>(src), dst, nb);
+        case TensorType::Q8_K: return dequant_q8_K(blocks<block_q8_K>(src), dst, nb);
+        default: RILL_FAIL("cannot dequantise tensor type %s", std::string(type_name(t)).c_str());
+    }
+}
+
+void quantize_row(TensorType t, const float* src, void* dst, int64_t n) {
+    switch (t) {
+        case TensorType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+        case TensorType::F16: {
+            auto* h = static_cast<uint16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) h[i] = f32_to_fp16(src[i]);
+            return;
+        }
+        case TensorType::BF16: {
+            auto* h = static_cast<uint16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) h[i] = f32_to_bf16(src[i]);
+            return;
+        }
+        case TensorType::Q4_0: return quantize_row_q4_0(src, static_cast<block_q4_0*>(dst), n);
+        case TensorType::Q8_0: return quantize_row_q8_0(src, static_cast<block_q8_0*>(dst), n);
+        case TensorType::Q8_1: return quantize_row_q8_1(src, static_cast<block_q8_1*>(dst), n);
+        case TensorType::Q4_K: return quantize_row_q4_K(src, static_cast<block_q4_K*>(dst), n);
+        case TensorType::Q5_K: return quantize_row_q5_K(src, static_cast<block_q5_K*>(dst), n);
+        case TensorType::Q6_K: return quantize_row_q6_K(src, static_cast<block_q6_K*>(dst), n);
+        case TensorType::Q8_K: return quantize_row_q8_K(src, static_cast<block_q8_K*>(dst), n);
+        default: RILL_FAIL("cannot quantise to tensor type %s", std::string(type_name(t)).c_str());
+    }
+}
+
+}  // namespace rill

@@ -1,0 +1,43 @@
+// Scalar reference (de)quantisation: the specification every faster kernel must match.
+#pragma once
+
+#include <cstdint>
+
+#include "gguf/types.h"
+#include "kernels/quant_blocks.h"
+
+namespace rill {
+
+// Dequantises n elements (a multiple of the type's block size) of type t.
+// Throws rill::Error for a type Rill cannot dequantise.
+void dequantize_row(TensorType t, const void* src, float* dst, int64_t n);
+
+// Quantises n elements into type t. Supported: F32, F16, BF16, Q4_0, Q8_0, Q8_1,
+// Q4_K, Q5_K, Q6_K, Q8_K. Throws rill::Error for other types.
+void quantize_row(TensorType t, const float* src, void* dst, int64_t n);
+
+// Activation formats, rounding exactly as llama.cpp's reference quantisers:
+// Q8_0 / Q8_1: d = amax / 127, q = round-half-away(x / d), fp16(d) stored.
+void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n);
+void quantize_row_q8_1(const float* x, block_q8_1* y, int64_t n);
+// Q8_K: iscale = -127 / (signed value of largest magnitude), q = round-half-even(x * iscale).
+void quantize_row_q8_K(const float* x, block_q8_K* y, int64_t n);
+
+// Weight formats.
+void quantize_row_q4_0(const float* x, block_q4_0* y, int64_t n);  // as llama.cpp's reference
+void quantize_row_q4_K(const float* x, block_q4_K* y, int64_t n);
+void quantize_row_q5_K(const float* x, block_q5_K* y, int64_t n);
+void quantize_row_q6_K(const float* x, block_q6_K* y, int64_t n);
+
+// Unpacks the j-th (0..7) 6-bit scale and min of a Q4_K / Q5_K block.
+inline void k4_scale_min(int j, const uint8_t* s, uint8_t& scale, uint8_t& min) {
+    if (j < 4) {
+        scale = s[j] & 63;
+        min = s[j + 4] & 63;
+    } else {
+        scale = uint8_t((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
+        min = uint8_t((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+}  // namespace rill

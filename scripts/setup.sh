@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything Rill needs from Debian packages and the npm registry.
+# Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBS=(cmake ninja-build python3 git clang-19 lld-19 libclang-rt-19-dev emscripten
+      googletest libgtest-dev nlohmann-json3-dev unicode-data)
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+missing=()
+for p in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Any Node with npm bootstraps; the machine image's Node comes with npm, Debian's does not.
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+# Node 24 (relaxed SIMD without flags) and the llama.cpp oracle, pinned in package.json.
+if [ ! -x node_modules/.bin/node ] || [ ! -d node_modules/node-llama-cpp ] ||
+   [ package.json -nt node_modules/.rill-installed ]; then
+  echo "setup: npm install"
+  npm install --no-audit --no-fund --loglevel=error
+  touch node_modules/.rill-installed
+fi
+
+# llama.cpp's source and tokenizer test vectors ship inside node-llama-cpp as a git bundle.
+if [ ! -f .cache/llama.cpp/models/ggml-vocab-qwen35.gguf ]; then
+  echo "setup: unpacking llama.cpp reference bundle into .cache/llama.cpp"
+  rm -rf .cache/llama.cpp
+  mkdir -p .cache
+  git clone -q node_modules/node-llama-cpp/llama/gitRelease.bundle .cache/llama.cpp 2>/dev/null
+fi
+echo "setup: ok ($(node_modules/.bin/node --version), $(emcc --version 2>/dev/null | head -1 | cut -c1-40))"

@@ -1,0 +1,264 @@
+// rill: the native command-line tool.
+//   rill inspect MODEL.gguf [--json]
+//   rill tokenize -m MODEL.gguf [--json] [--no-special] [--add-bos] [--lines] TEXT|-
+//   rill detokenize -m MODEL.gguf [--special] [--lines] IDS...
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "rill/error.h"
+#include "tokenizer/tokenizer.h"
+
+namespace {
+
+using json = nlohmann::json;
+using rill::Error;
+
+const char* kUsage =
+    "usage:\n"
+    "  rill inspect MODEL.gguf [--json]\n"
+    "  rill tokenize -m MODEL.gguf [--json] [--no-special] [--add-bos] [--lines] TEXT   (TEXT '-' reads stdin)\n"
+    "  rill detokenize -m MODEL.gguf [--special] [--lines] IDS...\n"
+    "\n"
+    "  --lines  batch mode: each stdin line is one JSON string (tokenize) or JSON array of ids\n"
+    "           (detokenize); one JSON result per output line.\n";
+
+// Arguments after the subcommand: flags (with or without a value) and positionals.
+struct Args {
+    std::map<std::string, std::string> opts;
+    std::vector<std::string> positional;
+    bool has(const std::string& k) const { return opts.count(k) != 0; }
+};
+
+Args parse_args(int argc, char** argv, int first, const std::vector<std::string>& with_value,
+                const std::vector<std::string>& flags) {
+    Args a;
+    for (int i = first; i < argc; ++i) {
+        const std::string s = argv[i];
+        if (s.size() > 1 && s[0] == '-' && s != "-" && !(s.size() > 1 && std::isdigit(static_cast<unsigned char>(s[1])))) {
+            if (std::find(with_value.begin(), with_value.end(), s) != with_value.end()) {
+                if (i + 1 >= argc) RILL_FAIL("option %s needs a value", s.c_str());
+                a.opts[s] = argv[++i];
+            } else if (std::find(flags.begin(), flags.end(), s) != flags.end()) {
+                a.opts[s] = "1";
+            } else {
+                RILL_FAIL("unknown option '%s'", s.c_str());
+            }
+        } else {
+            a.positional.push_back(s);
+        }
+    }
+    return a;
+}
+
+std::string read_stdin() {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+}
+
+json value_to_json(const rill::gguf::Value& v) {
+    using rill::gguf::ValueType;
+    switch (v.type) {
+        case ValueType::STRING: return std::string(v.str);
+        case ValueType::BOOL: return v.u != 0;
+        case ValueType::FLOAT32: case ValueType::FLOAT64: return v.f;
+        case ValueType::UINT64: return v.u;
+        case ValueType::ARRAY: {
+            // Vocabulary-sized arrays are summarised: their size is what a reader wants.
+            if (v.count > 64) return json{{"type", std::string(rill::gguf::value_type_name(v.elem_type))}, {"count", v.count}};
+            json a = json::array();
+            for (uint64_t k = 0; k < v.count; ++k) {
+                if (v.elem_type == ValueType::STRING) a.push_back(std::string(v.strings[k]));
+                else if (v.elem_type == ValueType::ARRAY) a.push_back(value_to_json(v.arrays[k]));
+                else if (v.elem_type == ValueType::FLOAT32 || v.elem_type == ValueType::FLOAT64) a.push_back(v.float_at(k));
+                else if (v.elem_type == ValueType::BOOL) a.push_back(v.int_at(k) != 0);
+                else a.push_back(v.int_at(k));
+            }
+            return a;
+        }
+        default: return v.i;
+    }
+}
+
+std::string human_bytes(uint64_t b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB"};
+    double x = double(b);
+    int u = 0;
+    while (x >= 1024 && u < 3) { x /= 1024; ++u; }
+    return rill::strprintf(u ? "%.2f %s" : "%.0f %s", x, units[u]);
+}
+
+int cmd_inspect(int argc, char** argv) {
+    const Args a = parse_args(argc, argv, 2, {}, {"--json"});
+    if (a.positional.size() != 1) RILL_FAIL("inspect takes one MODEL.gguf");
+    const auto file = rill::gguf::File::open(a.positional[0]);
+    const rill::gguf::Value* arch_v = file.find("general.architecture");
+    const std::string arch = arch_v ? std::string(arch_v->as_string()) : "";
+
+    json tok_summary = nullptr;
+    std::string tok_error;
+    try {
+        const auto tok = rill::Tokenizer::from_gguf(file);
+        tok_summary = {{"model", std::string(tok.model_name())},
+                       {"pre", std::string(rill::pretokenizer_name(tok.pre()))},
+                       {"n_tokens", tok.n_tokens()},
+                       {"n_merges", tok.n_merges()},
+                       {"bos", tok.bos()},
+                       {"eos", tok.eos()},
+                       {"add_bos", tok.add_bos()},
+                       {"add_eos", tok.add_eos()},
+                       {"chat_template", file.find("tokenizer.chat_template") != nullptr}};
+    } catch (const Error& e) {
+        tok_error = e.what();
+    }
+
+    uint64_t total_bytes = 0, total_params = 0;
+    std::map<std::string, std::pair<uint64_t, uint64_t>> by_type;  // name -> (tensors, bytes)
+    for (const auto& t : file.tensors()) {
+        total_bytes += t.n_bytes;
+        total_params += uint64_t(t.n_elements());
+        auto& e = by_type[std::string(rill::type_name(t.type))];
+        e.first += 1;
+        e.second += t.n_bytes;
+    }
+
+    if (a.has("--json")) {
+        json j;
+        j["file"] = a.positional[0];
+        j["version"] = file.version();
+        j["file_bytes"] = file.file_size();
+        j["alignment"] = file.alignment();
+        j["architecture"] = arch;
+        json meta = json::object(), hyper = json::object();
+        for (const auto& [k, v] : file.metadata()) {
+            meta[k] = value_to_json(v);
+            if (!arch.empty() && k.rfind(arch + ".", 0) == 0) hyper[k.substr(arch.size() + 1)] = value_to_json(v);
+        }
+        j["metadata"] = meta;
+        j["hyperparameters"] = hyper;
+        j["tokenizer"] = tok_summary;
+        if (!tok_error.empty()) j["tokenizer_error"] = tok_error;
+        json tensors = json::array();
+        for (const auto& t : file.tensors()) {
+            json shape = json::array();
+            for (uint32_t d = 0; d < t.n_dims; ++d) shape.push_back(t.ne[d]);
+            tensors.push_back({{"name", t.name}, {"type", std::string(rill::type_name(t.type))}, {"shape", shape},
+                               {"bytes", t.n_bytes}, {"offset", file.data_offset() + t.offset}});
+        }
+        j["tensors"] = tensors;
+        json types = json::object();
+        for (const auto& [name, e] : by_type) types[name] = {{"tensors", e.first}, {"bytes", e.second}};
+        j["totals"] = {{"tensors", file.tensors().size()}, {"parameters", total_params}, {"bytes", total_bytes}, {"by_type", types}};
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+
+    std::printf("file:          %s (%s, GGUF v%u)\n", a.positional[0].c_str(), human_bytes(file.file_size()).c_str(), file.version());
+    std::printf("architecture:  %s\n", arch.empty() ? "(none)" : arch.c_str());
+    if (const auto* name = file.find("general.name")) std::printf("name:          %s\n", std::string(name->as_string()).c_str());
+    std::printf("\nhyperparameters:\n");
+    for (const auto& [k, v] : file.metadata())
+        if (!arch.empty() && k.rfind(arch + ".", 0) == 0) std::printf("  %-40s %s\n", k.substr(arch.size() + 1).c_str(), v.to_string().c_str());
+    std::printf("\ntokenizer:\n");
+    if (tok_summary.is_null()) {
+        std::printf("  (unusable: %s)\n", tok_error.c_str());
+    } else {
+        for (auto& [k, v] : tok_summary.items()) std::printf("  %-16s %s\n", k.c_str(), v.dump().c_str());
+    }
+    std::printf("\nother metadata:\n");
+    for (const auto& [k, v] : file.metadata()) {
+        if ((!arch.empty() && k.rfind(arch + ".", 0) == 0)) continue;
+        std::printf("  %-40s %s\n", k.c_str(), v.to_string(4).c_str());
+    }
+    std::printf("\ntensors:\n  %-40s %-8s %-24s %12s\n", "name", "type", "shape", "bytes");
+    for (const auto& t : file.tensors())
+        std::printf("  %-40s %-8s %-24s %12llu\n", t.name.c_str(), std::string(rill::type_name(t.type)).c_str(), t.shape_string().c_str(),
+                    (unsigned long long)t.n_bytes);
+    std::printf("\ntotals: %zu tensors, %llu parameters, %s of weights\n", file.tensors().size(), (unsigned long long)total_params,
+                human_bytes(total_bytes).c_str());
+    for (const auto& [name, e] : by_type)
+        std::printf("  %-8s %5llu tensors  %s\n", name.c_str(), (unsigned long long)e.first, human_bytes(e.second).c_str());
+    return 0;
+}
+
+rill::Tokenizer load_tokenizer(const Args& a) {
+    if (!a.has("-m")) RILL_FAIL("missing -m MODEL.gguf");
+    return rill::Tokenizer::from_gguf(rill::gguf::File::open(a.opts.at("-m")));
+}
+
+int cmd_tokenize(int argc, char** argv) {
+    const Args a = parse_args(argc, argv, 2, {"-m"}, {"--json", "--no-special", "--add-bos", "--lines"});
+    const auto tok = load_tokenizer(a);
+    const bool parse_special = !a.has("--no-special"), add_special = a.has("--add-bos");
+    if (a.has("--lines")) {
+        std::string line;
+        while (std::getline(std::cin, line)) {
+            const std::string text = json::parse(line).get<std::string>();
+            std::cout << json(tok.tokenize(text, add_special, parse_special)).dump() << "\n";
+        }
+        return 0;
+    }
+    if (a.positional.size() != 1) RILL_FAIL("tokenize takes one TEXT argument ('-' reads stdin)");
+    const std::string text = a.positional[0] == "-" ? read_stdin() : a.positional[0];
+    const auto ids = tok.tokenize(text, add_special, parse_special);
+    if (a.has("--json")) {
+        std::cout << json(ids).dump() << "\n";
+    } else {
+        for (auto id : ids) std::cout << id << "\n";
+    }
+    return 0;
+}
+
+int cmd_detokenize(int argc, char** argv) {
+    const Args a = parse_args(argc, argv, 2, {"-m"}, {"--special", "--lines"});
+    const auto tok = load_tokenizer(a);
+    const bool special = a.has("--special");
+    auto check = [&](long long id) {
+        if (id < 0 || size_t(id) >= tok.n_tokens()) RILL_FAIL("token id %lld is out of range (vocabulary has %zu tokens)", id, tok.n_tokens());
+        return rill::TokenId(id);
+    };
+    if (a.has("--lines")) {
+        std::string line;
+        while (std::getline(std::cin, line)) {
+            std::vector<rill::TokenId> ids;
+            for (long long id : json::parse(line)) ids.push_back(check(id));
+            std::cout << json(tok.detokenize(ids, special)).dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        }
+        return 0;
+    }
+    std::vector<rill::TokenId> ids;
+    for (const auto& s : a.positional) {
+        char* end = nullptr;
+        const long long id = std::strtoll(s.c_str(), &end, 10);
+        if (s.empty() || *end != '\0') RILL_FAIL("'%s' is not a token id", s.c_str());
+        ids.push_back(check(id));
+    }
+    std::cout << tok.detokenize(ids, special);
+    std::cout.flush();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+        std::fputs(kUsage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const std::string cmd = argv[1];
+    try {
+        if (cmd == "inspect") return cmd_inspect(argc, argv);
+        if (cmd == "tokenize") return cmd_tokenize(argc, argv);
+        if (cmd == "detokenize") return cmd_detokenize(argc, argv);
+        std::fprintf(stderr, "rill: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "rill %s: error: %s\n", cmd.c_str(), e.what());
+        return 1;
+    }
+}
