@@ -1,6 +1,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <cctype>
 #include <queue>
 
 #include "rill/error.h"
@@ -64,6 +65,26 @@ const gguf::Value* array_of(const gguf::File& f, const char* key, gguf::ValueTyp
 
 const std::string_view kSpmSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's visible space
 
+// Texts llama.cpp treats as control tokens whatever their stored type: end-of-turn /
+// end-of-generation markers and fill-in-the-middle markers of the model families it knows.
+const char* const kControlLooking[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+    "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>",
+    "<eos>", "<turn|>", "<|tool_response>", "<\xef\xbd\x9cend\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "[e~[",
+    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\xef\xbd\x9cfim\xe2\x96\x81begin\xef\xbd\x9c>", "<PRE>", "\xe2\x96\x81<PRE>",
+    "<|code_prefix|>", "<|prefix|>", "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
+    "<\xef\xbd\x9cfim\xe2\x96\x81hole\xef\xbd\x9c>", "<SUF>", "\xe2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>",
+    "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\xef\xbd\x9cfim\xe2\x96\x81end\xef\xbd\x9c>", "<MID>", "\xe2\x96\x81<MID>",
+    "<|code_middle|>", "<|middle|>", "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", "<|fim_repo|>",
+    "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>"};
+
+// Of those, the ones that end generation.
+const char* const kEndOfGeneration[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+    "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>",
+    "<eos>", "<turn|>", "<|tool_response>", "<\xef\xbd\x9cend\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "[e~[",
+    "<|fim_pad|>", "<|fim_repo|>", "<|repo_name|>", "<|file_sep|>"};
+
 }  // namespace
 
 Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
@@ -92,6 +113,15 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
         if (types) {
             const int64_t ty = types->int_at(i);
             tok.type = (ty >= 1 && ty <= 6) ? TokenType(ty) : TokenType::Undefined;
+        }
+        switch (tok.type) {
+            case TokenType::Normal: tok.attr = kNormal; break;
+            case TokenType::Unknown: tok.attr = kUnknown; break;
+            case TokenType::Control: tok.attr = kControl; break;
+            case TokenType::UserDefined: tok.attr = kUserDefined; break;
+            case TokenType::Byte: tok.attr = kByte; break;
+            case TokenType::Unused: tok.attr = kUnused; break;
+            default: tok.attr = 0; break;
         }
         t.by_text_[tok.text] = TokenId(i);  // a repeated text maps to its last id, as in llama.cpp
     }
@@ -140,20 +170,52 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
     if (t.eos_ >= TokenId(n)) t.eos_ = kNoToken;
     if (t.unk_ >= TokenId(n)) t.unk_ = kNoToken;
 
-    for (size_t i = 0; i < n; ++i) {
-        const TokenType ty = t.tokens_[i].type;
-        if (ty == TokenType::Control || ty == TokenType::UserDefined || ty == TokenType::Unknown) t.special_.push_back(TokenId(i));
-    }
+    const gguf::Value* general_name = f.find("general.name");
+    t.apply_attribute_overrides(general_name && general_name->type == gguf::ValueType::STRING ? general_name->str : "");
     std::stable_sort(t.special_.begin(), t.special_.end(),
                      [&](TokenId a, TokenId b) { return t.tokens_[a].text.size() > t.tokens_[b].text.size(); });
-
-    for (TokenId id : {t.eos_, t.eot_})
-        if (id != kNoToken) t.eog_.push_back(id);
-    for (const char* s : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "<|end_of_text|>"}) {
-        const TokenId id = t.find(s);
-        if (id != kNoToken && std::find(t.eog_.begin(), t.eog_.end(), id) == t.eog_.end()) t.eog_.push_back(id);
-    }
     return t;
+}
+
+void Tokenizer::apply_attribute_overrides(std::string_view model_name) {
+    auto add_eog = [&](TokenId id) {
+        if (id != kNoToken && std::find(eog_.begin(), eog_.end(), id) == eog_.end()) eog_.push_back(id);
+    };
+    for (const char* text : kControlLooking) {
+        const TokenId id = find(text);
+        if (id != kNoToken) tokens_[size_t(id)].attr |= kControl;
+    }
+    for (const char* text : kEndOfGeneration) add_eog(find(text));
+    add_eog(eos_);
+    add_eog(eot_);
+    // Two exceptions llama.cpp makes: harmony-style vocabularies (<|return|> and <|call|>
+    // or <|calls|> and <|flush|>) keep <|end|> as an ordinary user token, and vocabularies with
+    // <|tool_response> keep </s> as ordinary text.
+    auto erase_eog = [&](TokenId id, uint8_t attr) {
+        eog_.erase(std::remove(eog_.begin(), eog_.end(), id), eog_.end());
+        tokens_[size_t(id)].attr = attr;
+    };
+    const TokenId end = find("<|end|>");
+    const bool has_call = find("<|call|>") != kNoToken || find("<|calls|>") != kNoToken;
+    if (end != kNoToken && has_call && (find("<|return|>") != kNoToken || find("<|flush|>") != kNoToken)) erase_eog(end, kUserDefined);
+    const TokenId s_end = find("</s>");
+    if (s_end != kNoToken && find("<|tool_response>") != kNoToken) erase_eog(s_end, kNormal);
+
+    for (size_t i = 0; i < tokens_.size(); ++i)
+        if (tokens_[i].attr & (kControl | kUserDefined | kUnknown)) special_.push_back(TokenId(i));
+
+    // Phi-3 (recognised by model name, as llama.cpp does): whitespace after its special
+    // tokens belongs to the token, except after <unk>, <s> and <|endoftext|>.
+    std::string name(model_name);
+    for (auto& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos) {
+        for (TokenId id : special_) tokens_[size_t(id)].attr |= kRstrip;
+        if (s_end != kNoToken) tokens_[size_t(s_end)].attr |= kRstrip;
+        for (const char* text : {"<unk>", "<s>", "<|endoftext|>"}) {
+            const TokenId id = find(text);
+            if (id != kNoToken) tokens_[size_t(id)].attr &= uint8_t(~kRstrip);
+        }
+    }
 }
 
 TokenId Tokenizer::find(std::string_view text) const {
@@ -176,18 +238,24 @@ std::vector<Tokenizer::Fragment> Tokenizer::partition(std::string_view text, boo
     if (!text.empty()) frags.push_back({kNoToken, 0, text.size()});
     for (TokenId id : special_) {
         const Token& tok = tokens_[size_t(id)];
-        if (!parse_special && (tok.type == TokenType::Control || tok.type == TokenType::Unknown)) continue;
+        if (!parse_special && (tok.attr & (kControl | kUnknown))) continue;
         std::vector<Fragment> next;
         next.reserve(frags.size());
         for (const Fragment& fr : frags) {
             if (fr.token != kNoToken) { next.push_back(fr); continue; }
             size_t pos = fr.begin;
+            auto is_space = [&](size_t i) { return std::isspace(static_cast<unsigned char>(text[i])) != 0; };
             while (pos < fr.end) {
                 const size_t hit = text.substr(0, fr.end).find(tok.text, pos);
                 if (hit == std::string_view::npos) break;
-                if (hit > pos) next.push_back({kNoToken, pos, hit});
+                size_t left_end = hit;
+                if (tok.attr & kLstrip)
+                    while (left_end > pos && is_space(left_end - 1)) --left_end;
+                if (left_end > pos) next.push_back({kNoToken, pos, left_end});
                 next.push_back({id, hit, hit + tok.text.size()});
                 pos = hit + tok.text.size();
+                if (tok.attr & kRstrip)
+                    while (pos < fr.end && is_space(pos)) ++pos;
             }
             if (pos < fr.end) next.push_back({kNoToken, pos, fr.end});
         }
@@ -346,40 +414,41 @@ std::vector<TokenId> Tokenizer::tokenize(std::string_view text, bool add_special
 std::string Tokenizer::token_to_piece(TokenId id, bool special) const {
     if (id < 0 || size_t(id) >= tokens_.size()) RILL_FAIL("token id %d is out of range (vocabulary has %zu tokens)", id, tokens_.size());
     const Token& tok = tokens_[size_t(id)];
-    switch (tok.type) {
-        case TokenType::Control:
-        case TokenType::Unknown: return special ? tok.text : std::string();
-        case TokenType::UserDefined: return tok.text;
-        case TokenType::Byte: {
-            if (kind_ == VocabKind::Spm && tok.text.size() == 6 && tok.text.compare(0, 3, "<0x") == 0)
-                return std::string(1, char(std::stoi(tok.text.substr(3, 2), nullptr, 16)));
-            const auto cps = unicode::decode_utf8(tok.text);
-            const auto it = cps.size() == 1 ? byte_map().decode.find(cps[0]) : byte_map().decode.end();
-            return it != byte_map().decode.end() ? std::string(1, char(it->second)) : tok.text;
-        }
-        case TokenType::Normal: {
-            std::string s;
-            if (kind_ == VocabKind::Spm) {
-                s = tok.text;
-                replace_all(s, kSpmSpace, " ");
-                return s;
-            }
-            for (uint32_t cp : unicode::decode_utf8(tok.text)) {
-                const auto it = byte_map().decode.find(cp);
-                if (it != byte_map().decode.end()) {
-                    s += char(it->second);
-                } else {  // not a byte-level character: keep it visible rather than drop it
-                    std::string utf8;
-                    unicode::append_utf8(utf8, cp);
-                    s += "[UNK_BYTE_0x";
-                    for (unsigned char c : utf8) s += strprintf("%02x", c);
-                    s += tok.text + "]";
-                }
-            }
+    if (tok.attr & (kControl | kUnknown)) return special ? tok.text : std::string();
+    if (tok.attr & kUserDefined) return tok.text;
+    if (tok.attr & kNormal) {
+        std::string s;
+        if (kind_ == VocabKind::Spm) {
+            s = tok.text;
+            replace_all(s, kSpmSpace, " ");
             return s;
         }
-        default: return std::string();
+        for (uint32_t cp : unicode::decode_utf8(tok.text)) {
+            const auto it = byte_map().decode.find(cp);
+            if (it != byte_map().decode.end()) {
+                s += char(it->second);
+            } else {  // not a byte-level character: keep it visible rather than drop it
+                std::string utf8;
+                unicode::append_utf8(utf8, cp);
+                s += "[UNK_BYTE_0x";
+                for (unsigned char c : utf8) s += strprintf("%02x", c);
+                s += tok.text + "]";
+            }
+        }
+        return s;
     }
+    if (tok.attr & kByte) {
+        if (kind_ == VocabKind::Spm && tok.text.size() == 6 && tok.text.compare(0, 3, "<0x") == 0 && tok.text[5] == '>') {
+            char* end = nullptr;
+            const std::string hex = tok.text.substr(3, 2);
+            const long b = std::strtol(hex.c_str(), &end, 16);
+            if (end == hex.c_str() + 2) return std::string(1, char(b));
+        }
+        const auto cps = unicode::decode_utf8(tok.text);
+        const auto it = cps.size() == 1 ? byte_map().decode.find(cps[0]) : byte_map().decode.end();
+        return it != byte_map().decode.end() ? std::string(1, char(it->second)) : tok.text;
+    }
+    return std::string();  // unused / undefined tokens have no text
 }
 
 std::string Tokenizer::detokenize(const std::vector<TokenId>& ids, bool special) const {

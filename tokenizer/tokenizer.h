@@ -53,7 +53,12 @@ public:
     bool is_end_of_generation(TokenId id) const;
 
 private:
-    struct Token { std::string text; float score = 0; TokenType type = TokenType::Normal; };
+    // Attribute bits. A token can carry several: llama.cpp adds kControl to tokens whose
+    // text marks an end of turn or a fill-in-the-middle slot, whatever the file says.
+    enum Attr : uint8_t { kNormal = 1, kUnknown = 2, kControl = 4, kUserDefined = 8, kByte = 16, kUnused = 32,
+                         kLstrip = 64, kRstrip = 128 };  // strip whitespace before / after the token in text
+    struct Token { std::string text; float score = 0; TokenType type = TokenType::Normal; uint8_t attr = kNormal; };
+    void apply_attribute_overrides(std::string_view model_name);
     struct Fragment { TokenId token; size_t begin, end; };  // token, or text [begin, end) when token < 0
 
     std::vector<Fragment> partition(std::string_view text, bool parse_special) const;
