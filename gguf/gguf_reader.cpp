@@ -207,9 +207,27 @@ double Value::float_at(uint64_t k) const {
     return e.as_float();
 }
 
+// A string as a quoted, escaped, possibly shortened literal for display.
+static std::string quoted(std::string_view s, size_t max_len = 200) {
+    std::string out = "\"";
+    for (char c : s.substr(0, max_len)) {
+        switch (c) {
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '\r': out += "\\r"; break;
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) out += strprintf("\\x%02x", static_cast<unsigned char>(c));
+                else out += c;
+        }
+    }
+    return out + (s.size() > max_len ? "...\"" : "\"");
+}
+
 std::string Value::to_string(size_t max_items) const {
     switch (type) {
-        case ValueType::STRING: return "\"" + std::string(str.substr(0, 200)) + (str.size() > 200 ? "...\"" : "\"");
+        case ValueType::STRING: return quoted(str);
         case ValueType::BOOL: return u ? "true" : "false";
         case ValueType::FLOAT32: case ValueType::FLOAT64: return strprintf("%g", f);
         case ValueType::UINT64: return std::to_string(u);
@@ -218,7 +236,7 @@ std::string Value::to_string(size_t max_items) const {
             const uint64_t n = std::min<uint64_t>(count, max_items);
             for (uint64_t k = 0; k < n; ++k) {
                 if (k) s += ", ";
-                if (elem_type == ValueType::STRING) s += "\"" + std::string(strings[k]) + "\"";
+                if (elem_type == ValueType::STRING) s += quoted(strings[k], 40);
                 else if (elem_type == ValueType::ARRAY) s += arrays[k].to_string(max_items);
                 else if (elem_type == ValueType::FLOAT32 || elem_type == ValueType::FLOAT64) s += strprintf("%g", float_at(k));
                 else s += std::to_string(int_at(k));
@@ -259,7 +277,7 @@ std::shared_ptr<const Bytes> bytes_from_path(const std::string& path) {
     if (!in) RILL_FAIL("cannot open '%s'", path.c_str());
     const std::streamsize n = in.tellg();
     if (n < 0) RILL_FAIL("cannot read '%s'", path.c_str());
-    std::vector<uint8_t> v(size_t(n));
+    std::vector<uint8_t> v(static_cast<size_t>(n));
     in.seekg(0);
     if (n && !in.read(reinterpret_cast<char*>(v.data()), n)) RILL_FAIL("cannot read '%s'", path.c_str());
     return bytes_from_vector(std::move(v));

@@ -105,7 +105,7 @@ int cmd_inspect(int argc, char** argv) {
     try {
         const auto tok = rill::Tokenizer::from_gguf(file);
         tok_summary = {{"model", std::string(tok.model_name())},
-                       {"pre", std::string(rill::pretokenizer_name(tok.pre()))},
+                       {"pre", tok.kind() == rill::VocabKind::Bpe ? json(std::string(rill::pretokenizer_name(tok.pre()))) : json(nullptr)},
                        {"n_tokens", tok.n_tokens()},
                        {"n_merges", tok.n_merges()},
                        {"bos", tok.bos()},
