@@ -23,6 +23,8 @@ enum class ValueType : uint32_t {
     BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 std::string_view value_type_name(ValueType t);
+// Bytes of one scalar of type t; 0 for STRING and ARRAY.
+size_t value_type_size(ValueType t);
 
 // One metadata value. Scalars are held decoded; arrays of scalars point at the
 // little-endian bytes in the file; arrays of strings/arrays hold their elements.

@@ -21,16 +21,6 @@ constexpr uint32_t kMaxArrayDepth = 8;   // nested arrays deeper than this are r
 constexpr uint32_t kMaxDims = 4;
 constexpr uint64_t kMaxNameLength = 1024;
 
-size_t scalar_size(ValueType t) {
-    switch (t) {
-        case ValueType::UINT8: case ValueType::INT8: case ValueType::BOOL: return 1;
-        case ValueType::UINT16: case ValueType::INT16: return 2;
-        case ValueType::UINT32: case ValueType::INT32: case ValueType::FLOAT32: return 4;
-        case ValueType::UINT64: case ValueType::INT64: case ValueType::FLOAT64: return 8;
-        default: return 0;
-    }
-}
-
 bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(ValueType::FLOAT64); }
 
 template <typename T>
@@ -94,7 +84,7 @@ Value read_value(Cursor& c, ValueType type, const std::string& key, uint32_t dep
         return v;
     }
     if (type != ValueType::ARRAY) {
-        decode_scalar(v, c.take(scalar_size(type), "value of key '" + key + "'"));
+        decode_scalar(v, c.take(value_type_size(type), "value of key '" + key + "'"));
         if (type == ValueType::BOOL && v.u > 1) RILL_FAIL("key '%s': bool value %llu is not 0 or 1", key.c_str(), (unsigned long long)v.u);
         return v;
     }
@@ -104,7 +94,7 @@ Value read_value(Cursor& c, ValueType type, const std::string& key, uint32_t dep
     v.elem_type = static_cast<ValueType>(et);
     v.count = c.read<uint64_t>("array length of key '" + key + "'");
     // Smallest encoding of one element, so an absurd count fails before any allocation.
-    const uint64_t min_elem = v.elem_type == ValueType::STRING ? 8 : v.elem_type == ValueType::ARRAY ? 12 : scalar_size(v.elem_type);
+    const uint64_t min_elem = v.elem_type == ValueType::STRING ? 8 : v.elem_type == ValueType::ARRAY ? 12 : value_type_size(v.elem_type);
     if (v.count > c.remaining() / min_elem)
         RILL_FAIL("key '%s': array of %llu %s elements cannot fit in the %zu bytes left in the file", key.c_str(),
                   (unsigned long long)v.count, std::string(value_type_name(v.elem_type)).c_str(), c.remaining());
@@ -149,6 +139,16 @@ private:
 #endif
 
 }  // namespace
+
+size_t value_type_size(ValueType t) {
+    switch (t) {
+        case ValueType::UINT8: case ValueType::INT8: case ValueType::BOOL: return 1;
+        case ValueType::UINT16: case ValueType::INT16: return 2;
+        case ValueType::UINT32: case ValueType::INT32: case ValueType::FLOAT32: return 4;
+        case ValueType::UINT64: case ValueType::INT64: case ValueType::FLOAT64: return 8;
+        default: return 0;
+    }
+}
 
 std::string_view value_type_name(ValueType t) {
     static const char* names[] = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
@@ -195,7 +195,7 @@ int64_t Value::int_at(uint64_t k) const {
     if (type != ValueType::ARRAY || !raw || k >= count) RILL_FAIL("element %llu is not in a numeric array", (unsigned long long)k);
     Value e;
     e.type = elem_type;
-    decode_scalar(e, raw + k * scalar_size(elem_type));
+    decode_scalar(e, raw + k * value_type_size(elem_type));
     return e.type == ValueType::FLOAT32 || e.type == ValueType::FLOAT64 ? int64_t(e.f) : e.as_int();
 }
 
@@ -203,7 +203,7 @@ double Value::float_at(uint64_t k) const {
     if (type != ValueType::ARRAY || !raw || k >= count) RILL_FAIL("element %llu is not in a numeric array", (unsigned long long)k);
     Value e;
     e.type = elem_type;
-    decode_scalar(e, raw + k * scalar_size(elem_type));
+    decode_scalar(e, raw + k * value_type_size(elem_type));
     return e.as_float();
 }
 

@@ -27,13 +27,9 @@ std::vector<uint8_t> scalar(ValueType t, T v) {
 }
 
 size_t element_size(ValueType t) {
-    switch (t) {
-        case ValueType::UINT8: case ValueType::INT8: case ValueType::BOOL: return 1;
-        case ValueType::UINT16: case ValueType::INT16: return 2;
-        case ValueType::UINT32: case ValueType::INT32: case ValueType::FLOAT32: return 4;
-        case ValueType::UINT64: case ValueType::INT64: case ValueType::FLOAT64: return 8;
-        default: RILL_FAIL("element type %s is not a scalar", std::string(value_type_name(t)).c_str());
-    }
+    const size_t n = value_type_size(t);
+    if (n == 0) RILL_FAIL("element type %s is not a scalar", std::string(value_type_name(t)).c_str());
+    return n;
 }
 
 // Payload of an array value (element type, count, elements), without the leading ARRAY tag.

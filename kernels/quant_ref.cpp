@@ -126,37 +126,29 @@ void dequant_q3_K(const block_q3_K* b, float* y, int64_t nb) {
     }
 }
 
-void dequant_q4_K(const block_q4_K* b, float* y, int64_t nb) {
-    for (int64_t i = 0; i < nb; ++i) {
-        const float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
-        const uint8_t* q = b[i].qs;
-        for (int pair = 0; pair < 4; ++pair, q += 32) {
-            uint8_t sc, m;
-            k4_scale_min(2 * pair, b[i].scales, sc, m);
-            const float d1 = d * sc, m1 = dmin * m;
-            k4_scale_min(2 * pair + 1, b[i].scales, sc, m);
-            const float d2 = d * sc, m2 = dmin * m;
-            for (int l = 0; l < 32; ++l) *y++ = d1 * float(q[l] & 0x0f) - m1;
-            for (int l = 0; l < 32; ++l) *y++ = d2 * float(q[l] >> 4) - m2;
+// Q4_K and Q5_K: 8 groups of 32, x = d * scale * q - dmin * min; Q5_K's fifth bit
+// of element l of group g is bit g of qh[l] (qh is null for Q4_K).
+void dequant_k_affine(uint16_t d16, uint16_t dmin16, const uint8_t* scales, const uint8_t* qs, const uint8_t* qh, float* y) {
+    const float d = fp16_to_f32(d16), dmin = fp16_to_f32(dmin16);
+    for (int g = 0; g < 8; ++g) {
+        uint8_t sc, m;
+        k4_scale_min(g, scales, sc, m);
+        const float dl = d * sc, ml = dmin * m;
+        const uint8_t* q = qs + 32 * (g / 2);
+        const int shift = 4 * (g % 2);
+        for (int l = 0; l < 32; ++l) {
+            const int high = qh ? ((qh[l] >> g) & 1) << 4 : 0;
+            *y++ = dl * float(((q[l] >> shift) & 0x0f) + high) - ml;
         }
     }
 }
 
+void dequant_q4_K(const block_q4_K* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK_K) dequant_k_affine(b[i].d, b[i].dmin, b[i].scales, b[i].qs, nullptr, y);
+}
+
 void dequant_q5_K(const block_q5_K* b, float* y, int64_t nb) {
-    for (int64_t i = 0; i < nb; ++i) {
-        const float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
-        const uint8_t* q = b[i].qs;
-        for (int pair = 0; pair < 4; ++pair, q += 32) {
-            uint8_t sc, m;
-            k4_scale_min(2 * pair, b[i].scales, sc, m);
-            const float d1 = d * sc, m1 = dmin * m;
-            k4_scale_min(2 * pair + 1, b[i].scales, sc, m);
-            const float d2 = d * sc, m2 = dmin * m;
-            const uint8_t lo_bit = uint8_t(1u << (2 * pair)), hi_bit = uint8_t(2u << (2 * pair));
-            for (int l = 0; l < 32; ++l) *y++ = d1 * float((q[l] & 0x0f) + ((b[i].qh[l] & lo_bit) ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; ++l) *y++ = d2 * float((q[l] >> 4) + ((b[i].qh[l] & hi_bit) ? 16 : 0)) - m2;
-        }
-    }
+    for (int64_t i = 0; i < nb; ++i, y += QK_K) dequant_k_affine(b[i].d, b[i].dmin, b[i].scales, b[i].qs, b[i].qh, y);
 }
 
 // Element e (0..255) of a Q6_K block as its unsigned 6-bit value 0..63.

@@ -85,6 +85,38 @@ const char* const kEndOfGeneration[] = {
     "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
     "<|fim_pad|>", "<|fim_repo|>", "<|repo_name|>", "<|file_sep|>"};
 
+// The UTF-8 characters of a text as a linked chain that merges shrink in place; shared
+// by byte-level BPE (merge ranks) and SentencePiece BPE (token scores).
+struct SymbolChain {
+    struct Sym { size_t begin, len; int prev, next; };
+    std::string_view text;
+    std::vector<Sym> syms;
+
+    explicit SymbolChain(std::string_view t) : text(t) {
+        for (size_t off = 0; off < t.size();) {
+            const size_t len = std::min(t.size() - off, unicode::utf8_len(uint8_t(t[off])));
+            syms.push_back({off, len, int(syms.size()) - 1, -1});
+            off += len;
+        }
+        for (size_t i = 0; i + 1 < syms.size(); ++i) syms[i].next = int(i + 1);
+    }
+    std::string_view at(int i) const { return text.substr(syms[size_t(i)].begin, syms[size_t(i)].len); }
+    // The two symbols joined, as they stand now.
+    std::string_view joined(int l, int r) const { return text.substr(syms[size_t(l)].begin, syms[size_t(l)].len + syms[size_t(r)].len); }
+    // Merges r into l unless the queued pair is stale: a side already merged away, or
+    // the pair no longer the one queued (its merged length changed).
+    bool merge(int l, int r, size_t queued_len) {
+        Sym& a = syms[size_t(l)];
+        Sym& b = syms[size_t(r)];
+        if (a.len == 0 || b.len == 0 || a.next != r || a.len + b.len != queued_len) return false;
+        a.len += b.len;
+        b.len = 0;
+        a.next = b.next;
+        if (b.next >= 0) syms[size_t(b.next)].prev = l;
+        return true;
+    }
+};
+
 }  // namespace
 
 Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
@@ -269,43 +301,26 @@ void Tokenizer::tokenize_bpe_word(const std::string& word, std::vector<TokenId>&
         const TokenId whole = find(word);
         if (whole != kNoToken) { out.push_back(whole); return; }
     }
-    // Symbols are UTF-8 characters of the byte-encoded word, linked as a list.
-    struct Sym { size_t begin, len; int prev, next; };
-    std::vector<Sym> syms;
-    for (size_t off = 0; off < word.size();) {
-        const size_t len = std::min(word.size() - off, unicode::utf8_len(uint8_t(word[off])));
-        syms.push_back({off, len, int(syms.size()) - 1, -1});
-        off += len;
-    }
-    for (size_t i = 0; i + 1 < syms.size(); ++i) syms[i].next = int(i + 1);
-    auto text_of = [&](const Sym& s) { return std::string_view(word).substr(s.begin, s.len); };
-
-    struct Pair { int rank; int left, right; size_t len; };  // len: merged length, to drop stale pairs
+    SymbolChain chain(word);
+    struct Pair { int rank; int left, right; size_t len; };
     auto cmp = [](const Pair& a, const Pair& b) { return a.rank != b.rank ? a.rank > b.rank : a.left > b.left; };
     std::priority_queue<Pair, std::vector<Pair>, decltype(cmp)> queue(cmp);
     auto consider = [&](int l, int r) {
         if (l < 0 || r < 0) return;
-        const int rank = bpe_rank(text_of(syms[size_t(l)]), text_of(syms[size_t(r)]));
-        if (rank >= 0) queue.push({rank, l, r, syms[size_t(l)].len + syms[size_t(r)].len});
+        const int rank = bpe_rank(chain.at(l), chain.at(r));
+        if (rank >= 0) queue.push({rank, l, r, chain.joined(l, r).size()});
     };
-    for (size_t i = 0; i + 1 < syms.size(); ++i) consider(int(i), int(i + 1));
-
+    for (size_t i = 0; i + 1 < chain.syms.size(); ++i) consider(int(i), int(i + 1));
     while (!queue.empty()) {
         const Pair p = queue.top();
         queue.pop();
-        Sym& l = syms[size_t(p.left)];
-        Sym& r = syms[size_t(p.right)];
-        if (l.len == 0 || r.len == 0 || l.next != p.right || l.len + r.len != p.len) continue;  // stale
-        l.len += r.len;
-        r.len = 0;
-        l.next = r.next;
-        if (r.next >= 0) syms[size_t(r.next)].prev = p.left;
-        consider(l.prev, p.left);
-        consider(p.left, l.next);
+        if (!chain.merge(p.left, p.right, p.len)) continue;
+        consider(chain.syms[size_t(p.left)].prev, p.left);
+        consider(p.left, chain.syms[size_t(p.left)].next);
     }
-    for (const Sym& s : syms) {
-        if (s.len == 0) continue;
-        const std::string_view piece = text_of(s);
+    for (size_t i = 0; i < chain.syms.size(); ++i) {
+        if (chain.syms[i].len == 0) continue;
+        const std::string_view piece = chain.at(int(i));
         const TokenId id = find(piece);
         if (id != kNoToken) { out.push_back(id); continue; }
         for (char c : piece) {  // no token for the merged text: fall back to single bytes where they exist
@@ -324,49 +339,35 @@ TokenId Tokenizer::spm_byte_token(uint8_t byte) const {
 }
 
 void Tokenizer::tokenize_spm(const std::string& text, std::vector<TokenId>& out) const {
-    struct Sym { size_t begin, len; int prev, next; };
-    std::vector<Sym> syms;
-    for (size_t off = 0; off < text.size();) {
-        const size_t len = std::min(text.size() - off, unicode::utf8_len(uint8_t(text[off])));
-        syms.push_back({off, len, int(syms.size()) - 1, -1});
-        off += len;
-    }
-    for (size_t i = 0; i + 1 < syms.size(); ++i) syms[i].next = int(i + 1);
-
+    SymbolChain chain(text);
+    if (chain.syms.empty()) return;
     struct Pair { float score; int left, right; size_t len; };
     auto cmp = [](const Pair& a, const Pair& b) { return a.score != b.score ? a.score < b.score : a.left > b.left; };
     std::priority_queue<Pair, std::vector<Pair>, decltype(cmp)> queue(cmp);
     std::unordered_map<std::string, std::pair<int, int>> merged_from;  // text -> the two symbols it was made of
     auto consider = [&](int l, int r) {
         if (l < 0 || r < 0) return;
-        const std::string joined = text.substr(syms[size_t(l)].begin, syms[size_t(l)].len + syms[size_t(r)].len);
+        const std::string_view joined = chain.joined(l, r);
         const TokenId id = find(joined);
         if (id == kNoToken) return;
         queue.push({tokens_[size_t(id)].score, l, r, joined.size()});
-        merged_from[joined] = {l, r};
+        merged_from[std::string(joined)] = {l, r};
     };
-    for (size_t i = 0; i + 1 < syms.size(); ++i) consider(int(i), int(i + 1));
-
+    for (size_t i = 0; i + 1 < chain.syms.size(); ++i) consider(int(i), int(i + 1));
     while (!queue.empty()) {
         const Pair p = queue.top();
         queue.pop();
-        Sym& l = syms[size_t(p.left)];
-        Sym& r = syms[size_t(p.right)];
-        if (l.len == 0 || r.len == 0 || l.len + r.len != p.len) continue;
-        l.len += r.len;
-        r.len = 0;
-        l.next = r.next;
-        if (r.next >= 0) syms[size_t(r.next)].prev = p.left;
-        consider(l.prev, p.left);
-        consider(p.left, l.next);
+        if (!chain.merge(p.left, p.right, p.len)) continue;
+        consider(chain.syms[size_t(p.left)].prev, p.left);
+        consider(p.left, chain.syms[size_t(p.left)].next);
     }
     // A symbol with no token of its own is split back into the pieces it was merged
     // from, and finally into byte tokens.
-    auto emit = [&](auto&& self, const Sym& s) -> void {
-        const std::string piece = text.substr(s.begin, s.len);
+    auto emit = [&](auto&& self, int i) -> void {
+        const std::string_view piece = chain.at(i);
         const TokenId id = find(piece);
         if (id != kNoToken) { out.push_back(id); return; }
-        const auto it = merged_from.find(piece);
+        const auto it = merged_from.find(std::string(piece));
         if (it == merged_from.end()) {
             for (char c : piece) {
                 const TokenId b = spm_byte_token(uint8_t(c));
@@ -374,11 +375,10 @@ void Tokenizer::tokenize_spm(const std::string& text, std::vector<TokenId>& out)
             }
             return;
         }
-        self(self, syms[size_t(it->second.first)]);
-        self(self, syms[size_t(it->second.second)]);
+        self(self, it->second.first);
+        self(self, it->second.second);
     };
-    if (syms.empty()) return;
-    for (int i = 0; i != -1; i = syms[size_t(i)].next) emit(emit, syms[size_t(i)]);
+    for (int i = 0; i != -1; i = chain.syms[size_t(i)].next) emit(emit, i);
 }
 
 std::vector<TokenId> Tokenizer::tokenize(std::string_view text, bool add_special, bool parse_special) const {
