@@ -11,8 +11,15 @@
 #include <string>
 #include <vector>
 
+#include <chrono>
+#include <fstream>
+
 #include "gguf/gguf.h"
 #include "rill/error.h"
+#include "src/context.h"
+#include "src/model.h"
+#include "src/sampler.h"
+#include "src/synth.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -25,9 +32,21 @@ const char* kUsage =
     "  rill inspect MODEL.gguf [--json]\n"
     "  rill tokenize -m MODEL.gguf [--json] [--no-special] [--add-bos] [--lines] TEXT   (TEXT '-' reads stdin)\n"
     "  rill detokenize -m MODEL.gguf [--special] [--lines] IDS...\n"
+    "  rill generate -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+    "                [--repeat-penalty R] [--presence-penalty P] [--seed S] [-c N_CTX] [-t THREADS] [--json]\n"
+    "  rill logits -m MODEL.gguf -p PROMPT -n N --out FILE [-c N_CTX] [--batch B] [--reset-after-prompt P]\n"
+    "  rill synth --arch ARCH --vocab VOCAB.gguf --out FILE.gguf [--seed S] [--set KEY=VALUE ...]\n"
+    "             [--type T] [--tensor-type NAME=T ...] [--vocab-size N] [--tied]\n"
     "\n"
     "  --lines  batch mode: each stdin line is one JSON string (tokenize) or JSON array of ids\n"
-    "           (detokenize); one JSON result per output line.\n";
+    "           (detokenize); one JSON result per output line.\n"
+    "  generate  streams text; prompt tokens follow the model's BOS rules; stops at end of generation.\n"
+    "  logits    greedy-generates N tokens, writes FILE (N rows of n_vocab float32, row i chose token i)\n"
+    "            and FILE.json (prompt_tokens, tokens, n_vocab). --batch B prefills in chunks of B tokens;\n"
+    "            --reset-after-prompt P first runs P and 4 tokens, then resets the context.\n"
+    "  synth     ARCH is qwen35, llama, qwen2 or qwen3; --set takes GGUF keys without the arch prefix;\n"
+    "            --type is the default type of weight matrices (f32 f16 bf16 q4_0 q8_0 q4_K q5_K q6_K),\n"
+    "            --tensor-type overrides it by tensor name suffix (token_embd=q6_K).\n";
 
 // Arguments after the subcommand: flags (with or without a value) and positionals.
 struct Args {
@@ -243,6 +262,185 @@ int cmd_detokenize(int argc, char** argv) {
     return 0;
 }
 
+// Repeated options (--set, --tensor-type) collect into a list.
+std::vector<std::string> collect(int argc, char** argv, const std::string& name) {
+    std::vector<std::string> out;
+    for (int i = 2; i + 1 < argc; ++i)
+        if (argv[i] == name) out.push_back(argv[++i]);
+    return out;
+}
+
+double elapsed_ms(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int int_opt(const Args& a, const std::string& k, int def) {
+    if (!a.has(k)) return def;
+    char* end = nullptr;
+    const long v = std::strtol(a.opts.at(k).c_str(), &end, 10);
+    if (*end) RILL_FAIL("option %s takes an integer, got '%s'", k.c_str(), a.opts.at(k).c_str());
+    return int(v);
+}
+
+float float_opt(const Args& a, const std::string& k, float def) {
+    if (!a.has(k)) return def;
+    char* end = nullptr;
+    const float v = std::strtof(a.opts.at(k).c_str(), &end);
+    if (*end) RILL_FAIL("option %s takes a number, got '%s'", k.c_str(), a.opts.at(k).c_str());
+    return v;
+}
+
+rill::TensorType type_opt(const std::string& s) {
+    const auto t = rill::type_from_name(s);
+    if (!t) RILL_FAIL("unknown tensor type '%s'", s.c_str());
+    return *t;
+}
+
+struct Loaded {
+    std::shared_ptr<const rill::Model> model;
+    std::unique_ptr<rill::Context> ctx;
+    double load_ms = 0;
+};
+
+Loaded load_model(const Args& a) {
+    if (!a.has("-m")) RILL_FAIL("missing -m MODEL.gguf");
+    const auto t0 = std::chrono::steady_clock::now();
+    Loaded l;
+    l.model = rill::Model::load_file(a.opts.at("-m"));
+    const int n_ctx = int_opt(a, "-c", std::min(4096, std::max(l.model->config().n_ctx_train, 512)));
+    l.ctx = std::make_unique<rill::Context>(l.model, n_ctx);
+    l.load_ms = elapsed_ms(t0);
+    return l;
+}
+
+// Prompt tokens as llama.cpp makes them: special tokens recognised, BOS/EOS per the model.
+std::vector<rill::TokenId> prompt_tokens(const rill::Model& m, const std::string& prompt) {
+    auto ids = m.tokenizer().tokenize(prompt, true, true);
+    if (ids.empty()) RILL_FAIL("the prompt is empty");
+    return ids;
+}
+
+// Evaluates the prompt in chunks of `batch` tokens (0: one batch).
+void prefill(rill::Context& ctx, const std::vector<rill::TokenId>& ids, int batch) {
+    if (int(ids.size()) + ctx.n_past() > ctx.n_ctx())
+        RILL_FAIL("prompt of %zu tokens is longer than the context of %d tokens (use -c)", ids.size(), ctx.n_ctx());
+    const size_t step = batch > 0 ? size_t(batch) : ids.size();
+    for (size_t i = 0; i < ids.size(); i += step)
+        ctx.eval(std::vector<rill::TokenId>(ids.begin() + long(i), ids.begin() + long(std::min(ids.size(), i + step))));
+}
+
+int cmd_generate(int argc, char** argv) {
+    const Args a = parse_args(argc, argv, 2, {"-m", "-p", "-n", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+                                              "--presence-penalty", "--seed", "-c", "-t"}, {"--json"});
+    if (!a.has("-p")) RILL_FAIL("missing -p PROMPT");
+    auto l = load_model(a);
+    rill::SamplerParams sp;
+    sp.temperature = float_opt(a, "--temp", 0.8f);
+    sp.top_k = int_opt(a, "--top-k", 40);
+    sp.top_p = float_opt(a, "--top-p", 0.95f);
+    sp.min_p = float_opt(a, "--min-p", 0.05f);
+    sp.repeat_penalty = float_opt(a, "--repeat-penalty", 1.0f);
+    sp.presence_penalty = float_opt(a, "--presence-penalty", 0.0f);
+    sp.seed = uint64_t(int_opt(a, "--seed", 0));
+    rill::Sampler sampler(sp);
+    const int n_predict = int_opt(a, "-n", 64);
+    const bool as_json = a.has("--json");
+    const auto& tok = l.model->tokenizer();
+
+    const auto ids = prompt_tokens(*l.model, a.opts.at("-p"));
+    for (auto id : ids) sampler.accept(id);
+    auto t0 = std::chrono::steady_clock::now();
+    prefill(*l.ctx, ids, 0);
+    const double prompt_ms = elapsed_ms(t0);
+
+    std::vector<rill::TokenId> out;
+    std::string text;
+    rill::StreamDecoder dec(tok);
+    t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n_predict && l.ctx->n_past() < l.ctx->n_ctx(); ++i) {
+        const rill::TokenId id = sampler.sample(l.ctx->logits(), l.ctx->n_vocab());
+        sampler.accept(id);
+        out.push_back(id);
+        if (tok.is_end_of_generation(id)) break;
+        const std::string piece = dec.push(id);
+        text += piece;
+        if (!as_json) { std::fwrite(piece.data(), 1, piece.size(), stdout); std::fflush(stdout); }
+        if (i + 1 < n_predict) l.ctx->eval({id});
+    }
+    const std::string tail = dec.flush();
+    text += tail;
+    const double gen_ms = elapsed_ms(t0);
+    if (as_json) {
+        json j = {{"prompt_tokens", ids}, {"tokens", out}, {"text", text}};
+        j["timings"] = {{"load_ms", l.load_ms}, {"prompt_ms", prompt_ms}, {"prompt_tok_s", ids.size() / (prompt_ms / 1000.0)},
+                        {"generate_ms", gen_ms}, {"generate_tok_s", out.size() / (gen_ms / 1000.0)}};
+        std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    } else {
+        std::fwrite(tail.data(), 1, tail.size(), stdout);
+        std::printf("\n");
+        std::fprintf(stderr, "\n[prompt %zu tokens, %.1f tok/s; generated %zu tokens, %.1f tok/s]\n", ids.size(),
+                     ids.size() / (prompt_ms / 1000.0), out.size(), out.size() / (gen_ms / 1000.0));
+    }
+    return 0;
+}
+
+int cmd_logits(int argc, char** argv) {
+    const Args a = parse_args(argc, argv, 2, {"-m", "-p", "-n", "--out", "-c", "-t", "--batch", "--reset-after-prompt"}, {});
+    if (!a.has("-p") || !a.has("--out")) RILL_FAIL("logits needs -p PROMPT and --out FILE");
+    auto l = load_model(a);
+    const int n = int_opt(a, "-n", 32), batch = int_opt(a, "--batch", 0);
+    if (a.has("--reset-after-prompt")) {  // leave state behind, then reset: the results must not change
+        prefill(*l.ctx, prompt_tokens(*l.model, a.opts.at("--reset-after-prompt")), batch);
+        for (int i = 0; i < 4; ++i) l.ctx->eval({rill::Sampler({}).sample(l.ctx->logits(), l.ctx->n_vocab())});
+        l.ctx->reset();
+    }
+    const auto ids = prompt_tokens(*l.model, a.opts.at("-p"));
+    prefill(*l.ctx, ids, batch);
+    const std::string path = a.opts.at("--out");
+    std::ofstream bin(path, std::ios::binary | std::ios::trunc);
+    if (!bin) RILL_FAIL("cannot write '%s'", path.c_str());
+    rill::Sampler greedy({});
+    std::vector<rill::TokenId> out;
+    for (int i = 0; i < n; ++i) {
+        const float* lg = l.ctx->logits();
+        bin.write(reinterpret_cast<const char*>(lg), std::streamsize(sizeof(float) * size_t(l.ctx->n_vocab())));
+        const rill::TokenId id = greedy.sample(lg, l.ctx->n_vocab());
+        out.push_back(id);
+        if (i + 1 < n) l.ctx->eval({id});
+    }
+    std::ofstream js(path + ".json", std::ios::trunc);
+    js << json({{"prompt_tokens", ids}, {"tokens", out}, {"n_vocab", l.ctx->n_vocab()}}).dump() << "\n";
+    if (!bin || !js) RILL_FAIL("error writing '%s'", path.c_str());
+    return 0;
+}
+
+int cmd_synth(int argc, char** argv) {
+    const Args a = parse_args(argc, argv, 2, {"--arch", "--vocab", "--out", "--seed", "--set", "--type", "--tensor-type", "--vocab-size"},
+                              {"--tied"});
+    for (const char* k : {"--arch", "--vocab", "--out"})
+        if (!a.has(k)) RILL_FAIL("synth needs %s", k);
+    rill::SynthOptions o;
+    o.arch = a.opts.at("--arch");
+    o.vocab_path = a.opts.at("--vocab");
+    o.out_path = a.opts.at("--out");
+    o.seed = uint64_t(int_opt(a, "--seed", 1));
+    o.vocab_size = int_opt(a, "--vocab-size", 0);
+    o.tied = a.has("--tied");
+    if (a.has("--type")) o.type = type_opt(a.opts.at("--type"));
+    for (const auto& kv : collect(argc, argv, "--set")) {
+        const auto eq = kv.find('=');
+        if (eq == std::string::npos) RILL_FAIL("--set takes KEY=VALUE, got '%s'", kv.c_str());
+        o.set[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (const auto& kv : collect(argc, argv, "--tensor-type")) {
+        const auto eq = kv.find('=');
+        if (eq == std::string::npos) RILL_FAIL("--tensor-type takes NAME=TYPE, got '%s'", kv.c_str());
+        o.tensor_types.emplace_back(kv.substr(0, eq), type_opt(kv.substr(eq + 1)));
+    }
+    rill::synth_model(o);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -255,6 +453,9 @@ int main(int argc, char** argv) {
         if (cmd == "inspect") return cmd_inspect(argc, argv);
         if (cmd == "tokenize") return cmd_tokenize(argc, argv);
         if (cmd == "detokenize") return cmd_detokenize(argc, argv);
+        if (cmd == "generate") return cmd_generate(argc, argv);
+        if (cmd == "logits") return cmd_logits(argc, argv);
+        if (cmd == "synth") return cmd_synth(argc, argv);
         std::fprintf(stderr, "rill: unknown command '%s'\n%s", cmd.c_str(), kUsage);
         return 2;
     } catch (const std::exception& e) {

@@ -1,0 +1,230 @@
+// The forward pass. Each block reads as its model card:
+//   x = embed(tokens)
+//   for each layer: x += mixer(rms_norm(x)); x += ffn(rms_norm(x))
+//   logits = output(rms_norm(x))
+// where the mixer is gated softmax attention or (Qwen 3.5) a Gated DeltaNet.
+#include "src/context.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/ops_ref.h"
+#include "kernels/quant_ref.h"
+#include "rill/error.h"
+
+namespace rill {
+
+// Activations of one batch, token-major: x[t * n_embd + i].
+struct Context::Batch {
+    int n = 0;       // tokens
+    int pos0 = 0;    // position of the first token
+    std::vector<float> x, h;  // residual stream, normalised input of the current block
+};
+
+namespace {
+
+// Y[t] = W x[t] for every token of the batch.
+void matmul(const Tensor& W, const float* x, float* y, int n_tokens) {
+    for (int t = 0; t < n_tokens; ++t)
+        matvec(W.type, W.data, W.ne[1], W.ne[0], x + int64_t(t) * W.ne[0], y + int64_t(t) * W.ne[1]);
+}
+
+void add_bias(const Tensor& b, float* y, int n_tokens) {
+    if (!b.present()) return;
+    for (int t = 0; t < n_tokens; ++t)
+        for (int64_t i = 0; i < b.ne[0]; ++i) y[t * b.ne[0] + i] += b.f32()[i];
+}
+
+}  // namespace
+
+Context::Context(std::shared_ptr<const Model> model, int n_ctx) : model_(std::move(model)), n_ctx_(n_ctx) {
+    const ModelConfig& c = model_->config();
+    if (n_ctx <= 0) RILL_FAIL("context size %d must be positive", n_ctx);
+    const size_t L = size_t(c.n_layer);
+    k_cache_.resize(L);
+    v_cache_.resize(L);
+    conv_state_.resize(L);
+    ssm_state_.resize(L);
+    for (size_t il = 0; il < L; ++il) {
+        if (c.recurrent[il]) {
+            conv_state_[il].assign(size_t(c.ssm_conv_kernel - 1) * size_t(c.conv_channels()), 0.0f);
+            ssm_state_[il].assign(size_t(c.ssm_n_v_heads) * size_t(c.ssm_v_dim) * size_t(c.ssm_k_dim), 0.0f);
+        } else {
+            k_cache_[il].assign(size_t(n_ctx) * size_t(c.n_head_kv) * size_t(c.head_dim_k), 0.0f);
+            v_cache_[il].assign(size_t(n_ctx) * size_t(c.n_head_kv) * size_t(c.head_dim_v), 0.0f);
+        }
+    }
+}
+
+void Context::reset() {
+    n_past_ = 0;
+    n_logits_ = 0;
+    for (auto& s : conv_state_) std::fill(s.begin(), s.end(), 0.0f);
+    for (auto& s : ssm_state_) std::fill(s.begin(), s.end(), 0.0f);
+}
+
+uint64_t Context::state_bytes() const {
+    uint64_t n = 0;
+    for (const auto* v : {&k_cache_, &v_cache_, &conv_state_, &ssm_state_})
+        for (const auto& s : *v) n += s.size() * sizeof(float);
+    return n;
+}
+
+const float* Context::logits(int i) const {
+    if (n_logits_ == 0) RILL_FAIL("no logits: nothing has been evaluated since the last reset");
+    if (i < 0) i = n_logits_ - 1;
+    if (i >= n_logits_) RILL_FAIL("logits of token %d requested, %d available", i, n_logits_);
+    return logits_.data() + size_t(i) * size_t(n_vocab());
+}
+
+void Context::eval(const std::vector<TokenId>& tokens, bool all_logits) {
+    const ModelConfig& c = model_->config();
+    const int n = int(tokens.size());
+    if (n == 0) RILL_FAIL("eval needs at least one token");
+    if (n_past_ + n > n_ctx_)
+        RILL_FAIL("%d tokens at position %d do not fit the context of %d tokens", n, n_past_, n_ctx_);
+    for (TokenId t : tokens)
+        if (t < 0 || t >= c.n_vocab) RILL_FAIL("token id %d is out of range (vocabulary has %d tokens)", t, c.n_vocab);
+
+    Batch b;
+    b.n = n;
+    b.pos0 = n_past_;
+    const int64_t E = c.n_embd;
+    b.x.resize(size_t(n * E));
+    b.h.resize(size_t(n * E));
+    const Tensor& emb = model_->token_embd();
+    for (int t = 0; t < n; ++t)
+        dequantize_row(emb.type, emb.data + uint64_t(tokens[size_t(t)]) * emb.row_bytes(), b.x.data() + t * E, E);
+
+    for (int il = 0; il < c.n_layer; ++il) {
+        const LayerWeights& L = model_->layers()[size_t(il)];
+        for (int t = 0; t < n; ++t) rms_norm(&b.x[size_t(t * E)], L.attn_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
+        if (c.recurrent[size_t(il)]) deltanet_block(il, b);
+        else attention_block(il, b);
+        for (int t = 0; t < n; ++t) rms_norm(&b.x[size_t(t * E)], L.post_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
+        ffn_block(il, b);
+    }
+
+    const int first = all_logits ? 0 : n - 1;
+    n_logits_ = n - first;
+    logits_.resize(size_t(n_logits_) * size_t(c.n_vocab));
+    std::vector<float> normed(static_cast<size_t>(E));
+    for (int t = first; t < n; ++t) {
+        rms_norm(&b.x[size_t(t * E)], model_->output_norm().f32(), normed.data(), E, c.rms_eps);
+        const Tensor& out = model_->output();
+        matvec(out.type, out.data, c.n_vocab, E, normed.data(), logits_.data() + size_t(t - first) * size_t(c.n_vocab));
+    }
+    n_past_ += n;
+}
+
+// Softmax attention with grouped KV heads, optional q/k RMS norms and biases, rotary
+// positions on the first n_rot dims, and (Qwen 3.5) a sigmoid gate per output element.
+void Context::attention_block(int il, Batch& b) {
+    const ModelConfig& c = model_->config();
+    const LayerWeights& L = model_->layers()[size_t(il)];
+    const int n = b.n, H = c.n_head, HKV = c.n_head_kv, D = c.head_dim_k;
+    const int64_t E = c.n_embd, q_stride = int64_t(H) * D * (c.attn_output_gate ? 2 : 1), kv_stride = int64_t(HKV) * D;
+    std::vector<float> q(static_cast<size_t>(n * q_stride)), k(static_cast<size_t>(n * kv_stride)), v(static_cast<size_t>(n * kv_stride));
+    matmul(L.wq, b.h.data(), q.data(), n);
+    matmul(L.wk, b.h.data(), k.data(), n);
+    matmul(L.wv, b.h.data(), v.data(), n);
+    add_bias(L.bq, q.data(), n);
+    add_bias(L.bk, k.data(), n);
+    add_bias(L.bv, v.data(), n);
+
+    const float* freq_factors = model_->rope_freqs().present() ? model_->rope_freqs().f32() : nullptr;
+    // With an output gate each head's q projection is [q (D) | gate (D)].
+    const int q_head_stride = c.attn_output_gate ? 2 * D : D;
+    for (int t = 0; t < n; ++t) {
+        const int pos = b.pos0 + t;
+        for (int h = 0; h < H; ++h) {
+            float* qh = &q[size_t(t * q_stride + h * q_head_stride)];
+            if (L.q_norm.present()) rms_norm(qh, L.q_norm.f32(), qh, D, c.rms_eps);
+            rope(qh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors);
+        }
+        for (int h = 0; h < HKV; ++h) {
+            float* kh = &k[size_t(t * kv_stride + h * D)];
+            if (L.k_norm.present()) rms_norm(kh, L.k_norm.f32(), kh, D, c.rms_eps);
+            rope(kh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors);
+        }
+        std::memcpy(&k_cache_[size_t(il)][size_t(pos) * size_t(kv_stride)], &k[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
+        std::memcpy(&v_cache_[size_t(il)][size_t(pos) * size_t(kv_stride)], &v[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
+    }
+
+    const float scale = 1.0f / std::sqrt(float(D));
+    std::vector<float> attn(static_cast<size_t>(n) * size_t(H) * size_t(D)), scores(static_cast<size_t>(b.pos0 + n));
+    for (int t = 0; t < n; ++t) {
+        const int n_kv = b.pos0 + t + 1;  // causal: this token and every earlier one
+        for (int h = 0; h < H; ++h) {
+            const int hkv = h / (H / HKV);
+            float* out = &attn[size_t((t * H + h) * D)];
+            attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(hkv * D)],
+                           &v_cache_[size_t(il)][size_t(hkv * D)], n_kv, D, kv_stride, scale, scores.data(), out);
+            if (c.attn_output_gate) {
+                const float* gate = &q[size_t(t * q_stride + h * q_head_stride + D)];
+                for (int i = 0; i < D; ++i) out[i] *= sigmoid(gate[i]);
+            }
+        }
+    }
+    std::vector<float> o(static_cast<size_t>(n * E));
+    matmul(L.wo, attn.data(), o.data(), n);
+    for (size_t i = 0; i < o.size(); ++i) b.x[i] += o[i];
+}
+
+// Gated DeltaNet (Qwen 3.5): q|k|v projection through a causal conv1d and SiLU; q, k
+// L2-normalised per head; per value head a decaying state updated by the delta rule;
+// the read-out RMS-normalised, gated by silu(z), and projected back.
+void Context::deltanet_block(int il, Batch& b) {
+    const ModelConfig& c = model_->config();
+    const LayerWeights& L = model_->layers()[size_t(il)];
+    const int n = b.n, nk = c.ssm_n_k_heads, nv = c.ssm_n_v_heads, dk = c.ssm_k_dim, dv = c.ssm_v_dim;
+    const int64_t E = c.n_embd, C = c.conv_channels(), value_dim = int64_t(nv) * dv;
+    std::vector<float> qkv(static_cast<size_t>(n * C)), z(static_cast<size_t>(n * value_dim)), beta(static_cast<size_t>(n * nv)), alpha(static_cast<size_t>(n * nv));
+    matmul(L.wqkv, b.h.data(), qkv.data(), n);
+    matmul(L.wgate, b.h.data(), z.data(), n);
+    matmul(L.wbeta, b.h.data(), beta.data(), n);
+    matmul(L.walpha, b.h.data(), alpha.data(), n);
+
+    std::vector<float> mixed(static_cast<size_t>(C)), core(static_cast<size_t>(value_dim)), out(static_cast<size_t>(n * E));
+    const float q_scale = 1.0f / std::sqrt(float(dk));
+    for (int t = 0; t < n; ++t) {
+        conv1d_causal_step(conv_state_[size_t(il)].data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, mixed.data());
+        for (auto& m : mixed) m = silu(m);
+        float* q = mixed.data();
+        float* k = q + int64_t(nk) * dk;
+        const float* v = k + int64_t(nk) * dk;
+        for (int h = 0; h < nk; ++h) {
+            l2_norm(q + h * dk, dk, c.rms_eps);
+            l2_norm(k + h * dk, dk, c.rms_eps);
+            for (int i = 0; i < dk; ++i) q[h * dk + i] *= q_scale;
+        }
+        for (int h = 0; h < nv; ++h) {
+            const int hk = h % nk;  // value heads tile the key heads
+            const float g = softplus(alpha[size_t(t * nv + h)] + L.dt_bias.f32()[h]) * L.ssm_a.f32()[h];
+            const float bt = sigmoid(beta[size_t(t * nv + h)]);
+            float* S = &ssm_state_[size_t(il)][size_t(h) * size_t(dv) * size_t(dk)];
+            float* o = &core[size_t(h * dv)];
+            delta_rule_step(S, q + hk * dk, k + hk * dk, v + h * dv, g, bt, dk, dv, o);
+            rms_norm(o, L.ssm_norm.f32(), o, dv, c.rms_eps);
+            for (int i = 0; i < dv; ++i) o[i] *= silu(z[size_t(t * value_dim + h * dv + i)]);
+        }
+        matvec(L.ssm_out.type, L.ssm_out.data, E, value_dim, core.data(), &out[size_t(t * E)]);
+    }
+    for (size_t i = 0; i < out.size(); ++i) b.x[i] += out[i];
+}
+
+// SwiGLU: down(silu(gate(h)) * up(h)).
+void Context::ffn_block(int il, Batch& b) {
+    const ModelConfig& c = model_->config();
+    const LayerWeights& L = model_->layers()[size_t(il)];
+    const int n = b.n;
+    const int64_t E = c.n_embd, F = c.n_ff;
+    std::vector<float> gate(static_cast<size_t>(n * F)), up(static_cast<size_t>(n * F)), down(static_cast<size_t>(n * E));
+    matmul(L.ffn_gate, b.h.data(), gate.data(), n);
+    matmul(L.ffn_up, b.h.data(), up.data(), n);
+    for (size_t i = 0; i < gate.size(); ++i) gate[i] = silu(gate[i]) * up[i];
+    matmul(L.ffn_down, gate.data(), down.data(), n);
+    for (size_t i = 0; i < down.size(); ++i) b.x[i] += down[i];
+}
+
+}  // namespace rill

@@ -1,0 +1,47 @@
+// An inference context: the per-sequence state of one model (KV cache for attention
+// layers, conv window and delta-rule state for DeltaNet layers), sized from n_ctx,
+// and the forward pass that advances it.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "src/model.h"
+
+namespace rill {
+
+class Context {
+public:
+    Context(std::shared_ptr<const Model> model, int n_ctx);
+
+    // Runs the tokens at positions n_past() .. n_past() + n - 1 as one batch. Logits are
+    // kept for the last token, or for every token when all_logits. Throws rill::Error
+    // (leaving the state unchanged) if the tokens do not fit the context or an id is out of range.
+    void eval(const std::vector<TokenId>& tokens, bool all_logits = false);
+    // Logits of the i-th token of the last eval (i = -1: the last one).
+    const float* logits(int i = -1) const;
+    int n_vocab() const { return model_->config().n_vocab; }
+    int n_past() const { return n_past_; }
+    int n_ctx() const { return n_ctx_; }
+    void reset();
+    const Model& model() const { return *model_; }
+    uint64_t state_bytes() const;
+
+private:
+    struct Batch;
+    void attention_block(int il, Batch& b);
+    void deltanet_block(int il, Batch& b);
+    void ffn_block(int il, Batch& b);
+
+    std::shared_ptr<const Model> model_;
+    int n_ctx_;
+    int n_past_ = 0;
+    // Per attention layer: keys and values, [n_ctx][n_head_kv * head_dim].
+    std::vector<std::vector<float>> k_cache_, v_cache_;
+    // Per DeltaNet layer: last (K-1) conv inputs, and the [n_v_heads][dv][dk] state.
+    std::vector<std::vector<float>> conv_state_, ssm_state_;
+    std::vector<float> logits_;
+    int n_logits_ = 0;
+};
+
+}  // namespace rill

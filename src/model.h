@@ -1,0 +1,79 @@
+// A loaded model: hyperparameters from GGUF metadata (a plain config struct), weights
+// bound by name with their shapes and types checked, and the tokenizer. Weights are
+// views into the file bytes; nothing is copied.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+
+namespace rill {
+
+enum class Arch { Llama, Qwen2, Qwen3, Qwen35 };
+std::string_view arch_name(Arch a);
+
+// A weight tensor as stored: type, shape (ne[0] = input/row length) and bytes.
+struct Tensor {
+    TensorType type = TensorType::F32;
+    int64_t ne[4] = {1, 1, 1, 1};
+    const uint8_t* data = nullptr;
+    bool present() const { return data != nullptr; }
+    const float* f32() const { return reinterpret_cast<const float*>(data); }
+    uint64_t row_bytes() const;
+};
+
+struct ModelConfig {
+    Arch arch = Arch::Llama;
+    int n_vocab = 0, n_ctx_train = 0, n_embd = 0, n_layer = 0, n_ff = 0;
+    int n_head = 0, n_head_kv = 0, head_dim_k = 0, head_dim_v = 0;
+    float rms_eps = 1e-5f;
+    float rope_base = 10000.0f;
+    int n_rot = 0;               // rotated dims per head
+    bool rope_neox = false;      // pairs (i, i + n_rot/2) rather than (2i, 2i+1)
+    bool attn_output_gate = false;  // Qwen 3.5: q projection carries a per-head sigmoid gate
+    // Gated DeltaNet (Qwen 3.5)
+    int ssm_conv_kernel = 0, ssm_k_dim = 0, ssm_v_dim = 0, ssm_n_k_heads = 0, ssm_n_v_heads = 0;
+    std::vector<bool> recurrent;  // per layer: DeltaNet (true) or attention (false)
+    int conv_channels() const { return 2 * ssm_n_k_heads * ssm_k_dim + ssm_n_v_heads * ssm_v_dim; }
+};
+
+struct LayerWeights {
+    Tensor attn_norm, post_norm;  // post_norm: ffn_norm (Llama family) or post_attention_norm (Qwen 3.5)
+    // attention
+    Tensor wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
+    // Gated DeltaNet
+    Tensor wqkv, wgate, conv1d, dt_bias, ssm_a, wbeta, walpha, ssm_norm, ssm_out;
+    // SwiGLU feed-forward
+    Tensor ffn_gate, ffn_up, ffn_down;
+};
+
+class Model {
+public:
+    // Throws rill::Error naming the problem: unsupported architecture, missing or
+    // inconsistent key, missing tensor, wrong shape or type for its role.
+    static std::shared_ptr<const Model> load(const gguf::File& file);
+    static std::shared_ptr<const Model> load_file(const std::string& path) { return load(gguf::File::open(path)); }
+
+    const ModelConfig& config() const { return config_; }
+    const Tokenizer& tokenizer() const { return tokenizer_; }
+    const std::vector<LayerWeights>& layers() const { return layers_; }
+    const Tensor& token_embd() const { return token_embd_; }
+    const Tensor& output_norm() const { return output_norm_; }
+    const Tensor& output() const { return output_; }  // token_embd when tied
+    const Tensor& rope_freqs() const { return rope_freqs_; }
+    uint64_t weight_bytes() const;
+    const gguf::File& file() const { return file_; }
+
+private:
+    gguf::File file_;
+    ModelConfig config_;
+    Tokenizer tokenizer_;
+    std::vector<LayerWeights> layers_;
+    Tensor token_embd_, output_norm_, output_, rope_freqs_;
+};
+
+}  // namespace rill

@@ -1,0 +1,91 @@
+#include "src/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "rill/error.h"
+
+namespace rill {
+
+Sampler::Sampler(const SamplerParams& p) : p_(p) {
+    if (p.top_p <= 0.0f) RILL_FAIL("top_p %g must be positive", double(p.top_p));
+    if (p.repeat_penalty <= 0.0f) RILL_FAIL("repeat_penalty %g must be positive", double(p.repeat_penalty));
+    reset();
+}
+
+void Sampler::reset() {
+    // PCG32 seeding (state advanced once with the seed folded in).
+    inc_ = (p_.seed << 1u) | 1u;
+    state_ = 0;
+    next_u32();
+    state_ += 0x853c49e6748fea9bULL ^ p_.seed;
+    next_u32();
+    recent_.clear();
+}
+
+uint32_t Sampler::next_u32() {
+    const uint64_t old = state_;
+    state_ = old * 6364136223846793005ULL + inc_;
+    const uint32_t xorshifted = uint32_t(((old >> 18u) ^ old) >> 27u);
+    const uint32_t rot = uint32_t(old >> 59u);
+    return (xorshifted >> rot) | (xorshifted << ((32 - rot) & 31));
+}
+
+float Sampler::next_unit() { return float(next_u32() >> 8) * (1.0f / 16777216.0f); }
+
+void Sampler::accept(TokenId id) {
+    if (p_.penalty_last_n <= 0) return;
+    recent_.push_back(id);
+    while (int(recent_.size()) > p_.penalty_last_n) recent_.pop_front();
+}
+
+TokenId Sampler::sample(const float* logits, int n_vocab) {
+    cand_.resize(size_t(n_vocab));
+    for (int i = 0; i < n_vocab; ++i) cand_[size_t(i)] = {logits[i], TokenId(i)};
+    if (p_.repeat_penalty != 1.0f || p_.presence_penalty != 0.0f) {
+        std::vector<TokenId> seen(recent_.begin(), recent_.end());
+        std::sort(seen.begin(), seen.end());
+        seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+        for (TokenId id : seen) {
+            if (id < 0 || id >= n_vocab) continue;
+            float& l = cand_[size_t(id)].first;
+            l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
+            l -= p_.presence_penalty;
+        }
+    }
+    auto by_logit = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
+    if (p_.temperature <= 0.0f) return std::min_element(cand_.begin(), cand_.end(), by_logit)->second;
+
+    size_t n = cand_.size();
+    if (p_.top_k > 0 && size_t(p_.top_k) < n) n = size_t(p_.top_k);
+    std::partial_sort(cand_.begin(), cand_.begin() + long(n), cand_.end(), by_logit);
+    cand_.resize(n);
+    // Probabilities at temperature 1 decide top-p and min-p; the draw uses the temperature.
+    std::vector<double> prob(n);
+    const float mx = cand_[0].first;
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) sum += prob[i] = std::exp(double(cand_[i].first - mx));
+    size_t keep = n;
+    if (p_.top_p < 1.0f) {
+        double acc = 0;
+        for (size_t i = 0; i < n; ++i) {
+            acc += prob[i] / sum;
+            if (acc >= p_.top_p) { keep = i + 1; break; }
+        }
+    }
+    if (p_.min_p > 0.0f) {
+        size_t k = 1;
+        while (k < keep && prob[k] >= p_.min_p * prob[0]) ++k;  // prob[0] is the largest
+        keep = k;
+    }
+    double total = 0;
+    for (size_t i = 0; i < keep; ++i) total += prob[i] = std::exp(double(cand_[i].first - mx) / p_.temperature);
+    double r = double(next_unit()) * total;
+    for (size_t i = 0; i < keep; ++i) {
+        r -= prob[i];
+        if (r < 0) return cand_[i].second;
+    }
+    return cand_[keep - 1].second;
+}
+
+}  // namespace rill

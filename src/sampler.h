@@ -1,0 +1,42 @@
+// Token sampling: greedy, or penalties -> top-k -> top-p -> min-p -> temperature -> a
+// draw from a seeded PCG32 stream, so a given seed always gives the same tokens.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "tokenizer/tokenizer.h"
+
+namespace rill {
+
+struct SamplerParams {
+    float temperature = 0.0f;     // <= 0: greedy
+    int top_k = 40;               // <= 0: off
+    float top_p = 1.0f;           // >= 1: off
+    float min_p = 0.0f;           // <= 0: off
+    float repeat_penalty = 1.0f;  // 1: off; divides positive logits of recent tokens, multiplies negative ones
+    float presence_penalty = 0.0f;  // subtracted once from the logit of every recent token
+    int penalty_last_n = 64;      // how many recent tokens the penalties look at
+    uint64_t seed = 0;
+};
+
+class Sampler {
+public:
+    explicit Sampler(const SamplerParams& p);
+    TokenId sample(const float* logits, int n_vocab);
+    // Records a token (prompt or generated) for the penalties.
+    void accept(TokenId id);
+    void reset();
+
+private:
+    uint32_t next_u32();
+    float next_unit();  // uniform in [0, 1)
+
+    SamplerParams p_;
+    uint64_t state_, inc_;
+    std::deque<TokenId> recent_;
+    std::vector<std::pair<float, TokenId>> cand_;
+};
+
+}  // namespace rill

@@ -1,0 +1,287 @@
+#include "src/synth.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "gguf/gguf.h"
+#include "kernels/quant_ref.h"
+#include "rill/error.h"
+
+namespace rill {
+namespace {
+
+// Deterministic normal numbers from (seed, tensor name): SplitMix64 + Box-Muller.
+class Rng {
+public:
+    Rng(uint64_t seed, const std::string& name) : s_(seed * 0x9e3779b97f4a7c15ULL) {
+        for (unsigned char ch : name) s_ = (s_ ^ ch) * 0x100000001b3ULL;
+    }
+    uint64_t next() {
+        uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    double uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
+    double normal() {
+        const double u1 = uniform() + 1e-300, u2 = uniform();
+        return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+    }
+private:
+    uint64_t s_;
+};
+
+enum class Kind { U32, F32, I32_ARRAY, BOOL };
+struct Key { std::string name; Kind kind; std::string value; };
+
+std::vector<Key> default_keys(const std::string& arch) {
+    // Small shapes whose matrix rows are multiples of 256, so every K-quant fits.
+    std::vector<Key> k = {
+        {"context_length", Kind::U32, "4096"},
+        {"embedding_length", Kind::U32, "256"},
+        {"block_count", Kind::U32, "4"},
+        {"feed_forward_length", Kind::U32, "512"},
+        {"attention.head_count", Kind::U32, "4"},
+        {"attention.head_count_kv", Kind::U32, "2"},
+        {"attention.layer_norm_rms_epsilon", Kind::F32, "1e-6"},
+        {"rope.freq_base", Kind::F32, "10000"},
+    };
+    if (arch == "llama") {
+        k[6].value = "1e-5";
+        k.push_back({"rope.dimension_count", Kind::U32, "64"});
+    } else if (arch == "qwen2") {
+        k[7].value = "1000000";
+    } else if (arch == "qwen3") {
+        k[7].value = "1000000";
+        k.push_back({"attention.key_length", Kind::U32, "64"});
+        k.push_back({"attention.value_length", Kind::U32, "64"});
+    } else if (arch == "qwen35") {
+        k[7].value = "10000000";
+        k.push_back({"attention.key_length", Kind::U32, "64"});
+        k.push_back({"attention.value_length", Kind::U32, "64"});
+        k.push_back({"rope.dimension_count", Kind::U32, "16"});
+        k.push_back({"rope.dimension_sections", Kind::I32_ARRAY, "3,3,2,0"});
+        k.push_back({"full_attention_interval", Kind::U32, "4"});
+        k.push_back({"ssm.conv_kernel", Kind::U32, "4"});
+        k.push_back({"ssm.state_size", Kind::U32, "32"});
+        k.push_back({"ssm.group_count", Kind::U32, "4"});
+        k.push_back({"ssm.time_step_rank", Kind::U32, "8"});
+        k.push_back({"ssm.inner_size", Kind::U32, "256"});
+    } else {
+        RILL_FAIL("synth: unsupported architecture '%s' (qwen35, llama, qwen2 or qwen3)", arch.c_str());
+    }
+    return k;
+}
+
+int64_t parse_int(const std::string& key, const std::string& v) {
+    char* end = nullptr;
+    const long long x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end) RILL_FAIL("synth: --set %s=%s is not an integer", key.c_str(), v.c_str());
+    return x;
+}
+
+class Builder {
+public:
+    Builder(const SynthOptions& o, gguf::Writer& w) : o_(o), w_(w) {}
+
+    TensorType type_for(const std::string& name, bool matrix) const {
+        if (!matrix) return TensorType::F32;
+        std::string base = name;
+        if (base.size() > 7 && base.compare(base.size() - 7, 7, ".weight") == 0) base.resize(base.size() - 7);
+        TensorType t = o_.type;
+        for (const auto& [suffix, ty] : o_.tensor_types)
+            if (base == suffix || (base.size() > suffix.size() && base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+                                   base[base.size() - suffix.size() - 1] == '.'))
+                t = ty;
+        return t;
+    }
+
+    // Adds a tensor of shape [ne0, ne1] whose values are produced row by row by `fill`.
+    template <typename Fill>
+    void add(const std::string& name, int64_t ne0, int64_t ne1, bool matrix, Fill fill) {
+        const TensorType t = type_for(name, matrix);
+        const auto& tr = traits(t);
+        if (ne0 % tr.block_size != 0)
+            RILL_FAIL("synth: tensor '%s' has rows of %lld values, not a multiple of the %s block size %u; choose another type or shape",
+                      name.c_str(), (long long)ne0, std::string(tr.name).c_str(), tr.block_size);
+        Rng rng(o_.seed, name);
+        std::vector<float> row(static_cast<size_t>(ne0));
+        std::vector<uint8_t> bytes(static_cast<size_t>(row_bytes(t, uint64_t(ne0)) * uint64_t(ne1)));
+        for (int64_t r = 0; r < ne1; ++r) {
+            fill(rng, r, row);
+            quantize_row(t, row.data(), bytes.data() + uint64_t(r) * row_bytes(t, uint64_t(ne0)), ne0);
+        }
+        std::vector<int64_t> shape{ne0};
+        if (ne1 > 1 || matrix) shape.push_back(ne1);
+        w_.add_tensor(name, t, shape, bytes.data(), bytes.size());
+    }
+
+    // A linear layer with fan-in ne0: N(0, gain / sqrt(ne0)).
+    void linear(const std::string& name, int64_t ne0, int64_t ne1, double gain = 1.0) {
+        const double s = gain / std::sqrt(double(ne0));
+        add(name, ne0, ne1, true, [&](Rng& g, int64_t, std::vector<float>& row) {
+            for (auto& v : row) v = float(g.normal() * s);
+        });
+    }
+    // Rows with their own scale exp(0.5 N(0,1)), so that logits are well separated.
+    void head(const std::string& name, int64_t ne0, int64_t ne1) {
+        const double s = 1.0 / std::sqrt(double(ne0));
+        add(name, ne0, ne1, true, [&](Rng& g, int64_t, std::vector<float>& row) {
+            const double row_scale = std::exp(0.5 * g.normal());
+            for (auto& v : row) v = float(g.normal() * s * row_scale);
+        });
+    }
+    // Around `mean` with spread `sd`.
+    void vec(const std::string& name, int64_t n, double mean, double sd) {
+        add(name, n, 1, false, [&](Rng& g, int64_t, std::vector<float>& row) {
+            for (auto& v : row) v = float(mean + sd * g.normal());
+        });
+    }
+
+private:
+    const SynthOptions& o_;
+    gguf::Writer& w_;
+};
+
+}  // namespace
+
+void synth_model(const SynthOptions& o) {
+    std::vector<Key> keys = default_keys(o.arch);
+    for (const auto& [name, value] : o.set) {
+        bool found = false;
+        for (auto& k : keys)
+            if (k.name == name) { k.value = value; found = true; }
+        if (!found) {  // a key without a default: infer its type from the value
+            const bool is_list = value.find(',') != std::string::npos;
+            const bool is_float = value.find_first_of(".eE") != std::string::npos;
+            const bool is_bool = value == "true" || value == "false";
+            keys.push_back({name, is_bool ? Kind::BOOL : is_list ? Kind::I32_ARRAY : is_float ? Kind::F32 : Kind::U32, value});
+        }
+    }
+    auto get = [&](const std::string& name) -> int64_t {
+        for (const auto& k : keys)
+            if (k.name == name) return parse_int(name, k.value);
+        RILL_FAIL("synth: no value for '%s'", name.c_str());
+    };
+
+    gguf::Writer w;
+    w.set_str("general.architecture", o.arch);
+    w.set_str("general.name", "rill-synth-" + o.arch);
+    const std::string p = o.arch + ".";
+    for (const auto& k : keys) {
+        switch (k.kind) {
+            case Kind::U32: {
+                const int64_t v = parse_int(k.name, k.value);
+                if (v < 0 || v > UINT32_MAX) RILL_FAIL("synth: --set %s=%s is out of range", k.name.c_str(), k.value.c_str());
+                w.set_u32(p + k.name, uint32_t(v));
+                break;
+            }
+            case Kind::F32: w.set_f32(p + k.name, std::strtof(k.value.c_str(), nullptr)); break;
+            case Kind::BOOL: w.set_bool(p + k.name, k.value == "true"); break;
+            case Kind::I32_ARRAY: {
+                std::vector<int32_t> v;
+                size_t pos = 0;
+                while (pos <= k.value.size()) {
+                    const size_t comma = std::min(k.value.find(',', pos), k.value.size());
+                    v.push_back(int32_t(parse_int(k.name, k.value.substr(pos, comma - pos))));
+                    pos = comma + 1;
+                }
+                w.set_array_i32(p + k.name, v);
+                break;
+            }
+        }
+    }
+
+    // Tokenizer: copied from the vocabulary file, padded with unused tokens if asked.
+    const gguf::File vocab = gguf::File::open(o.vocab_path);
+    const gguf::Value* tokens = vocab.find("tokenizer.ggml.tokens");
+    if (!tokens || tokens->type != gguf::ValueType::ARRAY || tokens->elem_type != gguf::ValueType::STRING)
+        RILL_FAIL("synth: '%s' has no tokenizer.ggml.tokens", o.vocab_path.c_str());
+    const int64_t n_tok = int64_t(tokens->count);
+    if (o.vocab_size && o.vocab_size < n_tok)
+        RILL_FAIL("synth: --vocab-size %lld is smaller than the vocabulary's %lld tokens", (long long)o.vocab_size, (long long)n_tok);
+    const int64_t n_vocab = std::max(n_tok, o.vocab_size);
+    for (const auto& [k, v] : vocab.metadata()) {
+        if (k.rfind("tokenizer.", 0) != 0) continue;
+        if (n_vocab > n_tok && (k == "tokenizer.ggml.tokens" || k == "tokenizer.ggml.token_type" || k == "tokenizer.ggml.scores")) continue;
+        w.set_value(k, v);
+    }
+    if (n_vocab > n_tok) {
+        std::vector<std::string> toks(tokens->strings.begin(), tokens->strings.end());
+        std::vector<int32_t> types(static_cast<size_t>(n_vocab), 1);
+        std::vector<float> scores(static_cast<size_t>(n_vocab), 0.0f);
+        if (const gguf::Value* t = vocab.find("tokenizer.ggml.token_type"))
+            for (int64_t i = 0; i < n_tok; ++i) types[size_t(i)] = int32_t(t->int_at(uint64_t(i)));
+        if (const gguf::Value* s = vocab.find("tokenizer.ggml.scores"))
+            for (int64_t i = 0; i < n_tok; ++i) scores[size_t(i)] = float(s->float_at(uint64_t(i)));
+        for (int64_t i = n_tok; i < n_vocab; ++i) {
+            toks.push_back("<|rill_unused_" + std::to_string(i) + "|>");
+            types[size_t(i)] = 5;  // unused
+        }
+        w.set_array_str("tokenizer.ggml.tokens", toks);
+        w.set_array_i32("tokenizer.ggml.token_type", types);
+        if (vocab.find("tokenizer.ggml.scores")) w.set_array_f32("tokenizer.ggml.scores", scores);
+    }
+
+    const int64_t E = get("embedding_length"), L = get("block_count"), F = get("feed_forward_length");
+    const int64_t H = get("attention.head_count"), HKV = get("attention.head_count_kv");
+    int64_t D = E / H;
+    for (const auto& k : keys)
+        if (k.name == "attention.key_length") D = parse_int(k.name, k.value);
+
+    Builder b(o, w);
+    b.head("token_embd.weight", E, n_vocab);
+    b.vec("output_norm.weight", E, 1.0, 0.1);
+    if (!o.tied) b.head("output.weight", E, n_vocab);
+    for (int64_t il = 0; il < L; ++il) {
+        auto n = [&](const char* s) { return "blk." + std::to_string(il) + "." + s; };
+        b.vec(n("attn_norm.weight"), E, 1.0, 0.1);
+        bool recurrent = false;
+        if (o.arch == "qwen35") {
+            const int64_t interval = get("full_attention_interval");
+            recurrent = interval > 0 && (il + 1) % interval != 0;
+            b.vec(n("post_attention_norm.weight"), E, 1.0, 0.1);
+        } else {
+            b.vec(n("ffn_norm.weight"), E, 1.0, 0.1);
+        }
+        if (recurrent) {
+            const int64_t K = get("ssm.conv_kernel"), dk = get("ssm.state_size"), nk = get("ssm.group_count");
+            const int64_t nv = get("ssm.time_step_rank"), inner = get("ssm.inner_size");
+            const int64_t channels = 2 * nk * dk + inner;
+            b.linear(n("attn_qkv.weight"), E, channels);
+            b.linear(n("attn_gate.weight"), E, inner);
+            b.add(n("ssm_conv1d.weight"), K, channels, false, [](Rng& g, int64_t, std::vector<float>& row) {
+                for (auto& v : row) v = float(0.5 * g.normal());
+            });
+            b.vec(n("ssm_dt.bias"), nv, 0.0, 0.5);
+            b.add(n("ssm_a"), nv, 1, false, [](Rng& g, int64_t, std::vector<float>& row) {
+                for (auto& v : row) v = float(-std::exp(2.0 * g.uniform() - 1.5));  // stored as -exp(A_log)
+            });
+            b.linear(n("ssm_beta.weight"), E, nv);
+            b.linear(n("ssm_alpha.weight"), E, nv);
+            b.vec(n("ssm_norm.weight"), inner / nv, 1.0, 0.1);
+            b.linear(n("ssm_out.weight"), inner, E, 0.5);
+        } else {
+            const int64_t q_rows = H * D * (o.arch == "qwen35" ? 2 : 1);
+            b.linear(n("attn_q.weight"), E, q_rows);
+            b.linear(n("attn_k.weight"), E, HKV * D);
+            b.linear(n("attn_v.weight"), E, HKV * D);
+            b.linear(n("attn_output.weight"), H * D, E, 0.5);
+            if (o.arch == "qwen2") {
+                b.vec(n("attn_q.bias"), q_rows, 0.0, 0.1);
+                b.vec(n("attn_k.bias"), HKV * D, 0.0, 0.1);
+                b.vec(n("attn_v.bias"), HKV * D, 0.0, 0.1);
+            }
+            if (o.arch == "qwen3" || o.arch == "qwen35") {
+                b.vec(n("attn_q_norm.weight"), D, 1.0, 0.1);
+                b.vec(n("attn_k_norm.weight"), D, 1.0, 0.1);
+            }
+        }
+        b.linear(n("ffn_gate.weight"), E, F);
+        b.linear(n("ffn_up.weight"), E, F);
+        b.linear(n("ffn_down.weight"), F, E, 0.5);
+    }
+    w.write_file(o.out_path);
+}
+
+}  // namespace rill

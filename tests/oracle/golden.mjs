@@ -1,0 +1,155 @@
+// Golden test: Rill's forward pass against llama.cpp (node-llama-cpp, CPU, flash attention
+// off, F32 KV cache) on synthetic models made by `rill synth`.
+// For every configuration and prompt: identical prompt tokens, identical greedy tokens for
+// N steps, and max |logit difference| over every step and the whole vocabulary within
+// the tolerance (1e-3 for F32/F16 weights, 5e-3 for quantised ones).
+//
+//   node tests/oracle/golden.mjs [--steps N] [--only SUBSTRING] [--rill PATH] [--keep DIR]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getLlama } from 'node-llama-cpp';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const args = process.argv.slice(2);
+const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
+const steps = Number(opt('--steps', 32));
+const only = opt('--only', '');
+const rill = opt('--rill', path.join(root, 'build/native/rill'));
+const vocabDir = path.join(root, '.cache/llama.cpp/models');
+const keep = opt('--keep', '');
+const work = keep || fs.mkdtempSync(path.join(os.tmpdir(), 'rill-golden-'));
+fs.mkdirSync(work, { recursive: true });
+
+// ---- configurations ----------------------------------------------------------------------
+const LAYOUTS = {
+  f32: { args: ['--type', 'f32'], tol: 1e-3 },
+  f16: { args: ['--type', 'f16'], tol: 1e-3 },
+  q8_0: { args: ['--type', 'q8_0'], tol: 5e-3 },
+  q4_0: { args: ['--type', 'q4_0'], tol: 5e-3 },
+  // The public Qwen3.5-0.8B Q4_0 file: Q4_0 with token_embd in Q6_K and ssm_out in Q5_K.
+  real: { args: ['--type', 'q4_0', '--tensor-type', 'token_embd=q6_K', '--tensor-type', 'ssm_out=q5_K'], tol: 5e-3 },
+  // A Q4_K_M-like mix: Q4_K, with Q6_K for the embeddings/head, attn_v and ffn_down.
+  q4_k_m: { args: ['--type', 'q4_K', '--tensor-type', 'token_embd=q6_K', '--tensor-type', 'output=q6_K',
+                   '--tensor-type', 'attn_v=q6_K', '--tensor-type', 'ffn_down=q6_K'], tol: 5e-3 },
+};
+const ARCHS = {
+  qwen35: { vocab: 'qwen35', extra: ['--tied'] },
+  llama: { vocab: 'llama-spm', extra: [] },
+  qwen2: { vocab: 'qwen2', extra: ['--tied'] },
+  qwen3: { vocab: 'qwen35', extra: ['--tied'] },
+};
+const configs = [];
+for (const [arch, a] of Object.entries(ARCHS)) {
+  for (const [layout, l] of Object.entries(LAYOUTS)) {
+    configs.push({ name: `${arch}/${layout}`, arch, vocab: a.vocab, synth: [...a.extra, ...l.args], tol: l.tol });
+  }
+}
+// Special cases the engine must get right.
+configs.push({ name: 'llama3-bpe/f32 (BOS)', arch: 'llama', vocab: 'llama-bpe', synth: ['--type', 'f32', '--set', 'rope.freq_base=500000'], tol: 1e-3 });
+configs.push({ name: 'qwen35/f32 untied, nv=nk', arch: 'qwen35', vocab: 'qwen35',
+  synth: ['--type', 'f32', '--set', 'ssm.time_step_rank=4', '--set', 'ssm.inner_size=128', '--set', 'block_count=8'], tol: 1e-3 });
+configs.push({ name: 'qwen35/q8_0 prefill in batches of 7', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
+  rillArgs: ['--batch', '7'], tol: 5e-3 });
+configs.push({ name: 'qwen35/q8_0 after a context reset', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
+  rillArgs: ['--reset-after-prompt', 'An unrelated first prompt that leaves state behind.'], tol: 5e-3 });
+configs.push({ name: 'qwen2/q8_0 after a context reset', arch: 'qwen2', vocab: 'qwen2', synth: ['--tied', '--type', 'q8_0'],
+  rillArgs: ['--reset-after-prompt', 'Another first prompt.'], tol: 5e-3 });
+
+const SHORT = 'The quick brown fox jumps over the lazy dog.';
+const LONG = Array.from({ length: 24 }, (_, i) =>
+  `Paragraph ${i + 1}: rivers carry ${i * 7 + 3} tonnes of silt past the old mill, and the miller counts them twice.`).join(' ');
+const PROMPTS = [['short', SHORT], ['long', LONG]];
+
+// ---- helpers -------------------------------------------------------------------------------
+function run(cmd, argv) {
+  const r = spawnSync(cmd, argv, { maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${argv.join(' ')} failed:\n${r.stderr}`);
+  return r.stdout.toString();
+}
+
+function argmax(row) {
+  let best = 0;
+  for (let i = 1; i < row.length; ++i) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+function top2gap(row) {
+  let a = -Infinity, b = -Infinity;
+  for (const v of row) { if (v > a) { b = a; a = v; } else if (v > b) b = v; }
+  return a - b;
+}
+
+const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+
+async function oracle(modelPath, prompt) {
+  const model = await llama.loadModel({ modelPath });
+  const ctx = await model.createContext({ contextSize: 1024, threads: 2, flashAttention: false,
+    experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
+  const seq = ctx.getSequence();
+  const tokens = [...(model.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : []),
+                  ...model.tokenize(prompt, true)];
+  const rows = [], chosen = [];
+  let res = await seq.controlledEvaluate([...tokens.slice(0, -1), [tokens.at(-1), { generateNext: { logits: true } }]]);
+  const n = res.at(-1).next.logits.size;  // the full vocabulary
+  const toRow = (map) => { const r = new Float32Array(n); for (const [k, v] of map) r[k] = v; return r; };
+  for (let s = 0; s < steps; ++s) {
+    const row = toRow(res.at(-1).next.logits);
+    rows.push(row);
+    chosen.push(argmax(row));
+    if (s + 1 < steps) res = await seq.controlledEvaluate([[chosen.at(-1), { generateNext: { logits: true } }]]);
+  }
+  await ctx.dispose();
+  await model.dispose();
+  return { tokens, rows, chosen, n };
+}
+
+// ---- main ----------------------------------------------------------------------------------
+const results = [];
+let failures = 0;
+for (const c of configs) {
+  if (only && !c.name.includes(only)) continue;
+  const modelPath = path.join(work, c.name.replace(/[^a-z0-9]+/gi, '_') + '.gguf');
+  run(rill, ['synth', '--arch', c.arch, '--vocab', path.join(vocabDir, `ggml-vocab-${c.vocab}.gguf`), '--out', modelPath, '--seed', '7', ...c.synth]);
+  for (const [pname, prompt] of PROMPTS) {
+    const ref = await oracle(modelPath, prompt);
+    const out = path.join(work, 'logits.bin');
+    run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', ...(c.rillArgs ?? [])]);
+    const meta = JSON.parse(fs.readFileSync(out + '.json', 'utf8'));
+    const buf = fs.readFileSync(out);
+    const ours = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
+    const r = { config: c.name, prompt: pname, prompt_tokens: ref.tokens.length, tol: c.tol, steps, agree: 0, max_diff: 0, note: '' };
+    r.prompt_ok = JSON.stringify(meta.prompt_tokens) === JSON.stringify(ref.tokens);
+    if (!r.prompt_ok) r.note = `prompt tokens differ: llama.cpp ${ref.tokens.slice(0, 8)}... rill ${meta.prompt_tokens.slice(0, 8)}...`;
+    if (meta.n_vocab !== ref.n) r.note += ` n_vocab ${meta.n_vocab} vs ${ref.n}`;
+    for (let s = 0; s < steps && r.prompt_ok; ++s) {
+      const row = ours.subarray(s * ref.n, (s + 1) * ref.n);
+      for (let i = 0; i < ref.n; ++i) r.max_diff = Math.max(r.max_diff, Math.abs(row[i] - ref.rows[s][i]));
+      if (meta.tokens[s] !== ref.chosen[s]) {
+        const gap = top2gap(ref.rows[s]);
+        r.note = `diverged at step ${s}: llama.cpp ${ref.chosen[s]}, rill ${meta.tokens[s]}; llama.cpp top-2 gap ${gap.toExponential(2)}` +
+                 (gap <= c.tol ? ' (a tie within tolerance)' : '');
+        r.tie = gap <= c.tol;
+        break;
+      }
+      r.agree++;
+    }
+    r.ok = r.prompt_ok && r.max_diff <= c.tol && (r.agree === steps || r.tie);
+    if (!r.ok) failures++;
+    results.push(r);
+    console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${c.name} [${pname}, ${r.prompt_tokens} tokens]: greedy ${r.agree}/${steps}, ` +
+                `max |dlogit| ${r.max_diff.toExponential(2)} (tol ${c.tol}) ${r.note}`);
+  }
+  if (!keep) fs.rmSync(modelPath, { force: true });
+}
+if (!keep) fs.rmSync(work, { recursive: true, force: true });
+
+console.log('\n| config | prompt | prompt tokens | greedy agreement | max abs dlogit | tolerance |');
+console.log('|---|---|---|---|---|---|');
+for (const r of results) console.log(`| ${r.config} | ${r.prompt} | ${r.prompt_tokens}${r.prompt_ok ? '' : ' (differ)'} | ${r.agree}/${r.steps}${r.tie ? ' (tie)' : ''} | ${r.max_diff.toExponential(2)} | ${r.tol} |`);
+fs.mkdirSync(path.join(root, 'build'), { recursive: true });
+fs.writeFileSync(path.join(root, 'build/golden-results.json'), JSON.stringify(results, null, 1));
+console.log(`golden: ${results.length - failures} passed, ${failures} failed`);
+process.exit(failures ? 1 : 0);
