@@ -12,6 +12,23 @@
 namespace rill {
 namespace {
 
+constexpr int64_t kBlock = 16;  // llama.cpp's vector width for these ops on AVX-512
+
+// Sum of 8 float lanes in the pairing of a 256-bit horizontal add: (l + l+4), then (0+2)+(1+3).
+float tree_sum8(const float* v) {
+    float r[4];
+    for (int i = 0; i < 4; ++i) r[i] = v[i + 4] + v[i];
+    return (r[0] + r[2]) + (r[1] + r[3]);
+}
+
+// Sum of 16 floats in the pairing a 512-bit horizontal add uses (halves, then quarters, ...).
+float tree_sum16(const float* v) {
+    float a[8], b[4];
+    for (int i = 0; i < 8; ++i) a[i] = v[i + 8] + v[i];
+    for (int i = 0; i < 4; ++i) b[i] = a[i + 4] + a[i];
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
 // Q8_0 / Q8_1 activations the way llama.cpp's x86 CPU code makes them.
 template <typename Block>
 void quantize_q8_acts(const float* x, Block* y, int64_t n, bool with_sum) {
@@ -38,17 +55,30 @@ int32_t dot_i8(const int8_t* a, const int8_t* b, int n) {
     return s;
 }
 
-float dot_q4_0_q8_0(const block_q4_0* x, const block_q8_0* y, int64_t nb) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < nb; ++i) {
-        int32_t s = 0;
-        for (int j = 0; j < 16; ++j) {
-            s += ((x[i].qs[j] & 0x0f) - 8) * y[i].qs[j];
-            s += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
+inline int q4_0_value(const block_q4_0& b, int e) { return (e < 16 ? (b.qs[e] & 0x0f) : (b.qs[e - 16] >> 4)) - 8; }
+
+// Q4_0 x Q8_0. Rows: one FMA per block of the exact integer dot with the product of the
+// scales (llama.cpp's repacked kernel). Lanes: 8 lanes of 4-element sums, as for Q8_0.
+float dot_q4_0_q8_0(const block_q4_0* x, const block_q8_0* y, int64_t nb, SumOrder order) {
+    if (order == SumOrder::Rows) {
+        float acc = 0.0f;
+        for (int64_t i = 0; i < nb; ++i) {
+            int32_t s = 0;
+            for (int e = 0; e < 32; ++e) s += q4_0_value(x[i], e) * y[i].qs[e];
+            acc = std::fma(float(s), fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d), acc);
         }
-        sum += fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d) * float(s);
+        return acc;
     }
-    return sum;
+    float acc[8] = {};
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d);
+        for (int l = 0; l < 8; ++l) {
+            int32_t s = 0;
+            for (int k = 0; k < 4; ++k) s += q4_0_value(x[i], 4 * l + k) * y[i].qs[4 * l + k];
+            acc[l] = std::fma(d, float(s), acc[l]);
+        }
+    }
+    return tree_sum8(acc);
 }
 
 float dot_q4_1_q8_1(const block_q4_1* x, const block_q8_1* y, int64_t nb) {
@@ -88,10 +118,25 @@ float dot_q5_1_q8_1(const block_q5_1* x, const block_q8_1* y, int64_t nb) {
     return sum;
 }
 
+// Q8_0 x Q8_0 in llama.cpp's x86 order: per block, 8 lanes each holding the integer sum
+// of 4 consecutive products, accumulated across blocks with FMA, then summed as a tree.
+// Integer parts are exact; keeping the float order makes results bit-identical.
 float dot_q8_0_q8_0(const block_q8_0* x, const block_q8_0* y, int64_t nb) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < nb; ++i) sum += fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d) * float(dot_i8(x[i].qs, y[i].qs, 32));
-    return sum;
+    float acc[8] = {};
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d);
+        for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(dot_i8(x[i].qs + 4 * l, y[i].qs + 4 * l, 4)), acc[l]);
+    }
+    return tree_sum8(acc);
+}
+
+// Element e (0..255) of a Q6_K block as its unsigned 6-bit value.
+inline int q6_K_unsigned(const block_q6_K& b, int e) {
+    const int half = e / 128, r = e % 128, quarter = r / 32, l = r % 32;
+    const uint8_t ql = b.ql[64 * half + (r % 64)];
+    const int low = r < 64 ? (ql & 0x0f) : (ql >> 4);
+    const int high = (b.qh[32 * half + l] >> (2 * quarter)) & 3;
+    return low | (high << 4);
 }
 
 // K-quants against Q8_K: integer sums per group, scaled by the group's integer scale,
@@ -135,45 +180,109 @@ float dot_q3_K_q8_K(const block_q3_K* x, const block_q8_K* y, int64_t nb) {
     return sum;
 }
 
-// Q4_K and Q5_K share their scales, mins and nibble order; Q5_K adds a fifth bit.
-float dot_k_affine_q8_K(uint16_t d, uint16_t dmin, const uint8_t* scales, const uint8_t* qs, const uint8_t* qh,
-                        const block_q8_K& y) {
-    int32_t isum = 0, msum = 0;
-    for (int g = 0; g < 8; ++g) {
-        uint8_t sc, m;
-        k4_scale_min(g, scales, sc, m);
-        const uint8_t* q = qs + 32 * (g / 2);
-        const int shift = 4 * (g % 2);
-        int32_t s = 0;
-        for (int l = 0; l < 32; ++l) {
-            const int v = ((q[l] >> shift) & 0x0f) + (qh ? ((qh[l] >> g) & 1) << 4 : 0);
-            s += v * y.qs[32 * g + l];
-        }
-        isum += sc * s;
-        msum += m * (y.bsums[2 * g] + y.bsums[2 * g + 1]);
-    }
-    return y.d * fp16_to_f32(d) * float(isum) - y.d * fp16_to_f32(dmin) * float(msum);
+// The 5- or 4-bit value of element e of a Q4_K / Q5_K block (qh null for Q4_K).
+inline int k_affine_value(const uint8_t* qs, const uint8_t* qh, int e) {
+    const int g = e / 32, l = e % 32;
+    return ((qs[32 * (g / 2) + l] >> (4 * (g % 2))) & 0x0f) + (qh ? ((qh[l] >> g) & 1) << 4 : 0);
 }
 
-float dot_q6_K_q8_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < nb; ++i) {
-        int32_t isum = 0;
-        for (int g = 0; g < 16; ++g) {
-            int32_t s = 0;
-            for (int l = 0; l < 16; ++l) {
-                const int e = 16 * g + l;
-                const int half = e / 128, r = e % 128, quarter = r / 32, ll = r % 32;
-                const uint8_t ql = x[i].ql[64 * half + (r % 64)];
-                const int low = r < 64 ? (ql & 0x0f) : (ql >> 4);
-                const int high = (x[i].qh[32 * half + ll] >> (2 * quarter)) & 3;
-                s += ((low | (high << 4)) - 32) * y[i].qs[e];
+// Q4_K. Rows (llama.cpp's repacked kernel): per block, one FMA of the exact integer dot
+// (scales applied) and one of the mins term, subtracted at the end. Lanes (its AVX2 kernel):
+// 8 lanes as for Q5_K, the mins in 4 lanes of pairs of groups, each summed as a tree.
+float dot_q4_K_q8_K(const block_q4_K* x, const block_q8_K* y, int64_t nb, SumOrder order) {
+    if (order == SumOrder::Lanes) {
+        float acc[8] = {}, acc_m[4] = {};
+        for (int64_t i = 0; i < nb; ++i) {
+            const float d = y[i].d * fp16_to_f32(x[i].d);
+            const float dmin = -y[i].d * fp16_to_f32(x[i].dmin);
+            int32_t lane[8] = {};
+            uint8_t sc[8], m[8];
+            for (int g = 0; g < 8; ++g) k4_scale_min(g, x[i].scales, sc[g], m[g]);
+            for (int p = 0; p < 4; ++p) {
+                const int32_t prod = m[2 * p] * (y[i].bsums[4 * p] + y[i].bsums[4 * p + 1]) +
+                                     m[2 * p + 1] * (y[i].bsums[4 * p + 2] + y[i].bsums[4 * p + 3]);
+                acc_m[p] = std::fma(dmin, float(prod), acc_m[p]);
             }
-            isum += x[i].scales[g] * s;
+            for (int g = 0; g < 8; ++g)
+                for (int l = 0; l < 8; ++l) {
+                    int32_t s = 0;
+                    for (int k = 0; k < 4; ++k) s += k_affine_value(x[i].qs, nullptr, 32 * g + 4 * l + k) * y[i].qs[32 * g + 4 * l + k];
+                    lane[l] += sc[g] * s;
+                }
+            for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(lane[l]), acc[l]);
         }
-        sum += y[i].d * fp16_to_f32(x[i].d) * float(isum);
+        return tree_sum8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]));
     }
-    return sum;
+    float acc = 0.0f, acc_min = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        int32_t isum = 0, imin = 0;
+        for (int g = 0; g < 8; ++g) {
+            uint8_t sc, m;
+            k4_scale_min(g, x[i].scales, sc, m);
+            int32_t s = 0;
+            for (int l = 0; l < 32; ++l) s += k_affine_value(x[i].qs, nullptr, 32 * g + l) * y[i].qs[32 * g + l];
+            isum += sc * s;
+            imin += m * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
+        }
+        acc = std::fma(float(isum), fp16_to_f32(x[i].d) * y[i].d, acc);
+        acc_min = std::fma(float(imin), fp16_to_f32(x[i].dmin) * y[i].d, acc_min);
+    }
+    return acc - acc_min;
+}
+
+// Q5_K in the order of llama.cpp's x86 AVX2 kernel: 8 integer lanes (lane l holds, for every
+// group, the scaled sum of the products at positions 4l..4l+3), an FMA per block, the 8-lane
+// tree, plus the mins term accumulated separately.
+float dot_q5_K_q8_K(const block_q5_K* x, const block_q8_K* y, int64_t nb) {
+    float acc[8] = {}, summs = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = y[i].d * fp16_to_f32(x[i].d);
+        const float dmin = -y[i].d * fp16_to_f32(x[i].dmin);
+        int32_t lane[8] = {}, imin = 0;
+        for (int g = 0; g < 8; ++g) {
+            uint8_t sc, m;
+            k4_scale_min(g, x[i].scales, sc, m);
+            imin += m * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
+            for (int l = 0; l < 8; ++l) {
+                int32_t s = 0;
+                for (int k = 0; k < 4; ++k) {
+                    const int e = 32 * g + 4 * l + k;
+                    s += k_affine_value(x[i].qs, x[i].qh, e) * y[i].qs[e];
+                }
+                lane[l] += sc * s;
+            }
+        }
+        summs = std::fma(dmin, float(imin), summs);
+        for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(lane[l]), acc[l]);
+    }
+    return tree_sum8(acc) + summs;
+}
+
+// Q6_K in the order of llama.cpp's x86 AVX2 kernel: unsigned 6-bit values times Q8_K in 8
+// integer lanes (lane l: positions 4l..4l+3 of every 32-element quarter, with that 16-group's
+// scale), minus 32 * scale * group sums (lane l: groups 2l and 2l+1), an FMA per block, the tree.
+float dot_q6_K_q8_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
+    float acc[8] = {};
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = y[i].d * fp16_to_f32(x[i].d);
+        int32_t lane[8] = {};
+        for (int quarter = 0; quarter < 8; ++quarter) {  // 32-element chunks: half = quarter / 4
+            for (int l = 0; l < 8; ++l) {
+                const int group = 2 * quarter + (l >= 4 ? 1 : 0);
+                int32_t s = 0;
+                for (int k = 0; k < 4; ++k) {
+                    const int e = 32 * quarter + 4 * l + k;
+                    s += q6_K_unsigned(x[i], e) * y[i].qs[e];
+                }
+                lane[l] += x[i].scales[group] * s;
+            }
+        }
+        for (int l = 0; l < 8; ++l) {
+            lane[l] -= 32 * (y[i].bsums[2 * l] * x[i].scales[2 * l] + y[i].bsums[2 * l + 1] * x[i].scales[2 * l + 1]);
+            acc[l] = std::fma(d, float(lane[l]), acc[l]);
+        }
+    }
+    return tree_sum8(acc);
 }
 
 }  // namespace
@@ -209,61 +318,87 @@ void quantize_activations(TensorType weight, const float* x, int64_t n, std::vec
     }
 }
 
-float dot_row(TensorType w, const void* row, const void* acts, int64_t n) {
+SumOrder llama_cpp_sum_order(TensorType w, int64_t rows, bool is_token_embd) {
+    const bool repacked = (w == TensorType::Q4_0 || w == TensorType::Q4_K) && rows % 8 == 0 && !is_token_embd;
+    return repacked ? SumOrder::Rows : SumOrder::Lanes;
+}
+
+float dot_row(TensorType w, const void* row, const void* acts, int64_t n, SumOrder order) {
     const int64_t nb = n / traits(w).block_size;
     switch (w) {
-        case TensorType::F32: {
-            const auto* a = static_cast<const float*>(row);
-            const auto* b = static_cast<const float*>(acts);
-            float s = 0.0f;
-            for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-            return s;
-        }
+        case TensorType::F32: return dot_f32_lanes16(static_cast<const float*>(row), static_cast<const float*>(acts), n);
         case TensorType::F16:
         case TensorType::BF16: {
             const auto* a = static_cast<const uint16_t*>(row);
             const auto* b = static_cast<const uint16_t*>(acts);
             const auto cvt = w == TensorType::F16 ? fp16_to_f32 : bf16_to_f32;
-            double s = 0.0;
-            for (int64_t i = 0; i < n; ++i) s += double(cvt(a[i]) * cvt(b[i]));
-            return float(s);
+            std::vector<float> fa(static_cast<size_t>(n)), fb(static_cast<size_t>(n));
+            for (int64_t i = 0; i < n; ++i) { fa[size_t(i)] = cvt(a[i]); fb[size_t(i)] = cvt(b[i]); }
+            return dot_f32_lanes16(fa.data(), fb.data(), n);
         }
-        case TensorType::Q4_0: return dot_q4_0_q8_0(static_cast<const block_q4_0*>(row), static_cast<const block_q8_0*>(acts), nb);
+        case TensorType::Q4_0: return dot_q4_0_q8_0(static_cast<const block_q4_0*>(row), static_cast<const block_q8_0*>(acts), nb, order);
         case TensorType::Q4_1: return dot_q4_1_q8_1(static_cast<const block_q4_1*>(row), static_cast<const block_q8_1*>(acts), nb);
         case TensorType::Q5_0: return dot_q5_0_q8_0(static_cast<const block_q5_0*>(row), static_cast<const block_q8_0*>(acts), nb);
         case TensorType::Q5_1: return dot_q5_1_q8_1(static_cast<const block_q5_1*>(row), static_cast<const block_q8_1*>(acts), nb);
         case TensorType::Q8_0: return dot_q8_0_q8_0(static_cast<const block_q8_0*>(row), static_cast<const block_q8_0*>(acts), nb);
         case TensorType::Q2_K: return dot_q2_K_q8_K(static_cast<const block_q2_K*>(row), static_cast<const block_q8_K*>(acts), nb);
         case TensorType::Q3_K: return dot_q3_K_q8_K(static_cast<const block_q3_K*>(row), static_cast<const block_q8_K*>(acts), nb);
-        case TensorType::Q4_K: {
-            const auto* x = static_cast<const block_q4_K*>(row);
-            const auto* y = static_cast<const block_q8_K*>(acts);
-            float s = 0.0f;
-            for (int64_t i = 0; i < nb; ++i) s += dot_k_affine_q8_K(x[i].d, x[i].dmin, x[i].scales, x[i].qs, nullptr, y[i]);
-            return s;
-        }
-        case TensorType::Q5_K: {
-            const auto* x = static_cast<const block_q5_K*>(row);
-            const auto* y = static_cast<const block_q8_K*>(acts);
-            float s = 0.0f;
-            for (int64_t i = 0; i < nb; ++i) s += dot_k_affine_q8_K(x[i].d, x[i].dmin, x[i].scales, x[i].qs, x[i].qh, y[i]);
-            return s;
-        }
+        case TensorType::Q4_K: return dot_q4_K_q8_K(static_cast<const block_q4_K*>(row), static_cast<const block_q8_K*>(acts), nb, order);
+        case TensorType::Q5_K: return dot_q5_K_q8_K(static_cast<const block_q5_K*>(row), static_cast<const block_q8_K*>(acts), nb);
         case TensorType::Q6_K: return dot_q6_K_q8_K(static_cast<const block_q6_K*>(row), static_cast<const block_q8_K*>(acts), nb);
         default: RILL_FAIL("no dot product for weight type %s", std::string(type_name(w)).c_str());
     }
 }
 
-void matvec(TensorType w, const void* W, int64_t rows, int64_t cols, const float* x, float* y) {
+void matvec(TensorType w, const void* W, int64_t rows, int64_t cols, const float* x, float* y, SumOrder order) {
+    matmul(w, W, rows, cols, x, y, 1, order);
+}
+
+void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float* X, float* Y, int64_t n_tokens, SumOrder order) {
     std::vector<uint8_t> acts;
-    const void* a = x;
-    if (activation_type(w) != TensorType::F32) {
-        quantize_activations(w, x, cols, acts);
-        a = acts.data();
-    }
     const uint64_t rb = row_bytes(w, uint64_t(cols));
     const auto* base = static_cast<const uint8_t*>(W);
-    for (int64_t r = 0; r < rows; ++r) y[r] = dot_row(w, base + uint64_t(r) * rb, a, cols);
+    const bool single_f32 = w == TensorType::F32 && n_tokens == 1;  // llama.cpp's one-row path
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const float* x = X + t * cols;
+        float* y = Y + t * rows;
+        if (single_f32) {
+            for (int64_t r = 0; r < rows; ++r) y[r] = dot_f32_blocks64(reinterpret_cast<const float*>(base + uint64_t(r) * rb), x, cols);
+            continue;
+        }
+        const void* a = x;
+        if (activation_type(w) != TensorType::F32) {
+            quantize_activations(w, x, cols, acts);
+            a = acts.data();
+        }
+        for (int64_t r = 0; r < rows; ++r) y[r] = dot_row(w, base + uint64_t(r) * rb, a, cols, order);
+    }
+}
+
+float dot_f32_lanes16(const float* a, const float* b, int64_t n) {
+    float lane[16] = {};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; ++l) lane[l] = std::fma(a[i + l], b[i + l], lane[l]);
+    float s = tree_sum16(lane);
+    for (; i < n; ++i) s = std::fma(a[i], b[i], s);  // llama.cpp needs n % 16 == 0 here; kept for completeness
+    return s;
+}
+
+float dot_f32_blocks64(const float* a, const float* b, int64_t n) {
+    float acc[4][16] = {};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int j = 0; j < 4; ++j)
+            for (int l = 0; l < 16; ++l) acc[j][l] = std::fma(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
+    for (int l = 0; l < 16; ++l) {
+        acc[0][l] += acc[2][l];
+        acc[1][l] += acc[3][l];
+    }
+    for (int l = 0; l < 16; ++l) acc[0][l] += acc[1][l];
+    float s = tree_sum16(acc[0]);
+    for (; i < n; ++i) s = std::fma(a[i], b[i], s);  // the compiler contracts llama.cpp's tail loop to FMA
+    return s;
 }
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
@@ -281,13 +416,48 @@ void l2_norm(float* x, int64_t n, float eps) {
     for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 
-float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
+float softplus(float x) { return x > 20.0f ? x : std::log(1.0f + std::exp(x)); }
+
+float exp_poly(float x) {
+    const float shift = 0x1.8p23f;  // adding it rounds to an integer in the low mantissa bits
+    const float z = std::fma(x, 0x1.715476p+0f, shift);  // x / ln2 + shift
+    const float n = z - shift;
+    if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
+    // b = x - n ln2, with ln2 split in two parts for accuracy.
+    const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+    const float u = b * b;
+    const float p = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                             u, std::fma(0x1.ffffecp-1f, b, 1.0f));
+    return std::ldexp(p, int(n));
+}
+
+namespace {
+inline float silu_poly(float x) { return x / (1.0f + exp_poly(0.0f - x)); }
+inline float silu_libm(float x) { return x / (1.0f + std::exp(-x)); }
+}  // namespace
+
+void silu_inplace(float* x, int64_t n) {
+    const int64_t vec_end = n - n % kBlock;
+    for (int64_t i = 0; i < vec_end; ++i) x[i] = silu_poly(x[i]);
+    for (int64_t i = vec_end; i < n; ++i) x[i] = silu_libm(x[i]);
+}
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+    const int64_t vec_end = n - n % kBlock;
+    for (int64_t i = 0; i < vec_end; ++i) out[i] = silu_poly(gate[i]) * up[i];
+    for (int64_t i = vec_end; i < n; ++i) out[i] = silu_libm(gate[i]) * up[i];
+}
 
 void softmax(float* x, int64_t n) {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
+    const int64_t vec_end = n - n % kBlock;
+    for (int64_t i = 0; i < vec_end; i += kBlock) {
+        for (int64_t j = i; j < i + kBlock; ++j) x[j] = exp_poly(x[j] - mx);
+        sum += double(tree_sum16(x + i));
+    }
+    for (int64_t i = vec_end; i < n; ++i) {
         x[i] = std::exp(x[i] - mx);
         sum += double(x[i]);
     }
@@ -309,25 +479,24 @@ void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const flo
     }
 }
 
-void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t stride,
-                    float scale, float* scores, float* out) {
-    for (int64_t t = 0; t < n_kv; ++t) {
-        float s = 0.0f;
-        for (int64_t i = 0; i < head_dim; ++i) s += q[i] * k[t * stride + i];
-        scores[t] = s * scale;
+void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
+                    int64_t v_stride, float scale, bool batched, float* scores, float* out) {
+    for (int64_t t = 0; t < n_kv; ++t) scores[t] = dot_f32_blocks64(k + t * k_stride, q, head_dim) * scale;
+    // llama.cpp's rows hold masked positions up to a padded length; they add exact zeros.
+    const int64_t padded = (n_kv + 63) / 64 * 64;
+    for (int64_t t = n_kv; t < padded; ++t) scores[t] = -INFINITY;
+    softmax(scores, padded);
+    for (int64_t i = 0; i < head_dim; ++i) {
+        const float* vi = v + i * v_stride;  // positions beyond n_kv meet zero weights
+        out[i] = batched ? dot_f32_lanes16(vi, scores, padded) : dot_f32_blocks64(vi, scores, padded);
     }
-    softmax(scores, n_kv);
-    for (int64_t i = 0; i < head_dim; ++i) out[i] = 0.0f;
-    for (int64_t t = 0; t < n_kv; ++t)
-        for (int64_t i = 0; i < head_dim; ++i) out[i] += scores[t] * v[t * stride + i];
 }
 
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out) {
     for (int64_t c = 0; c < channels; ++c) {
         float s = 0.0f;
-        for (int k = 0; k < K - 1; ++k) s += state[int64_t(k) * channels + c] * w[c * K + k];
-        s += x[c] * w[c * K + K - 1];
-        out[c] = s;
+        for (int k = 0; k < K - 1; ++k) s = std::fma(state[int64_t(k) * channels + c], w[c * K + k], s);
+        out[c] = std::fma(x[c], w[c * K + K - 1], s);
     }
     if (K > 1) {
         std::memmove(state, state + channels, sizeof(float) * size_t(channels) * size_t(K - 2));
@@ -335,23 +504,16 @@ void conv1d_causal_step(float* state, const float* x, const float* w, int64_t ch
     }
 }
 
-void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, int64_t dk,
-                     int64_t dv, float* out) {
+void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
+                     int64_t dk, int64_t dv, float* out) {
     const float decay = std::exp(g);
+    // Columns are independent, so each one goes through decay, delta, update and read-out in turn.
     for (int64_t j = 0; j < dv; ++j) {
         float* col = S + j * dk;
-        float sk = 0.0f;
-        for (int64_t i = 0; i < dk; ++i) {
-            col[i] *= decay;
-            sk += col[i] * k[i];
-        }
-        const float d = (v[j] - sk) * beta;
-        float o = 0.0f;
-        for (int64_t i = 0; i < dk; ++i) {
-            col[i] += k[i] * d;
-            o += col[i] * q[i];
-        }
-        out[j] = o;
+        for (int64_t i = 0; i < dk; ++i) col[i] *= decay;
+        const float d = (v[j] - dot_f32_blocks64(col, k, dk)) * beta;
+        for (int64_t i = 0; i < dk; ++i) col[i] = std::fma(k[i], d, col[i]);
+        out[j] = dot_f32_blocks64(col, q, dk) * scale;
     }
 }
 

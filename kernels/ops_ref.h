@@ -17,15 +17,42 @@ namespace rill {
 TensorType activation_type(TensorType weight);
 bool weight_type_supported(TensorType weight);
 
+// The order in which a dot product's per-block terms are summed. The integer parts are
+// exact; this decides the last bits. llama.cpp's x86 backend repacks Q4_0 and Q4_K matrices
+// whose row count is a multiple of 8 (but not token_embd, which it also reads row by row)
+// and sums their blocks one after another (Rows); elsewhere it keeps 8 lanes (Lanes).
+enum class SumOrder : uint8_t { Lanes, Rows };
+SumOrder llama_cpp_sum_order(TensorType weight, int64_t rows, bool is_token_embd);
+
 // Activations of n elements quantised to activation_type(weight), as llama.cpp's x86 CPU
 // path does: Q8_0/Q8_1 with id = 127/amax and round-half-to-even, Q8_K with the reference rounding.
 void quantize_activations(TensorType weight, const float* x, int64_t n, std::vector<uint8_t>& out);
 // Dot product of one weight row (n elements of type `weight`) with quantised activations.
-float dot_row(TensorType weight, const void* row, const void* acts, int64_t n);
+float dot_row(TensorType weight, const void* row, const void* acts, int64_t n, SumOrder order = SumOrder::Lanes);
 // y[r] = W[r] . x for the `rows` rows of W (each `cols` elements of type `weight`).
-void matvec(TensorType weight, const void* W, int64_t rows, int64_t cols, const float* x, float* y);
+void matvec(TensorType weight, const void* W, int64_t rows, int64_t cols, const float* x, float* y,
+            SumOrder order = SumOrder::Lanes);
+// Y[t] = W X[t] for n_tokens rows of X. Float weights are summed in the order llama.cpp uses
+// for that batch size (16 FMA lanes for n >= 2, 4 x 16 lanes for a single row); quantised
+// weights have one order whatever the batch.
+void matmul(TensorType weight, const void* W, int64_t rows, int64_t cols, const float* X, float* Y, int64_t n_tokens,
+            SumOrder order = SumOrder::Lanes);
+
+// F32 dot products in llama.cpp's two x86 (AVX-512) orders. Both are exact re-orderings of
+// the same sum; which one is used decides the last bits, and those decide later roundings.
+float dot_f32_lanes16(const float* a, const float* b, int64_t n);      // 16 FMA lanes, then a tree
+float dot_f32_blocks64(const float* a, const float* b, int64_t n);     // 4 x 16 FMA lanes, folded, tree
 
 // ---- element-wise and normalisation ------------------------------------------------------
+
+// exp(x) by the polynomial llama.cpp's CPU backend uses (from Arm's optimized routines:
+// x = n ln2 + b, exp(x) = 2^n p(b), error below 2 ulp). Rill uses it wherever llama.cpp does
+// (SiLU, softmax), which keeps rounding-sensitive steps identical and vectorises well.
+float exp_poly(float x);
+// ggml processes these in 16-wide vector blocks and finishes a remainder with libm expf;
+// the reference mirrors that split so that results match bit for bit.
+void silu_inplace(float* x, int64_t n);
+void swiglu(const float* gate, const float* up, float* out, int64_t n);  // silu(gate) * up
 
 // y = x / sqrt(mean(x^2) + eps) * w (w may be null); sums in double, as ggml.
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
@@ -34,7 +61,8 @@ void l2_norm(float* x, int64_t n, float eps);
 inline float silu(float x);
 inline float sigmoid(float x);
 float softplus(float x);
-// In-place softmax of n values (max subtracted, sum in double).
+// In-place softmax of n values: max subtracted, exp_poly over 16-wide blocks (each block
+// summed as a tree, then added in double), libm expf for a remainder, scaled by 1/sum.
 void softmax(float* x, int64_t n);
 
 // ---- rotary position embedding -------------------------------------------------------------
@@ -45,10 +73,13 @@ void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const flo
 
 // ---- attention --------------------------------------------------------------------------------
 
-// One query head against n_kv cached positions. k/v rows are `stride` floats apart.
-// out = softmax(scale * q.K^T) V, head_dim values.
-void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t stride,
-                    float scale, float* scores, float* out);
+// One query head against n_kv cached positions. k rows are `k_stride` floats apart; v is
+// stored transposed (v[i * v_stride + t]), as llama.cpp stores it without flash attention.
+// out = softmax(scale * q.K^T) V, head_dim values. `scores` needs n_kv rounded up to 64
+// floats: llama.cpp pads attention rows with masked positions, so every block is a full one.
+// batched: the query is part of a multi-token batch (decides the order of the V sum).
+void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
+                    int64_t v_stride, float scale, bool batched, float* scores, float* out);
 
 // ---- Gated DeltaNet ---------------------------------------------------------------------------
 
@@ -58,10 +89,10 @@ void attention_head(const float* q, const float* k, const float* v, int64_t n_kv
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out);
 
 // One token of the gated delta rule for one head. S is [dv][dk] (k contiguous):
-//   S = S * exp(g);  d = beta * (v - S^T k);  S += k d^T;  out = S^T q.
-// q must already be scaled by 1/sqrt(dk).
-void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, int64_t dk,
-                     int64_t dv, float* out);
+//   S = S * exp(g);  d = beta * (v - S^T k);  S += k d^T;  out = (S^T q) * scale
+// (scale = 1/sqrt(dk), applied to the read-out as llama.cpp's fused operation does).
+void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
+                     int64_t dk, int64_t dv, float* out);
 
 inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
 inline float sigmoid(float x) { return 1.0f / (1.0f + __builtin_expf(-x)); }

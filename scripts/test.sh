@@ -55,6 +55,8 @@ step "unit tests (wasm relaxed SIMD, Node 24)" quiet_gtest "$NODE" build/wasm-re
 step "cli"                 tests/cli_test.sh build/native/rill
 step "tokenizer vs llama.cpp ($DIFF_STRINGS strings per vocabulary)" \
      bash -c "'$NODE' tests/oracle/tokenizer_diff.mjs --count $DIFF_STRINGS 2>&1 | grep -v '^\[node-llama-cpp\]'"
+step "forward pass vs llama.cpp (golden)" \
+     bash -c "'$NODE' tests/oracle/golden.mjs 2>&1 | grep -v '^\[node-llama-cpp\]'"
 step "fuzz gguf (${FUZZ_SECONDS}s)"      fuzz fuzz_gguf tests/data/malformed
 step "fuzz tokenizer (${FUZZ_SECONDS}s)" fuzz fuzz_tokenizer
 

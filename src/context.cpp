@@ -25,8 +25,7 @@ namespace {
 
 // Y[t] = W x[t] for every token of the batch.
 void matmul(const Tensor& W, const float* x, float* y, int n_tokens) {
-    for (int t = 0; t < n_tokens; ++t)
-        matvec(W.type, W.data, W.ne[1], W.ne[0], x + int64_t(t) * W.ne[0], y + int64_t(t) * W.ne[1]);
+    rill::matmul(W.type, W.data, W.ne[1], W.ne[0], x, y, n_tokens, W.order);
 }
 
 void add_bias(const Tensor& b, float* y, int n_tokens) {
@@ -40,6 +39,7 @@ void add_bias(const Tensor& b, float* y, int n_tokens) {
 Context::Context(std::shared_ptr<const Model> model, int n_ctx) : model_(std::move(model)), n_ctx_(n_ctx) {
     const ModelConfig& c = model_->config();
     if (n_ctx <= 0) RILL_FAIL("context size %d must be positive", n_ctx);
+    n_ctx_padded_ = (n_ctx + 63) / 64 * 64;  // attention rows are processed in blocks of 64
     const size_t L = size_t(c.n_layer);
     k_cache_.resize(L);
     v_cache_.resize(L);
@@ -51,7 +51,7 @@ Context::Context(std::shared_ptr<const Model> model, int n_ctx) : model_(std::mo
             ssm_state_[il].assign(size_t(c.ssm_n_v_heads) * size_t(c.ssm_v_dim) * size_t(c.ssm_k_dim), 0.0f);
         } else {
             k_cache_[il].assign(size_t(n_ctx) * size_t(c.n_head_kv) * size_t(c.head_dim_k), 0.0f);
-            v_cache_[il].assign(size_t(n_ctx) * size_t(c.n_head_kv) * size_t(c.head_dim_v), 0.0f);
+            v_cache_[il].assign(size_t(n_ctx_padded_) * size_t(c.n_head_kv) * size_t(c.head_dim_v), 0.0f);
         }
     }
 }
@@ -71,13 +71,13 @@ uint64_t Context::state_bytes() const {
 }
 
 const float* Context::logits(int i) const {
-    if (n_logits_ == 0) RILL_FAIL("no logits: nothing has been evaluated since the last reset");
+    if (n_logits_ == 0) RILL_FAIL("no logits: the last eval kept none (or nothing was evaluated since the last reset)");
     if (i < 0) i = n_logits_ - 1;
     if (i >= n_logits_) RILL_FAIL("logits of token %d requested, %d available", i, n_logits_);
     return logits_.data() + size_t(i) * size_t(n_vocab());
 }
 
-void Context::eval(const std::vector<TokenId>& tokens, bool all_logits) {
+void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
     const ModelConfig& c = model_->config();
     const int n = int(tokens.size());
     if (n == 0) RILL_FAIL("eval needs at least one token");
@@ -98,23 +98,28 @@ void Context::eval(const std::vector<TokenId>& tokens, bool all_logits) {
 
     for (int il = 0; il < c.n_layer; ++il) {
         const LayerWeights& L = model_->layers()[size_t(il)];
-        for (int t = 0; t < n; ++t) rms_norm(&b.x[size_t(t * E)], L.attn_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
+        for (int t = 0; t < b.n; ++t) rms_norm(&b.x[size_t(t * E)], L.attn_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
         if (c.recurrent[size_t(il)]) deltanet_block(il, b);
         else attention_block(il, b);
-        for (int t = 0; t < n; ++t) rms_norm(&b.x[size_t(t * E)], L.post_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
+        if (il == c.n_layer - 1 && keep != Logits::All) {
+            // Past the last mixer only output tokens matter (the state that later tokens read
+            // is already written): keep the last row, or none (as llama.cpp does).
+            if (keep == Logits::Last && b.n > 1) std::copy(b.x.begin() + (b.n - 1) * E, b.x.begin() + b.n * E, b.x.begin());
+            b.n = keep == Logits::Last ? 1 : 0;
+            if (b.n == 0) break;
+        }
+        for (int t = 0; t < b.n; ++t) rms_norm(&b.x[size_t(t * E)], L.post_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
         ffn_block(il, b);
     }
 
-    const int first = all_logits ? 0 : n - 1;
-    n_logits_ = n - first;
-    logits_.resize(size_t(n_logits_) * size_t(c.n_vocab));
-    std::vector<float> normed(static_cast<size_t>(E));
-    for (int t = first; t < n; ++t) {
-        rms_norm(&b.x[size_t(t * E)], model_->output_norm().f32(), normed.data(), E, c.rms_eps);
-        const Tensor& out = model_->output();
-        matvec(out.type, out.data, c.n_vocab, E, normed.data(), logits_.data() + size_t(t - first) * size_t(c.n_vocab));
-    }
+    n_logits_ = keep == Logits::None ? 0 : b.n;
     n_past_ += n;
+    if (n_logits_ == 0) return;
+    logits_.resize(size_t(n_logits_) * size_t(c.n_vocab));
+    std::vector<float> normed(static_cast<size_t>(b.n) * size_t(E));
+    for (int t = 0; t < b.n; ++t) rms_norm(&b.x[size_t(t * E)], model_->output_norm().f32(), &normed[size_t(t * E)], E, c.rms_eps);
+    const Tensor& out = model_->output();
+    rill::matmul(out.type, out.data, c.n_vocab, E, normed.data(), logits_.data(), b.n, out.order);
 }
 
 // Softmax attention with grouped KV heads, optional q/k RMS norms and biases, rotary
@@ -148,18 +153,19 @@ void Context::attention_block(int il, Batch& b) {
             rope(kh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors);
         }
         std::memcpy(&k_cache_[size_t(il)][size_t(pos) * size_t(kv_stride)], &k[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
-        std::memcpy(&v_cache_[size_t(il)][size_t(pos) * size_t(kv_stride)], &v[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
+        for (int64_t i = 0; i < kv_stride; ++i) v_cache_[size_t(il)][size_t(i) * size_t(n_ctx_padded_) + size_t(pos)] = v[size_t(t * kv_stride + i)];
     }
 
     const float scale = 1.0f / std::sqrt(float(D));
-    std::vector<float> attn(static_cast<size_t>(n) * size_t(H) * size_t(D)), scores(static_cast<size_t>(b.pos0 + n));
+    std::vector<float> attn(static_cast<size_t>(n) * size_t(H) * size_t(D)), scores(static_cast<size_t>(n_ctx_padded_));
     for (int t = 0; t < n; ++t) {
         const int n_kv = b.pos0 + t + 1;  // causal: this token and every earlier one
         for (int h = 0; h < H; ++h) {
             const int hkv = h / (H / HKV);
             float* out = &attn[size_t((t * H + h) * D)];
             attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(hkv * D)],
-                           &v_cache_[size_t(il)][size_t(hkv * D)], n_kv, D, kv_stride, scale, scores.data(), out);
+                           &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_)], n_kv, D, kv_stride, n_ctx_padded_, scale,
+                           n > 1, scores.data(), out);
             if (c.attn_output_gate) {
                 const float* gate = &q[size_t(t * q_stride + h * q_head_stride + D)];
                 for (int i = 0; i < D; ++i) out[i] *= sigmoid(gate[i]);
@@ -186,17 +192,17 @@ void Context::deltanet_block(int il, Batch& b) {
     matmul(L.walpha, b.h.data(), alpha.data(), n);
 
     std::vector<float> mixed(static_cast<size_t>(C)), core(static_cast<size_t>(value_dim)), out(static_cast<size_t>(n * E));
+    std::vector<float> mixed_out(static_cast<size_t>(n * value_dim));
     const float q_scale = 1.0f / std::sqrt(float(dk));
     for (int t = 0; t < n; ++t) {
         conv1d_causal_step(conv_state_[size_t(il)].data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, mixed.data());
-        for (auto& m : mixed) m = silu(m);
+        silu_inplace(mixed.data(), C);
         float* q = mixed.data();
         float* k = q + int64_t(nk) * dk;
         const float* v = k + int64_t(nk) * dk;
         for (int h = 0; h < nk; ++h) {
             l2_norm(q + h * dk, dk, c.rms_eps);
             l2_norm(k + h * dk, dk, c.rms_eps);
-            for (int i = 0; i < dk; ++i) q[h * dk + i] *= q_scale;
         }
         for (int h = 0; h < nv; ++h) {
             const int hk = h % nk;  // value heads tile the key heads
@@ -204,12 +210,15 @@ void Context::deltanet_block(int il, Batch& b) {
             const float bt = sigmoid(beta[size_t(t * nv + h)]);
             float* S = &ssm_state_[size_t(il)][size_t(h) * size_t(dv) * size_t(dk)];
             float* o = &core[size_t(h * dv)];
-            delta_rule_step(S, q + hk * dk, k + hk * dk, v + h * dv, g, bt, dk, dv, o);
+            delta_rule_step(S, q + hk * dk, k + hk * dk, v + h * dv, g, bt, q_scale, dk, dv, o);
             rms_norm(o, L.ssm_norm.f32(), o, dv, c.rms_eps);
-            for (int i = 0; i < dv; ++i) o[i] *= silu(z[size_t(t * value_dim + h * dv + i)]);
+            float* zh = &z[size_t(t * value_dim + h * dv)];
+            silu_inplace(zh, dv);  // llama.cpp applies SiLU to z one head (row) at a time
+            for (int i = 0; i < dv; ++i) o[i] *= zh[i];
         }
-        matvec(L.ssm_out.type, L.ssm_out.data, E, value_dim, core.data(), &out[size_t(t * E)]);
+        std::copy(core.begin(), core.end(), &mixed_out[size_t(t * value_dim)]);
     }
+    matmul(L.ssm_out, mixed_out.data(), out.data(), n);
     for (size_t i = 0; i < out.size(); ++i) b.x[i] += out[i];
 }
 
@@ -222,7 +231,7 @@ void Context::ffn_block(int il, Batch& b) {
     std::vector<float> gate(static_cast<size_t>(n * F)), up(static_cast<size_t>(n * F)), down(static_cast<size_t>(n * E));
     matmul(L.ffn_gate, b.h.data(), gate.data(), n);
     matmul(L.ffn_up, b.h.data(), up.data(), n);
-    for (size_t i = 0; i < gate.size(); ++i) gate[i] = silu(gate[i]) * up[i];
+    for (int t = 0; t < n; ++t) swiglu(&gate[size_t(t * F)], &up[size_t(t * F)], &gate[size_t(t * F)], F);
     matmul(L.ffn_down, gate.data(), down.data(), n);
     for (size_t i = 0; i < down.size(); ++i) b.x[i] += down[i];
 }

@@ -10,14 +10,17 @@
 
 namespace rill {
 
+// Which logits an eval keeps: none (prompt chunks before the last), the last token's, or every token's.
+enum class Logits { None, Last, All };
+
 class Context {
 public:
     Context(std::shared_ptr<const Model> model, int n_ctx);
 
-    // Runs the tokens at positions n_past() .. n_past() + n - 1 as one batch. Logits are
-    // kept for the last token, or for every token when all_logits. Throws rill::Error
-    // (leaving the state unchanged) if the tokens do not fit the context or an id is out of range.
-    void eval(const std::vector<TokenId>& tokens, bool all_logits = false);
+    // Runs the tokens at positions n_past() .. n_past() + n - 1 as one batch and keeps the
+    // logits asked for. Throws rill::Error (leaving the state unchanged) if the tokens do not
+    // fit the context or an id is out of range.
+    void eval(const std::vector<TokenId>& tokens, Logits keep = Logits::Last);
     // Logits of the i-th token of the last eval (i = -1: the last one).
     const float* logits(int i = -1) const;
     int n_vocab() const { return model_->config().n_vocab; }
@@ -36,8 +39,10 @@ private:
     std::shared_ptr<const Model> model_;
     int n_ctx_;
     int n_past_ = 0;
-    // Per attention layer: keys and values, [n_ctx][n_head_kv * head_dim].
+    // Per attention layer: keys [n_ctx][n_head_kv * head_dim], and values transposed,
+    // [n_head_kv * head_dim][n_ctx_padded], so that each output element is one dot product.
     std::vector<std::vector<float>> k_cache_, v_cache_;
+    int n_ctx_padded_ = 0;
     // Per DeltaNet layer: last (K-1) conv inputs, and the [n_v_heads][dv][dk] state.
     std::vector<std::vector<float>> conv_state_, ssm_state_;
     std::vector<float> logits_;

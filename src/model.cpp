@@ -52,6 +52,7 @@ struct Binder {
         t.type = ti->type;
         std::copy(ti->ne, ti->ne + 4, t.ne);
         t.data = ti->data;
+        t.order = llama_cpp_sum_order(t.type, ti->ne[1], name == "token_embd.weight");
         bool ok = ti->n_dims <= 4;
         for (size_t d = 0; d < 4; ++d) ok = ok && ti->ne[d] == (d < shape.size() ? shape[d] : 1);
         if (!ok) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "kernels/ops_ref.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rill {
@@ -21,6 +22,7 @@ struct Tensor {
     TensorType type = TensorType::F32;
     int64_t ne[4] = {1, 1, 1, 1};
     const uint8_t* data = nullptr;
+    SumOrder order = SumOrder::Lanes;  // how dot products with it are summed (see ops_ref.h)
     bool present() const { return data != nullptr; }
     const float* f32() const { return reinterpret_cast<const float*>(data); }
     uint64_t row_bytes() const;

@@ -48,7 +48,6 @@ std::vector<Key> default_keys(const std::string& arch) {
     };
     if (arch == "llama") {
         k[6].value = "1e-5";
-        k.push_back({"rope.dimension_count", Kind::U32, "64"});
     } else if (arch == "qwen2") {
         k[7].value = "1000000";
     } else if (arch == "qwen3") {
@@ -63,9 +62,9 @@ std::vector<Key> default_keys(const std::string& arch) {
         k.push_back({"rope.dimension_sections", Kind::I32_ARRAY, "3,3,2,0"});
         k.push_back({"full_attention_interval", Kind::U32, "4"});
         k.push_back({"ssm.conv_kernel", Kind::U32, "4"});
-        k.push_back({"ssm.state_size", Kind::U32, "32"});
-        k.push_back({"ssm.group_count", Kind::U32, "4"});
-        k.push_back({"ssm.time_step_rank", Kind::U32, "8"});
+        k.push_back({"ssm.state_size", Kind::U32, "64"});
+        k.push_back({"ssm.group_count", Kind::U32, "2"});
+        k.push_back({"ssm.time_step_rank", Kind::U32, "4"});
         k.push_back({"ssm.inner_size", Kind::U32, "256"});
     } else {
         RILL_FAIL("synth: unsupported architecture '%s' (qwen35, llama, qwen2 or qwen3)", arch.c_str());

@@ -38,5 +38,19 @@ check inspect-no-tokenizer 0 "(unusable: missing metadata key 'tokenizer.ggml.mo
 check unknown-command 2 "unknown command 'frobnicate'" -- "$RILL" frobnicate
 check unknown-option 1 "unknown option '--bogus'" -- "$RILL" tokenize -m $V/ggml-vocab-qwen35.gguf --bogus x
 check no-args 2 "usage:" -- "$RILL"
+# synth / generate / logits, and their errors
+M="$tmp/tiny.gguf"
+check synth 0 "" -- "$RILL" synth --arch qwen35 --vocab $V/ggml-vocab-qwen35.gguf --out "$M" --type q8_0 --tied \
+  --set embedding_length=64 --set feed_forward_length=128 --set attention.head_count=2 --set attention.head_count_kv=1 \
+  --set attention.key_length=32 --set attention.value_length=32 --set ssm.state_size=32 --set ssm.group_count=1 \
+  --set ssm.time_step_rank=2 --set ssm.inner_size=64
+check inspect-synth 0 "recurrent" -- bash -c "'$RILL' inspect '$M' | grep -c full_attention_interval >/dev/null && echo recurrent"
+check generate-json 0 '"prompt_tokens":[9707,1879]' -- "$RILL" generate -m "$M" -p "Hello world" -n 4 --temp 0 --json
+check generate-deterministic 0 "same" -- bash -c "a=\$('$RILL' generate -m '$M' -p Hi -n 8 --temp 0.9 --seed 5 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"tokens\"])'); b=\$('$RILL' generate -m '$M' -p Hi -n 8 --temp 0.9 --seed 5 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"tokens\"])'); [ \"\$a\" = \"\$b\" ] && echo same"
+check logits 0 '"n_vocab":151936' -- bash -c "'$RILL' logits -m '$M' -p 'Hello' -n 3 --out '$tmp/l.bin' && cat '$tmp/l.bin.json' && test \$(stat -c %s '$tmp/l.bin') = \$((3 * 151936 * 4))"
+check prompt-too-long 1 "longer than the context of 8 tokens" -- "$RILL" generate -m "$M" -p "one two three four five six seven eight nine ten" -c 8 -n 2
+check unknown-arch 1 "synth: unsupported architecture 'mamba'" -- "$RILL" synth --arch mamba --vocab $V/ggml-vocab-qwen35.gguf --out "$tmp/x.gguf"
+check bad-type 1 "not a multiple of the q4_K block size 256" -- "$RILL" synth --arch llama --vocab $V/ggml-vocab-llama-spm.gguf --out "$tmp/x.gguf" --type q4_K --set embedding_length=64
+check missing-tensor 1 "missing tensor 'token_embd.weight'" -- "$RILL" generate -m $V/ggml-vocab-qwen35.gguf -p hi
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

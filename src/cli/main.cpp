@@ -325,8 +325,11 @@ void prefill(rill::Context& ctx, const std::vector<rill::TokenId>& ids, int batc
     if (int(ids.size()) + ctx.n_past() > ctx.n_ctx())
         RILL_FAIL("prompt of %zu tokens is longer than the context of %d tokens (use -c)", ids.size(), ctx.n_ctx());
     const size_t step = batch > 0 ? size_t(batch) : ids.size();
-    for (size_t i = 0; i < ids.size(); i += step)
-        ctx.eval(std::vector<rill::TokenId>(ids.begin() + long(i), ids.begin() + long(std::min(ids.size(), i + step))));
+    for (size_t i = 0; i < ids.size(); i += step) {
+        const size_t end = std::min(ids.size(), i + step);
+        ctx.eval(std::vector<rill::TokenId>(ids.begin() + long(i), ids.begin() + long(end)),
+                 end == ids.size() ? rill::Logits::Last : rill::Logits::None);
+    }
 }
 
 int cmd_generate(int argc, char** argv) {

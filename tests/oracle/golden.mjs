@@ -4,6 +4,13 @@
 // N steps, and max |logit difference| over every step and the whole vocabulary within
 // the tolerance (1e-3 for F32/F16 weights, 5e-3 for quantised ones).
 //
+// Two evaluation modes. "single": the prompt fed one token at a time to llama.cpp and to
+// Rill (--batch 1), so every product takes llama.cpp's one-row kernels; this must always
+// pass. "batched": the prompt as one batch on both sides. llama.cpp's batched kernels for
+// some formats (repacked Q4_0/Q4_K GEMM, F16) round differently from its own one-row
+// kernels; where llama.cpp's two modes disagree by more than the tolerance, the batched
+// comparison is reported against that measured self-disagreement instead of failing.
+//
 //   node tests/oracle/golden.mjs [--steps N] [--only SUBSTRING] [--rill PATH] [--keep DIR]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -50,7 +57,7 @@ for (const [arch, a] of Object.entries(ARCHS)) {
 // Special cases the engine must get right.
 configs.push({ name: 'llama3-bpe/f32 (BOS)', arch: 'llama', vocab: 'llama-bpe', synth: ['--type', 'f32', '--set', 'rope.freq_base=500000'], tol: 1e-3 });
 configs.push({ name: 'qwen35/f32 untied, nv=nk', arch: 'qwen35', vocab: 'qwen35',
-  synth: ['--type', 'f32', '--set', 'ssm.time_step_rank=4', '--set', 'ssm.inner_size=128', '--set', 'block_count=8'], tol: 1e-3 });
+  synth: ['--type', 'f32', '--set', 'ssm.time_step_rank=2', '--set', 'ssm.inner_size=128', '--set', 'block_count=8'], tol: 1e-3 });
 configs.push({ name: 'qwen35/q8_0 prefill in batches of 7', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
   rillArgs: ['--batch', '7'], tol: 5e-3 });
 configs.push({ name: 'qwen35/q8_0 after a context reset', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
@@ -58,10 +65,13 @@ configs.push({ name: 'qwen35/q8_0 after a context reset', arch: 'qwen35', vocab:
 configs.push({ name: 'qwen2/q8_0 after a context reset', arch: 'qwen2', vocab: 'qwen2', synth: ['--tied', '--type', 'q8_0'],
   rillArgs: ['--reset-after-prompt', 'Another first prompt.'], tol: 5e-3 });
 
+// --config '{"name":..,"arch":..,"vocab":..,"synth":[..],"tol":..}' runs just that one (for investigations).
+if (opt('--config', '')) configs.splice(0, configs.length, JSON.parse(opt('--config', '')));
+
 const SHORT = 'The quick brown fox jumps over the lazy dog.';
 const LONG = Array.from({ length: 24 }, (_, i) =>
   `Paragraph ${i + 1}: rivers carry ${i * 7 + 3} tonnes of silt past the old mill, and the miller counts them twice.`).join(' ');
-const PROMPTS = [['short', SHORT], ['long', LONG]];
+const PROMPTS = opt('--prompts', '') ? JSON.parse(opt('--prompts', '')) : [['short', SHORT], ['long', LONG]];
 
 // ---- helpers -------------------------------------------------------------------------------
 function run(cmd, argv) {
@@ -84,15 +94,16 @@ function top2gap(row) {
 
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
 
-async function oracle(modelPath, prompt) {
+async function oracle(modelPath, prompt, single) {
   const model = await llama.loadModel({ modelPath });
   const ctx = await model.createContext({ contextSize: 1024, threads: 2, flashAttention: false,
     experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
   const seq = ctx.getSequence();
-  const tokens = [...(model.shouldPrependBosToken && model.tokens.bos != null ? [model.tokens.bos] : []),
+  const tokens = [...(model.tokens.shouldPrependBosToken ? [model.tokens.bos] : []),
                   ...model.tokenize(prompt, true)];
   const rows = [], chosen = [];
-  let res = await seq.controlledEvaluate([...tokens.slice(0, -1), [tokens.at(-1), { generateNext: { logits: true } }]]);
+  if (single) for (const t of tokens.slice(0, -1)) await seq.controlledEvaluate([t]);
+  let res = await seq.controlledEvaluate([...(single ? [] : tokens.slice(0, -1)), [tokens.at(-1), { generateNext: { logits: true } }]]);
   const n = res.at(-1).next.logits.size;  // the full vocabulary
   const toRow = (map) => { const r = new Float32Array(n); for (const [k, v] of map) r[k] = v; return r; };
   for (let s = 0; s < steps; ++s) {
@@ -106,6 +117,28 @@ async function oracle(modelPath, prompt) {
   return { tokens, rows, chosen, n };
 }
 
+// Compares rows/tokens against a reference run: prompt tokens, greedy agreement, max |dlogit|
+// over the steps up to the first divergence (a divergence where the reference's own top-2
+// gap is within the tolerance is a tie, not a failure).
+function compare(ref, rows, tokens, promptTokens, tol) {
+  const r = { agree: 0, max_diff: 0, note: '', tie_or_self: false };
+  r.prompt_ok = JSON.stringify(promptTokens) === JSON.stringify(ref.tokens);
+  if (!r.prompt_ok) r.note = `prompt tokens differ: llama.cpp ${ref.tokens.slice(0, 8)}... rill ${promptTokens.slice(0, 8)}...`;
+  for (let s = 0; s < steps && r.prompt_ok; ++s) {
+    for (let i = 0; i < ref.n; ++i) r.max_diff = Math.max(r.max_diff, Math.abs(rows[s][i] - ref.rows[s][i]));
+    if (tokens[s] !== ref.chosen[s]) {
+      const gap = top2gap(ref.rows[s]);
+      r.tie = gap <= tol;
+      r.tie_or_self = true;
+      r.note = `diverged at step ${s}: llama.cpp ${ref.chosen[s]}, rill ${tokens[s]}; llama.cpp top-2 gap ${gap.toExponential(2)}` + (r.tie ? ' (a tie)' : '');
+      break;
+    }
+    r.agree++;
+  }
+  r.ok = r.prompt_ok && r.max_diff <= tol && (r.agree === steps || r.tie);
+  return r;
+}
+
 // ---- main ----------------------------------------------------------------------------------
 const results = [];
 let failures = 0;
@@ -114,41 +147,36 @@ for (const c of configs) {
   const modelPath = path.join(work, c.name.replace(/[^a-z0-9]+/gi, '_') + '.gguf');
   run(rill, ['synth', '--arch', c.arch, '--vocab', path.join(vocabDir, `ggml-vocab-${c.vocab}.gguf`), '--out', modelPath, '--seed', '7', ...c.synth]);
   for (const [pname, prompt] of PROMPTS) {
-    const ref = await oracle(modelPath, prompt);
-    const out = path.join(work, 'logits.bin');
-    run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', ...(c.rillArgs ?? [])]);
-    const meta = JSON.parse(fs.readFileSync(out + '.json', 'utf8'));
-    const buf = fs.readFileSync(out);
-    const ours = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
-    const r = { config: c.name, prompt: pname, prompt_tokens: ref.tokens.length, tol: c.tol, steps, agree: 0, max_diff: 0, note: '' };
-    r.prompt_ok = JSON.stringify(meta.prompt_tokens) === JSON.stringify(ref.tokens);
-    if (!r.prompt_ok) r.note = `prompt tokens differ: llama.cpp ${ref.tokens.slice(0, 8)}... rill ${meta.prompt_tokens.slice(0, 8)}...`;
-    if (meta.n_vocab !== ref.n) r.note += ` n_vocab ${meta.n_vocab} vs ${ref.n}`;
-    for (let s = 0; s < steps && r.prompt_ok; ++s) {
-      const row = ours.subarray(s * ref.n, (s + 1) * ref.n);
-      for (let i = 0; i < ref.n; ++i) r.max_diff = Math.max(r.max_diff, Math.abs(row[i] - ref.rows[s][i]));
-      if (meta.tokens[s] !== ref.chosen[s]) {
-        const gap = top2gap(ref.rows[s]);
-        r.note = `diverged at step ${s}: llama.cpp ${ref.chosen[s]}, rill ${meta.tokens[s]}; llama.cpp top-2 gap ${gap.toExponential(2)}` +
-                 (gap <= c.tol ? ' (a tie within tolerance)' : '');
-        r.tie = gap <= c.tol;
-        break;
+    const refBatched = await oracle(modelPath, prompt, false);
+    const refSingle = await oracle(modelPath, prompt, true);
+    const selfDiff = compare(refBatched, refSingle.rows, refSingle.chosen, refSingle.tokens, c.tol).max_diff;
+    for (const [mode, ref, extra] of [['single', refSingle, ['--batch', '1']], ['batched', refBatched, []]]) {
+      const out = path.join(work, 'logits.bin');
+      run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', ...(c.rillArgs ?? []), ...extra]);
+      const meta = JSON.parse(fs.readFileSync(out + '.json', 'utf8'));
+      const buf = fs.readFileSync(out);
+      const rows = Array.from({ length: steps }, (_, s) => new Float32Array(buf.buffer, buf.byteOffset + s * ref.n * 4, ref.n));
+      const r = { config: c.name, prompt: pname, mode, prompt_tokens: ref.tokens.length, tol: c.tol, steps, self_diff: selfDiff,
+                  ...compare(ref, rows, meta.tokens, meta.prompt_tokens, c.tol) };
+      if (meta.n_vocab !== ref.n) { r.ok = false; r.note += ` n_vocab ${meta.n_vocab} vs ${ref.n}`; }
+      // llama.cpp disagreeing with itself: the batched comparison is held to that disagreement.
+      if (mode === 'batched' && !r.ok && r.prompt_ok && selfDiff > c.tol && r.max_diff <= selfDiff + c.tol && (r.agree === steps || r.tie_or_self)) {
+        r.ok = true;
+        r.note += ` (llama.cpp's own batched vs single-token logits differ by ${selfDiff.toExponential(2)})`;
       }
-      r.agree++;
+      if (!r.ok) failures++;
+      results.push(r);
+      console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${c.name} [${pname}, ${r.prompt_tokens} tokens, ${mode}]: greedy ${r.agree}/${steps}, ` +
+                  `max |dlogit| ${r.max_diff.toExponential(2)} (tol ${c.tol}, llama.cpp self ${selfDiff.toExponential(2)}) ${r.note}`);
     }
-    r.ok = r.prompt_ok && r.max_diff <= c.tol && (r.agree === steps || r.tie);
-    if (!r.ok) failures++;
-    results.push(r);
-    console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${c.name} [${pname}, ${r.prompt_tokens} tokens]: greedy ${r.agree}/${steps}, ` +
-                `max |dlogit| ${r.max_diff.toExponential(2)} (tol ${c.tol}) ${r.note}`);
   }
   if (!keep) fs.rmSync(modelPath, { force: true });
 }
 if (!keep) fs.rmSync(work, { recursive: true, force: true });
 
-console.log('\n| config | prompt | prompt tokens | greedy agreement | max abs dlogit | tolerance |');
-console.log('|---|---|---|---|---|---|');
-for (const r of results) console.log(`| ${r.config} | ${r.prompt} | ${r.prompt_tokens}${r.prompt_ok ? '' : ' (differ)'} | ${r.agree}/${r.steps}${r.tie ? ' (tie)' : ''} | ${r.max_diff.toExponential(2)} | ${r.tol} |`);
+console.log('\n| config | prompt | mode | prompt tokens | greedy agreement | max abs dlogit | tolerance | llama.cpp batched vs single |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of results) console.log(`| ${r.config} | ${r.prompt} | ${r.mode} | ${r.prompt_tokens}${r.prompt_ok ? '' : ' (differ)'} | ${r.agree}/${r.steps}${r.tie ? ' (tie)' : ''} | ${r.max_diff.toExponential(2)} | ${r.tol} | ${r.self_diff.toExponential(2)} |`);
 fs.mkdirSync(path.join(root, 'build'), { recursive: true });
 fs.writeFileSync(path.join(root, 'build/golden-results.json'), JSON.stringify(results, null, 1));
 console.log(`golden: ${results.length - failures} passed, ${failures} failed`);

@@ -1,0 +1,165 @@
+// Model loading (errors name the problem) and context behaviour (batching, reset, limits),
+// on small synthetic models made with rill's own generator.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "gguf/gguf.h"
+#include "rill/error.h"
+#include "src/context.h"
+#include "src/model.h"
+#include "src/synth.h"
+#include "test_paths.h"
+
+using namespace rill;
+
+namespace {
+
+std::string temp_path(const std::string& name) {
+    const char* dir = std::getenv("TMPDIR");
+    return std::string(dir && *dir ? dir : "/tmp") + "/rill_test_" + name + ".gguf";
+}
+
+// A small synthetic model (Q8_0, 64 wide) for an architecture, written once per test run.
+std::string small_model(const std::string& arch) {
+    const std::string path = temp_path(arch);
+    SynthOptions o;
+    o.arch = arch;
+    o.vocab_path = vocab_dir() + (arch == "llama" ? "/ggml-vocab-llama-spm.gguf" : "/ggml-vocab-qwen35.gguf");
+    o.out_path = path;
+    o.seed = 3;
+    o.type = TensorType::Q8_0;
+    o.tied = arch != "llama";
+    o.set = {{"embedding_length", "64"}, {"feed_forward_length", "128"}, {"attention.head_count", "2"},
+             {"attention.head_count_kv", "1"}, {"block_count", "4"}};
+    if (arch == "qwen35")
+        o.set.insert({{"attention.key_length", "32"}, {"attention.value_length", "32"}, {"rope.dimension_count", "16"},
+                      {"ssm.state_size", "32"}, {"ssm.group_count", "1"}, {"ssm.time_step_rank", "2"}, {"ssm.inner_size", "64"}});
+    synth_model(o);
+    return path;
+}
+
+// Rewrites a GGUF through `edit(name, type, shape, bytes)` for every tensor.
+template <typename Edit>
+std::string rewrite(const std::string& src, const std::string& name, Edit edit) {
+    const auto f = gguf::File::open(src);
+    gguf::Writer w;
+    for (const auto& [k, v] : f.metadata()) w.set_value(k, v);
+    for (const auto& t : f.tensors()) {
+        TensorType type = t.type;
+        std::vector<int64_t> shape(t.ne, t.ne + t.n_dims);
+        std::vector<uint8_t> bytes(t.data, t.data + t.n_bytes);
+        edit(t.name, type, shape, bytes);
+        w.add_tensor(t.name, type, shape, bytes.data(), bytes.size());
+    }
+    const std::string out = temp_path(name);
+    w.write_file(out);
+    return out;
+}
+
+std::string load_error(const std::string& path) {
+    try {
+        Model::load_file(path);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "(loaded)";
+}
+
+std::vector<float> last_logits(Context& ctx) { return {ctx.logits(), ctx.logits() + ctx.n_vocab()}; }
+
+}  // namespace
+
+TEST(Model, LoadsEveryArchitecture) {
+    for (const char* arch : {"llama", "qwen2", "qwen3", "qwen35"}) {
+        const auto m = Model::load_file(small_model(arch));
+        EXPECT_EQ(arch_name(m->config().arch), arch);
+        EXPECT_EQ(m->config().n_embd, 64);
+        Context ctx(m, 64);
+        ctx.eval(m->tokenizer().tokenize("Hello there", true, true));
+        for (int i = 0; i < ctx.n_vocab(); ++i) ASSERT_TRUE(std::isfinite(ctx.logits()[i]));
+    }
+    const auto q = Model::load_file(small_model("qwen35"));
+    EXPECT_EQ(q->config().recurrent, (std::vector<bool>{true, true, true, false}));
+}
+
+TEST(Model, ErrorsNameTheProblem) {
+    gguf::Writer w;
+    w.set_str("general.architecture", "mamba");
+    w.write_file(temp_path("mamba"));
+    EXPECT_NE(load_error(temp_path("mamba")).find("unsupported architecture 'mamba'"), std::string::npos);
+
+    gguf::Writer w2;
+    w2.set_str("general.architecture", "llama");
+    w2.write_file(temp_path("nokeys"));
+    EXPECT_NE(load_error(temp_path("nokeys")).find("missing metadata key 'llama.context_length'"), std::string::npos);
+
+    const std::string base = small_model("llama");
+    const std::string wrong_shape = rewrite(base, "wrong_shape", [](const std::string& n, TensorType&, std::vector<int64_t>& shape, auto&) {
+        if (n == "blk.1.ffn_gate.weight") std::swap(shape[0], shape[1]);
+    });
+    EXPECT_NE(load_error(wrong_shape).find("tensor 'blk.1.ffn_gate.weight' has shape [128, 64], expected [64, 128]"), std::string::npos)
+        << load_error(wrong_shape);
+
+    const std::string wrong_type = rewrite(base, "wrong_type", [](const std::string& n, TensorType& t, auto&, std::vector<uint8_t>& bytes) {
+        if (n == "blk.0.attn_norm.weight") { t = TensorType::F16; bytes.resize(bytes.size() / 2); }
+    });
+    EXPECT_NE(load_error(wrong_type).find("tensor 'blk.0.attn_norm.weight' has type f16"), std::string::npos) << load_error(wrong_type);
+
+    const std::string missing = rewrite(base, "missing", [](const std::string& n, TensorType& t, std::vector<int64_t>& shape, auto& bytes) {
+        if (n == "blk.2.attn_k.weight") { t = TensorType::F32; shape = {1}; bytes.assign(4, 0); }
+    });
+    EXPECT_NE(load_error(missing).find("tensor 'blk.2.attn_k.weight' has shape [1]"), std::string::npos) << load_error(missing);
+}
+
+TEST(Context, PromptLongerThanContextIsAnErrorAndChangesNothing) {
+    const auto m = Model::load_file(small_model("qwen35"));
+    Context ctx(m, 8);
+    const std::vector<TokenId> nine(9, 100);
+    try {
+        ctx.eval(nine);
+        FAIL() << "accepted 9 tokens in a context of 8";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("do not fit the context of 8 tokens"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(ctx.n_past(), 0);
+    EXPECT_THROW(ctx.eval({-1}), Error);
+    EXPECT_THROW(ctx.eval({TokenId(ctx.n_vocab())}), Error);
+    EXPECT_THROW(ctx.logits(), Error);  // nothing evaluated yet
+    ctx.eval({1, 2, 3, 4}, Logits::None);
+    EXPECT_EQ(ctx.n_past(), 4);
+    EXPECT_THROW(ctx.logits(), Error);  // that eval kept no logits
+    ctx.eval({5});
+    EXPECT_EQ(ctx.n_past(), 5);
+}
+
+TEST(Context, BatchSplitAndResetGiveIdenticalLogits) {
+    for (const char* arch : {"qwen35", "llama"}) {
+        const auto m = Model::load_file(small_model(arch));
+        const auto ids = m->tokenizer().tokenize("The quick brown fox jumps over the lazy dog again", true, true);
+        ASSERT_GE(ids.size(), 10u);
+        Context one(m, 64), split(m, 64);
+        one.eval(ids);
+        for (size_t i = 0; i < ids.size(); i += 5) {
+            const size_t end = std::min(ids.size(), i + 5);
+            split.eval(std::vector<TokenId>(ids.begin() + long(i), ids.begin() + long(end)), end == ids.size() ? Logits::Last : Logits::None);
+        }
+        EXPECT_EQ(last_logits(one), last_logits(split)) << arch;
+
+        Context reused(m, 64);
+        reused.eval(m->tokenizer().tokenize("Something else entirely, to leave state behind.", true, true));
+        reused.eval({5, 6, 7});
+        reused.reset();
+        EXPECT_EQ(reused.n_past(), 0);
+        reused.eval(ids);
+        EXPECT_EQ(last_logits(one), last_logits(reused)) << arch;
+
+        Context all(m, 64);
+        all.eval(ids, Logits::All);
+        const float* last = all.logits(int(ids.size()) - 1);
+        EXPECT_EQ(std::vector<float>(last, last + all.n_vocab()), last_logits(one)) << arch;
+    }
+}
