@@ -358,12 +358,26 @@ void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float
     std::vector<uint8_t> acts;
     const uint64_t rb = row_bytes(w, uint64_t(cols));
     const auto* base = static_cast<const uint8_t*>(W);
-    const bool single_f32 = w == TensorType::F32 && n_tokens == 1;  // llama.cpp's one-row path
+    // llama.cpp's one-row path for float weights sums in 4 x 16 lanes (ggml_vec_dot_f32/_f16);
+    // its batched path (llamafile) in 16 lanes, which dot_row implements.
+    const bool single_float = (w == TensorType::F32 || w == TensorType::F16) && n_tokens == 1;
+    std::vector<float> wf, xf;
     for (int64_t t = 0; t < n_tokens; ++t) {
         const float* x = X + t * cols;
         float* y = Y + t * rows;
-        if (single_f32) {
+        if (single_float && w == TensorType::F32) {
             for (int64_t r = 0; r < rows; ++r) y[r] = dot_f32_blocks64(reinterpret_cast<const float*>(base + uint64_t(r) * rb), x, cols);
+            continue;
+        }
+        if (single_float) {  // F16: both sides rounded to fp16, then summed as floats
+            wf.resize(size_t(cols));
+            xf.resize(size_t(cols));
+            for (int64_t i = 0; i < cols; ++i) xf[size_t(i)] = fp16_to_f32(f32_to_fp16(x[i]));
+            for (int64_t r = 0; r < rows; ++r) {
+                const auto* h = reinterpret_cast<const uint16_t*>(base + uint64_t(r) * rb);
+                for (int64_t i = 0; i < cols; ++i) wf[size_t(i)] = fp16_to_f32(h[i]);
+                y[r] = dot_f32_blocks64(wf.data(), xf.data(), cols);
+            }
             continue;
         }
         const void* a = x;
