@@ -229,29 +229,28 @@ void quantize_k_affine(const float* x, int qmax, uint16_t& d_out, uint16_t& dmin
 
 }  // namespace
 
+// One block of 32 as llama.cpp's reference code makes Q8_0 / Q8_1: d = amax / 127,
+// q = round-half-away(x / d); returns d and the sum of q.
+static float quantize_q8_block_ref(const float* x, int8_t* qs, uint16_t& d16, int& sum) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    d16 = f32_to_fp16(d);
+    sum = 0;
+    for (int j = 0; j < 32; ++j) sum += qs[j] = int8_t(std::round(x[j] * id));
+    return d;
+}
+
 void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n) {
-    for (int64_t i = 0; i < n / QK8_0; ++i, x += QK8_0) {
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[i].d = f32_to_fp16(d);
-        for (int j = 0; j < QK8_0; ++j) y[i].qs[j] = int8_t(std::round(x[j] * id));
-    }
+    int sum;
+    for (int64_t i = 0; i < n / QK8_0; ++i, x += QK8_0) quantize_q8_block_ref(x, y[i].qs, y[i].d, sum);
 }
 
 void quantize_row_q8_1(const float* x, block_q8_1* y, int64_t n) {
     for (int64_t i = 0; i < n / QK8_1; ++i, x += QK8_1) {
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_1; ++j) amax = std::max(amax, std::fabs(x[j]));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[i].d = f32_to_fp16(d);
-        int sum = 0;
-        for (int j = 0; j < QK8_1; ++j) {
-            y[i].qs[j] = int8_t(std::round(x[j] * id));
-            sum += y[i].qs[j];
-        }
+        int sum;
+        const float d = quantize_q8_block_ref(x, y[i].qs, y[i].d, sum);
         y[i].s = f32_to_fp16(float(sum) * d);
     }
 }

@@ -117,6 +117,20 @@ struct SymbolChain {
     }
 };
 
+// Queues every adjacent pair, then merges best-first until the queue is empty.
+// `consider(l, r)` queues the pair if it may merge; queue entries carry left, right and len.
+template <typename Queue, typename Consider>
+void merge_best_first(SymbolChain& chain, Queue& queue, Consider consider) {
+    for (size_t i = 0; i + 1 < chain.syms.size(); ++i) consider(int(i), int(i + 1));
+    while (!queue.empty()) {
+        const auto p = queue.top();
+        queue.pop();
+        if (!chain.merge(p.left, p.right, p.len)) continue;
+        consider(chain.syms[size_t(p.left)].prev, p.left);
+        consider(p.left, chain.syms[size_t(p.left)].next);
+    }
+}
+
 }  // namespace
 
 Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
@@ -310,14 +324,7 @@ void Tokenizer::tokenize_bpe_word(const std::string& word, std::vector<TokenId>&
         const int rank = bpe_rank(chain.at(l), chain.at(r));
         if (rank >= 0) queue.push({rank, l, r, chain.joined(l, r).size()});
     };
-    for (size_t i = 0; i + 1 < chain.syms.size(); ++i) consider(int(i), int(i + 1));
-    while (!queue.empty()) {
-        const Pair p = queue.top();
-        queue.pop();
-        if (!chain.merge(p.left, p.right, p.len)) continue;
-        consider(chain.syms[size_t(p.left)].prev, p.left);
-        consider(p.left, chain.syms[size_t(p.left)].next);
-    }
+    merge_best_first(chain, queue, consider);
     for (size_t i = 0; i < chain.syms.size(); ++i) {
         if (chain.syms[i].len == 0) continue;
         const std::string_view piece = chain.at(int(i));
@@ -353,14 +360,7 @@ void Tokenizer::tokenize_spm(const std::string& text, std::vector<TokenId>& out)
         queue.push({tokens_[size_t(id)].score, l, r, joined.size()});
         merged_from[std::string(joined)] = {l, r};
     };
-    for (size_t i = 0; i + 1 < chain.syms.size(); ++i) consider(int(i), int(i + 1));
-    while (!queue.empty()) {
-        const Pair p = queue.top();
-        queue.pop();
-        if (!chain.merge(p.left, p.right, p.len)) continue;
-        consider(chain.syms[size_t(p.left)].prev, p.left);
-        consider(p.left, chain.syms[size_t(p.left)].next);
-    }
+    merge_best_first(chain, queue, consider);
     // A symbol with no token of its own is split back into the pieces it was merged
     // from, and finally into byte tokens.
     auto emit = [&](auto&& self, int i) -> void {
