@@ -120,7 +120,9 @@ TEST_P(DotFormats, MatchesDequantisedProduct) {
     matmul(t, wq.data(), 1, n, xx.data(), y2, 2);
     EXPECT_NEAR(y1, ref, 1e-5 * mag + 1e-6);
     EXPECT_EQ(y2[0], y2[1]);
-    if (t != TensorType::F32 && t != TensorType::F16) EXPECT_EQ(y1, y2[0]) << "quantised formats have one order whatever the batch";
+    if (t != TensorType::F32 && t != TensorType::F16) {
+        EXPECT_EQ(y1, y2[0]) << "quantised formats have one order whatever the batch";
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Weights, DotFormats,

@@ -304,6 +304,8 @@ struct Loaded {
 
 Loaded load_model(const Args& a) {
     if (!a.has("-m")) RILL_FAIL("missing -m MODEL.gguf");
+    if (int_opt(a, "-t", 1) != 1)
+        std::fprintf(stderr, "rill: note: -t is accepted, but this build computes with the single-threaded reference kernels\n");
     const auto t0 = std::chrono::steady_clock::now();
     Loaded l;
     l.model = rill::Model::load_file(a.opts.at("-m"));
