@@ -488,8 +488,11 @@ void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const flo
         const float c = std::cos(t), s = std::sin(t);
         const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
         const float x0 = head[a], x1 = head[b];
-        head[a] = x0 * c - x1 * s;
-        head[b] = x0 * s + x1 * c;
+        // llama.cpp writes x0*c - x1*s and x0*s + x1*c; its compiler contracts each into one
+        // FMA (GCC's default -ffp-contract=fast), and matching that rounding matters: a last-bit
+        // difference here later flips an activation's quantisation (measured on qwen2/qwen3).
+        head[a] = std::fma(x0, c, -(x1 * s));
+        head[b] = std::fma(x0, s, x1 * c);
     }
 }
 
