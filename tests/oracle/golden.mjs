@@ -49,12 +49,11 @@ const ARCHS = {
   qwen2: { vocab: 'qwen2', extra: ['--tied'] },
   qwen3: { vocab: 'qwen35', extra: ['--tied'] },
 };
-// Default (the test command, kept near 10 minutes): every layout of the headline qwen35 and three
-// layouts of each other architecture, together covering every layout per architecture family.
+// Default (the test command, kept near 12 minutes on 2 cores): every layout of the headline qwen35
+// and two of each other architecture, which together cover every layout again.
 // --all (or RILL_HEAVY=1) runs the full cross product.
 const everything = args.includes('--all') || process.env.RILL_HEAVY === '1';
-const DEFAULT_LAYOUTS = { qwen35: Object.keys(LAYOUTS), llama: ['f32', 'q8_0', 'q4_k_m'], qwen2: ['f16', 'q4_0', 'real'],
-                          qwen3: ['f32', 'q8_0', 'q4_0'] };
+const DEFAULT_LAYOUTS = { qwen35: Object.keys(LAYOUTS), llama: ['f32', 'q4_k_m'], qwen2: ['f16', 'real'], qwen3: ['q8_0', 'q4_0'] };
 const configs = [];
 for (const [arch, a] of Object.entries(ARCHS)) {
   for (const [layout, l] of Object.entries(LAYOUTS)) {
