@@ -130,15 +130,6 @@ float dot_q8_0_q8_0(const block_q8_0* x, const block_q8_0* y, int64_t nb) {
     return tree_sum8(acc);
 }
 
-// Element e (0..255) of a Q6_K block as its unsigned 6-bit value.
-inline int q6_K_unsigned(const block_q6_K& b, int e) {
-    const int half = e / 128, r = e % 128, quarter = r / 32, l = r % 32;
-    const uint8_t ql = b.ql[64 * half + (r % 64)];
-    const int low = r < 64 ? (ql & 0x0f) : (ql >> 4);
-    const int high = (b.qh[32 * half + l] >> (2 * quarter)) & 3;
-    return low | (high << 4);
-}
-
 // K-quants against Q8_K: integer sums per group, scaled by the group's integer scale,
 // combined with the super-block scales in float (and the mins through the Q8_K group sums).
 float dot_q2_K_q8_K(const block_q2_K* x, const block_q8_K* y, int64_t nb) {
@@ -162,18 +153,17 @@ float dot_q3_K_q8_K(const block_q3_K* x, const block_q8_K* y, int64_t nb) {
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         int32_t isum = 0;
+        int scales[16];
+        q3_K_scales(x[i].scales, scales);
         for (int g = 0; g < 16; ++g) {
             const int half = g / 8, plane = (g % 8) / 2, part = g % 2;
-            const int low = g < 8 ? (x[i].scales[g] & 0x0f) : (x[i].scales[g - 8] >> 4);
-            const int high = (x[i].scales[8 + g % 4] >> (2 * (g / 4))) & 3;
-            const int scale = (low | (high << 4)) - 32;
             int32_t s = 0;
             for (int l = 0; l < 16; ++l) {
                 const int k = 16 * part + l;
                 const int v = ((x[i].qs[32 * half + k] >> (2 * plane)) & 3) - ((x[i].hmask[k] >> (4 * half + plane)) & 1 ? 0 : 4);
                 s += v * y[i].qs[16 * g + l];
             }
-            isum += scale * s;
+            isum += scales[g] * s;
         }
         sum += y[i].d * fp16_to_f32(x[i].d) * float(isum);
     }
@@ -272,7 +262,7 @@ float dot_q6_K_q8_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
                 int32_t s = 0;
                 for (int k = 0; k < 4; ++k) {
                     const int e = 32 * quarter + 4 * l + k;
-                    s += q6_K_unsigned(x[i], e) * y[i].qs[e];
+                    s += q6_K_value(x[i], e) * y[i].qs[e];
                 }
                 lane[l] += x[i].scales[group] * s;
             }

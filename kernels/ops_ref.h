@@ -58,7 +58,6 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);  // silu
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 // x / sqrt(sum(x^2) + eps), in place.
 void l2_norm(float* x, int64_t n, float eps);
-inline float silu(float x);
 inline float sigmoid(float x);
 float softplus(float x);
 // In-place softmax of n values: max subtracted, exp_poly over 16-wide blocks (each block
@@ -94,7 +93,6 @@ void conv1d_causal_step(float* state, const float* x, const float* w, int64_t ch
 void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
                      int64_t dk, int64_t dv, float* out);
 
-inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
 inline float sigmoid(float x) { return 1.0f / (1.0f + __builtin_expf(-x)); }
 
 }  // namespace rill

@@ -94,15 +94,6 @@ void dequant_q2_K(const block_q2_K* b, float* y, int64_t nb) {
     }
 }
 
-// The 16 six-bit scales of a Q3_K block, minus their offset 32.
-void q3_K_scales(const uint8_t s[12], int out[16]) {
-    for (int g = 0; g < 16; ++g) {
-        const int low = g < 8 ? (s[g] & 0x0f) : (s[g - 8] >> 4);
-        const int high = (s[8 + g % 4] >> (2 * (g / 4))) & 3;
-        out[g] = (low | (high << 4)) - 32;
-    }
-}
-
 void dequant_q3_K(const block_q3_K* b, float* y, int64_t nb) {
     for (int64_t i = 0; i < nb; ++i) {
         const float d = fp16_to_f32(b[i].d);
@@ -149,15 +140,6 @@ void dequant_q4_K(const block_q4_K* b, float* y, int64_t nb) {
 
 void dequant_q5_K(const block_q5_K* b, float* y, int64_t nb) {
     for (int64_t i = 0; i < nb; ++i, y += QK_K) dequant_k_affine(b[i].d, b[i].dmin, b[i].scales, b[i].qs, b[i].qh, y);
-}
-
-// Element e (0..255) of a Q6_K block as its unsigned 6-bit value 0..63.
-inline int q6_K_value(const block_q6_K& b, int e) {
-    const int half = e / 128, i = e % 128, l = i % 32, quarter = i / 32;
-    const uint8_t ql = b.ql[64 * half + l + 32 * (quarter & 1)];
-    const int low = (quarter < 2) ? (ql & 0x0f) : (ql >> 4);
-    const int high = (b.qh[32 * half + l] >> (2 * quarter)) & 3;
-    return low | (high << 4);
 }
 
 void dequant_q6_K(const block_q6_K* b, float* y, int64_t nb) {
@@ -240,6 +222,14 @@ static float quantize_q8_block_ref(const float* x, int8_t* qs, uint16_t& d16, in
     sum = 0;
     for (int j = 0; j < 32; ++j) sum += qs[j] = int8_t(std::round(x[j] * id));
     return d;
+}
+
+void q3_K_scales(const uint8_t s[12], int out[16]) {
+    for (int g = 0; g < 16; ++g) {
+        const int low = g < 8 ? (s[g] & 0x0f) : (s[g - 8] >> 4);
+        const int high = (s[8 + g % 4] >> (2 * (g / 4))) & 3;
+        out[g] = (low | (high << 4)) - 32;
+    }
 }
 
 void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n) {

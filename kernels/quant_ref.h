@@ -40,4 +40,16 @@ inline void k4_scale_min(int j, const uint8_t* s, uint8_t& scale, uint8_t& min) 
     }
 }
 
+// The 16 six-bit scales of a Q3_K block, minus their offset 32.
+void q3_K_scales(const uint8_t packed[12], int out[16]);
+
+// Element e (0..255) of a Q6_K block as its unsigned 6-bit value 0..63 (before the -32 offset).
+inline int q6_K_value(const block_q6_K& b, int e) {
+    const int half = e / 128, i = e % 128, l = i % 32, quarter = i / 32;
+    const uint8_t ql = b.ql[64 * half + l + 32 * (quarter & 1)];
+    const int low = (quarter < 2) ? (ql & 0x0f) : (ql >> 4);
+    const int high = (b.qh[32 * half + l] >> (2 * quarter)) & 3;
+    return low | (high << 4);
+}
+
 }  // namespace rill
