@@ -348,25 +348,32 @@ void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float
     std::vector<uint8_t> acts;
     const uint64_t rb = row_bytes(w, uint64_t(cols));
     const auto* base = static_cast<const uint8_t*>(W);
-    // llama.cpp's one-row path for float weights sums in 4 x 16 lanes (ggml_vec_dot_f32/_f16);
-    // its batched path (llamafile) in 16 lanes, which dot_row implements.
-    const bool single_float = (w == TensorType::F32 || w == TensorType::F16) && n_tokens == 1;
+    // llama.cpp's one-row path for F32/F16 weights sums in 4 x 16 lanes (ggml_vec_dot_f32/_f16);
+    // its batched path (llamafile) in 16 lanes. Half-precision rows and activations are widened
+    // to float (exactly) once, not per dot product.
+    const bool half = w == TensorType::F16 || w == TensorType::BF16;
+    const bool blocks64 = (w == TensorType::F32 || w == TensorType::F16) && n_tokens == 1;
     std::vector<float> wf, xf;
+    if (half) {
+        wf.resize(size_t(cols));
+        xf.resize(size_t(cols));
+    }
     for (int64_t t = 0; t < n_tokens; ++t) {
         const float* x = X + t * cols;
         float* y = Y + t * rows;
-        if (single_float && w == TensorType::F32) {
-            for (int64_t r = 0; r < rows; ++r) y[r] = dot_f32_blocks64(reinterpret_cast<const float*>(base + uint64_t(r) * rb), x, cols);
+        if (w == TensorType::F32) {
+            for (int64_t r = 0; r < rows; ++r) {
+                const auto* row = reinterpret_cast<const float*>(base + uint64_t(r) * rb);
+                y[r] = blocks64 ? dot_f32_blocks64(row, x, cols) : dot_f32_lanes16(row, x, cols);
+            }
             continue;
         }
-        if (single_float) {  // F16: both sides rounded to fp16, then summed as floats
-            wf.resize(size_t(cols));
-            xf.resize(size_t(cols));
-            for (int64_t i = 0; i < cols; ++i) xf[size_t(i)] = fp16_to_f32(f32_to_fp16(x[i]));
+        if (half) {  // activations rounded to the weight's format, then both summed as floats
+            quantize_activations(w, x, cols, acts);
+            dequantize_row(w, acts.data(), xf.data(), cols);
             for (int64_t r = 0; r < rows; ++r) {
-                const auto* h = reinterpret_cast<const uint16_t*>(base + uint64_t(r) * rb);
-                for (int64_t i = 0; i < cols; ++i) wf[size_t(i)] = fp16_to_f32(h[i]);
-                y[r] = dot_f32_blocks64(wf.data(), xf.data(), cols);
+                dequantize_row(w, base + uint64_t(r) * rb, wf.data(), cols);
+                y[r] = blocks64 ? dot_f32_blocks64(wf.data(), xf.data(), cols) : dot_f32_lanes16(wf.data(), xf.data(), cols);
             }
             continue;
         }
