@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/ops_ref.h"
+#include "kernels/ops.h"
 #include "kernels/quant_ref.h"
 #include "rill/error.h"
 
@@ -23,10 +23,6 @@ struct Context::Batch {
 
 namespace {
 
-// Y[t] = W x[t] for every token of the batch.
-void matmul(const Tensor& W, const float* x, float* y, int n_tokens) {
-    rill::matmul(W.type, W.data, W.ne[1], W.ne[0], x, y, n_tokens, W.order);
-}
 
 void add_bias(const Tensor& b, float* y, int n_tokens) {
     if (!b.present()) return;
@@ -36,7 +32,8 @@ void add_bias(const Tensor& b, float* y, int n_tokens) {
 
 }  // namespace
 
-Context::Context(std::shared_ptr<const Model> model, int n_ctx) : model_(std::move(model)), n_ctx_(n_ctx) {
+Context::Context(std::shared_ptr<const Model> model, int n_ctx, ThreadPool* pool)
+    : model_(std::move(model)), n_ctx_(n_ctx), pool_(pool) {
     const ModelConfig& c = model_->config();
     if (n_ctx <= 0) RILL_FAIL("context size %d must be positive", n_ctx);
     n_ctx_padded_ = (n_ctx + 63) / 64 * 64;  // attention rows are processed in blocks of 64
@@ -54,6 +51,11 @@ Context::Context(std::shared_ptr<const Model> model, int n_ctx) : model_(std::mo
             v_cache_[il].assign(size_t(n_ctx_padded_) * size_t(c.n_head_kv) * size_t(c.head_dim_v), 0.0f);
         }
     }
+}
+
+// Y[t] = W x[t] for every token of the batch.
+void Context::matmul(const Tensor& W, const float* x, float* y, int n_tokens) {
+    kern::matmul(W.type, W.data, W.ne[1], W.ne[0], x, y, n_tokens, W.order, pool_);
 }
 
 void Context::reset() {
@@ -98,7 +100,7 @@ void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
 
     for (int il = 0; il < c.n_layer; ++il) {
         const LayerWeights& L = model_->layers()[size_t(il)];
-        for (int t = 0; t < b.n; ++t) rms_norm(&b.x[size_t(t * E)], L.attn_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
+        for (int t = 0; t < b.n; ++t) kern::rms_norm(&b.x[size_t(t * E)], L.attn_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
         if (c.recurrent[size_t(il)]) deltanet_block(il, b);
         else attention_block(il, b);
         if (il == c.n_layer - 1 && keep != Logits::All) {
@@ -108,7 +110,7 @@ void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
             b.n = keep == Logits::Last ? 1 : 0;
             if (b.n == 0) break;
         }
-        for (int t = 0; t < b.n; ++t) rms_norm(&b.x[size_t(t * E)], L.post_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
+        for (int t = 0; t < b.n; ++t) kern::rms_norm(&b.x[size_t(t * E)], L.post_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
         ffn_block(il, b);
     }
 
@@ -117,9 +119,9 @@ void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
     if (n_logits_ == 0) return;
     logits_.resize(size_t(n_logits_) * size_t(c.n_vocab));
     std::vector<float> normed(static_cast<size_t>(b.n) * size_t(E));
-    for (int t = 0; t < b.n; ++t) rms_norm(&b.x[size_t(t * E)], model_->output_norm().f32(), &normed[size_t(t * E)], E, c.rms_eps);
+    for (int t = 0; t < b.n; ++t) kern::rms_norm(&b.x[size_t(t * E)], model_->output_norm().f32(), &normed[size_t(t * E)], E, c.rms_eps);
     const Tensor& out = model_->output();
-    rill::matmul(out.type, out.data, c.n_vocab, E, normed.data(), logits_.data(), b.n, out.order);
+    kern::matmul(out.type, out.data, c.n_vocab, E, normed.data(), logits_.data(), b.n, out.order, pool_);
 }
 
 // Softmax attention with grouped KV heads, optional q/k RMS norms and biases, rotary
@@ -144,12 +146,12 @@ void Context::attention_block(int il, Batch& b) {
         const int pos = b.pos0 + t;
         for (int h = 0; h < H; ++h) {
             float* qh = &q[size_t(t * q_stride + h * q_head_stride)];
-            if (L.q_norm.present()) rms_norm(qh, L.q_norm.f32(), qh, D, c.rms_eps);
+            if (L.q_norm.present()) kern::rms_norm(qh, L.q_norm.f32(), qh, D, c.rms_eps);
             rope(qh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors);
         }
         for (int h = 0; h < HKV; ++h) {
             float* kh = &k[size_t(t * kv_stride + h * D)];
-            if (L.k_norm.present()) rms_norm(kh, L.k_norm.f32(), kh, D, c.rms_eps);
+            if (L.k_norm.present()) kern::rms_norm(kh, L.k_norm.f32(), kh, D, c.rms_eps);
             rope(kh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors);
         }
         std::memcpy(&k_cache_[size_t(il)][size_t(pos) * size_t(kv_stride)], &k[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
@@ -163,7 +165,7 @@ void Context::attention_block(int il, Batch& b) {
         for (int h = 0; h < H; ++h) {
             const int hkv = h / (H / HKV);
             float* out = &attn[size_t((t * H + h) * D)];
-            attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(hkv * D)],
+            kern::attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(hkv * D)],
                            &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_)], n_kv, D, kv_stride, n_ctx_padded_, scale,
                            n > 1, scores.data(), out);
             if (c.attn_output_gate) {
@@ -195,8 +197,8 @@ void Context::deltanet_block(int il, Batch& b) {
     std::vector<float> mixed_out(static_cast<size_t>(n * value_dim));
     const float q_scale = 1.0f / std::sqrt(float(dk));
     for (int t = 0; t < n; ++t) {
-        conv1d_causal_step(conv_state_[size_t(il)].data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, mixed.data());
-        silu_inplace(mixed.data(), C);
+        kern::conv1d_causal_step(conv_state_[size_t(il)].data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, mixed.data());
+        kern::silu_inplace(mixed.data(), C);
         float* q = mixed.data();
         float* k = q + int64_t(nk) * dk;
         const float* v = k + int64_t(nk) * dk;
@@ -210,10 +212,10 @@ void Context::deltanet_block(int il, Batch& b) {
             const float bt = sigmoid(beta[size_t(t * nv + h)]);
             float* S = &ssm_state_[size_t(il)][size_t(h) * size_t(dv) * size_t(dk)];
             float* o = &core[size_t(h * dv)];
-            delta_rule_step(S, q + hk * dk, k + hk * dk, v + h * dv, g, bt, q_scale, dk, dv, o);
-            rms_norm(o, L.ssm_norm.f32(), o, dv, c.rms_eps);
+            kern::delta_rule_step(S, q + hk * dk, k + hk * dk, v + h * dv, g, bt, q_scale, dk, dv, o);
+            kern::rms_norm(o, L.ssm_norm.f32(), o, dv, c.rms_eps);
             float* zh = &z[size_t(t * value_dim + h * dv)];
-            silu_inplace(zh, dv);  // llama.cpp applies SiLU to z one head (row) at a time
+            kern::silu_inplace(zh, dv);  // llama.cpp applies SiLU to z one head (row) at a time
             for (int i = 0; i < dv; ++i) o[i] *= zh[i];
         }
         std::copy(core.begin(), core.end(), &mixed_out[size_t(t * value_dim)]);
@@ -231,7 +233,7 @@ void Context::ffn_block(int il, Batch& b) {
     std::vector<float> gate(static_cast<size_t>(n * F)), up(static_cast<size_t>(n * F)), down(static_cast<size_t>(n * E));
     matmul(L.ffn_gate, b.h.data(), gate.data(), n);
     matmul(L.ffn_up, b.h.data(), up.data(), n);
-    for (int t = 0; t < n; ++t) swiglu(&gate[size_t(t * F)], &up[size_t(t * F)], &gate[size_t(t * F)], F);
+    for (int t = 0; t < n; ++t) kern::swiglu(&gate[size_t(t * F)], &up[size_t(t * F)], &gate[size_t(t * F)], F);
     matmul(L.ffn_down, gate.data(), down.data(), n);
     for (size_t i = 0; i < down.size(); ++i) b.x[i] += down[i];
 }

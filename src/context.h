@@ -10,12 +10,15 @@
 
 namespace rill {
 
+class ThreadPool;
+
 // Which logits an eval keeps: none (prompt chunks before the last), the last token's, or every token's.
 enum class Logits { None, Last, All };
 
 class Context {
 public:
-    Context(std::shared_ptr<const Model> model, int n_ctx);
+    // pool: threads for the matrix products (null: the calling thread only); must outlive the context.
+    Context(std::shared_ptr<const Model> model, int n_ctx, ThreadPool* pool = nullptr);
 
     // Runs the tokens at positions n_past() .. n_past() + n - 1 as one batch and keeps the
     // logits asked for. Throws rill::Error (leaving the state unchanged) if the tokens do not
@@ -32,12 +35,14 @@ public:
 
 private:
     struct Batch;
+    void matmul(const Tensor& W, const float* x, float* y, int n_tokens);
     void attention_block(int il, Batch& b);
     void deltanet_block(int il, Batch& b);
     void ffn_block(int il, Batch& b);
 
     std::shared_ptr<const Model> model_;
     int n_ctx_;
+    ThreadPool* pool_;
     int n_past_ = 0;
     // Per attention layer: keys [n_ctx][n_head_kv * head_dim], and values transposed,
     // [n_head_kv * head_dim][n_ctx_padded], so that each output element is one dot product.

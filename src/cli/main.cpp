@@ -20,6 +20,7 @@
 #include "src/model.h"
 #include "src/sampler.h"
 #include "src/synth.h"
+#include "src/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -298,19 +299,20 @@ rill::TensorType type_opt(const std::string& s) {
 
 struct Loaded {
     std::shared_ptr<const rill::Model> model;
+    std::unique_ptr<rill::ThreadPool> pool;
     std::unique_ptr<rill::Context> ctx;
     double load_ms = 0;
 };
 
 Loaded load_model(const Args& a) {
     if (!a.has("-m")) RILL_FAIL("missing -m MODEL.gguf");
-    if (int_opt(a, "-t", 1) != 1)
-        std::fprintf(stderr, "rill: note: -t is accepted, but this build computes with the single-threaded reference kernels\n");
     const auto t0 = std::chrono::steady_clock::now();
     Loaded l;
     l.model = rill::Model::load_file(a.opts.at("-m"));
     const int n_ctx = int_opt(a, "-c", std::min(4096, std::max(l.model->config().n_ctx_train, 512)));
-    l.ctx = std::make_unique<rill::Context>(l.model, n_ctx);
+    // Threads split the rows of each matrix product; every order of summation stays the reference's.
+    l.pool = std::make_unique<rill::ThreadPool>(int_opt(a, "-t", 1));
+    l.ctx = std::make_unique<rill::Context>(l.model, n_ctx, l.pool.get());
     l.load_ms = elapsed_ms(t0);
     return l;
 }

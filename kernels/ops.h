@@ -1,0 +1,45 @@
+// The kernels the engine runs: the one place where scalar reference, wasm SIMD128 and
+// relaxed SIMD are chosen (at compile time, by the build). Same signatures and the same
+// arithmetic order as the reference in ops_ref.h, which specifies them; tests compare each
+// SIMD kernel with its reference.
+//
+// Agreement with the reference: integer parts of dot products are bit-identical in every
+// build. Float steps follow the reference's order; relaxed SIMD's madd is fused on engines
+// whose hardware has FMA (then results are bit-identical), strict SIMD128 has no FMA and rounds
+// each product (then results agree to float rounding).
+#pragma once
+
+#include <cstdint>
+
+#include "gguf/types.h"
+#include "kernels/ops_ref.h"
+
+namespace rill {
+
+class ThreadPool;
+
+namespace kern {
+
+// "scalar", "simd128" or "relaxed-simd".
+const char* kernel_set();
+// True when a * b + c in the kernels is computed with one rounding (checked at run time).
+bool madd_is_fused();
+
+// Y[t] = W X[t] for n_tokens rows, rows split across the pool's threads (pool may be null).
+void matmul(TensorType weight, const void* W, int64_t rows, int64_t cols, const float* X, float* Y, int64_t n_tokens,
+            SumOrder order, ThreadPool* pool);
+
+float dot_f32_lanes16(const float* a, const float* b, int64_t n);
+float dot_f32_blocks64(const float* a, const float* b, int64_t n);
+void silu_inplace(float* x, int64_t n);
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+void softmax(float* x, int64_t n);
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
+                    int64_t v_stride, float scale, bool batched, float* scores, float* out);
+void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out);
+void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
+                     int64_t dk, int64_t dv, float* out);
+
+}  // namespace kern
+}  // namespace rill

@@ -1,0 +1,606 @@
+// kern:: in wasm SIMD128 / relaxed SIMD. Each kernel follows its scalar reference in
+// ops_ref.cpp step for step: the same integer lanes (exact), the same float accumulation
+// order, a madd wherever the reference has an std::fma.
+#if defined(__wasm_simd128__)
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/half.h"
+#include "kernels/ops.h"
+#include "kernels/quant_blocks.h"
+#include "kernels/quant_ref.h"
+#include "kernels/simd.h"
+#include "src/thread_pool.h"
+
+namespace rill::kern {
+
+using namespace rill::simd;
+
+const char* kernel_set() {
+#if defined(__wasm_relaxed_simd__)
+    return "relaxed-simd";
+#else
+    return "simd128";
+#endif
+}
+
+bool madd_is_fused() {
+    // (1 + 2^-23)^2 - (1 + 2^-22) is 2^-46 with one rounding and 0 with two.
+    volatile float a = 1.0f + 0x1p-23f, c = -(1.0f + 0x1p-22f);
+    const v128 r = madd(wasm_f32x4_splat(a), wasm_f32x4_splat(a), wasm_f32x4_splat(c));
+    return wasm_f32x4_extract_lane(r, 0) != 0.0f;
+}
+
+namespace {
+
+const v128 kLowNibbles = wasm_i8x16_splat(0x0f);
+
+// ---- float dot products ---------------------------------------------------------------------
+
+inline float tree16(v128 a0, v128 a1, v128 a2, v128 a3) {  // ops_ref's tree_sum16 of lanes a0|a1|a2|a3
+    return hsum_f32x4_tree(wasm_f32x4_add(wasm_f32x4_add(a3, a1), wasm_f32x4_add(a2, a0)));
+}
+
+// Finishes a scalar tail with madd on lane 0 (an FMA exactly where the reference has one).
+inline float madd1(float a, float b, float c) {
+    return wasm_f32x4_extract_lane(madd(wasm_f32x4_splat(a), wasm_f32x4_splat(b), wasm_f32x4_splat(c)), 0);
+}
+
+float dot_lanes16(const float* a, const float* b, int64_t n) {
+    v128 acc[4] = {wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0)};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 4; ++j) acc[j] = madd(load(a + i + 4 * j), load(b + i + 4 * j), acc[j]);
+    float s = tree16(acc[0], acc[1], acc[2], acc[3]);
+    for (; i < n; ++i) s = madd1(a[i], b[i], s);
+    return s;
+}
+
+float dot_blocks64(const float* a, const float* b, int64_t n) {
+    v128 acc[16];
+    for (auto& v : acc) v = wasm_f32x4_splat(0);
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int j = 0; j < 16; ++j) acc[j] = madd(load(a + i + 4 * j), load(b + i + 4 * j), acc[j]);
+    // acc[4 * block + part]: blocks 0+2 and 1+3, then 0+1, then the 16-lane tree.
+    for (int p = 0; p < 4; ++p) {
+        acc[p] = wasm_f32x4_add(acc[p], acc[8 + p]);
+        acc[4 + p] = wasm_f32x4_add(acc[4 + p], acc[12 + p]);
+    }
+    for (int p = 0; p < 4; ++p) acc[p] = wasm_f32x4_add(acc[p], acc[4 + p]);
+    float s = tree16(acc[0], acc[1], acc[2], acc[3]);
+    for (; i < n; ++i) s = madd1(a[i], b[i], s);
+    return s;
+}
+
+// ---- activations ----------------------------------------------------------------------------
+
+// Activations of every token, converted once for a weight type and shared by all row kernels.
+struct Acts {
+    TensorType type = TensorType::F32;
+    int64_t n_tokens = 0, cols = 0;
+    std::vector<uint8_t> q;      // quantised rows (Q8_0 / Q8_1 / Q8_K), row_bytes apart
+    uint64_t q_stride = 0;
+    std::vector<float> f;        // float rows (F32 copies, or F16/BF16 rounded and widened)
+    std::vector<float> d;        // Q8_0: each block's scale as float
+    std::vector<int32_t> sum4;   // Q8_0: 8 x the sum of each 4 consecutive values (Q4_0's offset, lane order)
+    std::vector<int32_t> bsum;   // Q8_0: 8 x each block's sum (Q4_0's offset, row order)
+};
+
+void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, Acts& a) {
+    a.type = activation_type(w);
+    a.n_tokens = n_tokens;
+    a.cols = cols;
+    if (w == TensorType::F32) return;  // read X directly
+    if (w == TensorType::F16 || w == TensorType::BF16) {
+        a.f.resize(size_t(n_tokens * cols));
+        std::vector<uint8_t> tmp;
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            quantize_activations(w, X + t * cols, cols, tmp);
+            dequantize_row(w, tmp.data(), a.f.data() + t * cols, cols);
+        }
+        return;
+    }
+    a.q_stride = row_bytes(a.type, uint64_t(cols));
+    a.q.resize(size_t(a.q_stride * uint64_t(n_tokens)));
+    std::vector<uint8_t> tmp;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        quantize_activations(w, X + t * cols, cols, tmp);
+        std::memcpy(a.q.data() + uint64_t(t) * a.q_stride, tmp.data(), tmp.size());
+    }
+    if (a.type == TensorType::Q8_0) {
+        const int64_t nb = cols / QK8_0;
+        a.d.resize(size_t(n_tokens * nb));
+        a.sum4.resize(size_t(n_tokens * nb * 8));
+        a.bsum.resize(size_t(n_tokens * nb));
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            const auto* y = reinterpret_cast<const block_q8_0*>(a.q.data() + uint64_t(t) * a.q_stride);
+            for (int64_t b = 0; b < nb; ++b) {
+                a.d[size_t(t * nb + b)] = fp16_to_f32(y[b].d);
+                int32_t total = 0;
+                for (int l = 0; l < 8; ++l) {
+                    int32_t s = 0;
+                    for (int k = 0; k < 4; ++k) s += y[b].qs[4 * l + k];
+                    a.sum4[size_t((t * nb + b) * 8 + l)] = 8 * s;
+                    total += s;
+                }
+                a.bsum[size_t(t * nb + b)] = 8 * total;
+            }
+        }
+    }
+}
+
+// ---- row kernels: rows [r0, r1) for every token, Y[t * ldy + r] ----------------------------
+
+struct RowJob {
+    const uint8_t* W;
+    uint64_t rb;
+    int64_t cols;
+    const Acts* a;
+    const float* X;
+    float* Y;
+    int64_t ldy;
+    SumOrder order;
+};
+
+template <typename Block>
+const Block* qrow(const Acts& a, int64_t t) { return reinterpret_cast<const Block*>(a.q.data() + uint64_t(t) * a.q_stride); }
+
+// Q4_0 x Q8_0, lane order: lane l of a block = 4-element sums (unsigned nibbles, offset 8
+// taken off through the activation sums), an FMA per block, the 8-lane tree.
+float dot_q4_0_lanes(const block_q4_0* x, const block_q8_0* y, const float* yd, const int32_t* sum4, int64_t nb) {
+    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
+    for (int64_t b = 0; b < nb; ++b) {
+        const v128 q = load(x[b].qs);
+        const v128 lo = dot4_s8_u7(load(y[b].qs), wasm_v128_and(q, kLowNibbles), wasm_i32x4_neg(load(sum4 + 8 * b)));
+        const v128 hi = dot4_s8_u7(load(y[b].qs + 16), wasm_u8x16_shr(q, 4), wasm_i32x4_neg(load(sum4 + 8 * b + 4)));
+        const v128 d = wasm_f32x4_splat(fp16_to_f32(x[b].d) * yd[b]);
+        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
+        acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
+    }
+    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo));
+}
+
+// Q4_0 x Q8_0, row order (llama.cpp's repacked kernel), four rows at once: lane k of the
+// accumulator is row k, one FMA per block of its exact integer dot.
+v128 dot_q4_0_rows4(const block_q4_0* const x[4], const block_q8_0* y, const float* yd, const int32_t* bsum, int64_t nb) {
+    v128 acc = wasm_f32x4_splat(0);
+    for (int64_t b = 0; b < nb; ++b) {
+        const v128 a_lo = load(y[b].qs), a_hi = load(y[b].qs + 16);
+        v128 s[4];
+        for (int k = 0; k < 4; ++k) {
+            const v128 q = load(x[k][b].qs);
+            s[k] = dot4_s8_u7(a_hi, wasm_u8x16_shr(q, 4), dot4_s8_u7(a_lo, wasm_v128_and(q, kLowNibbles), wasm_i32x4_splat(0)));
+        }
+        const v128 isum = wasm_i32x4_sub(hsum4_i32(s[0], s[1], s[2], s[3]), wasm_i32x4_splat(bsum[b]));
+        const v128 d = wasm_f32x4_mul(f16x4_to_f32x4(x[0][b].d, x[1][b].d, x[2][b].d, x[3][b].d), wasm_f32x4_splat(yd[b]));
+        acc = madd(wasm_f32x4_convert_i32x4(isum), d, acc);
+    }
+    return acc;
+}
+
+void rows_q4_0(const RowJob& j, int64_t r0, int64_t r1) {
+    const Acts& a = *j.a;
+    const int64_t nb = j.cols / QK4_0;
+    auto row = [&](int64_t r) { return reinterpret_cast<const block_q4_0*>(j.W + uint64_t(r) * j.rb); };
+    if (j.order == SumOrder::Lanes) {
+        for (int64_t r = r0; r < r1; ++r)
+            for (int64_t t = 0; t < a.n_tokens; ++t)
+                j.Y[t * j.ldy + r] = dot_q4_0_lanes(row(r), qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.sum4[size_t(t * nb * 8)], nb);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r += 4) {
+        const block_q4_0* x[4];
+        for (int k = 0; k < 4; ++k) x[k] = row(std::min(r + k, r1 - 1));  // a short group repeats its last row
+        for (int64_t t = 0; t < a.n_tokens; ++t) {
+            float out[4];
+            wasm_v128_store(out, dot_q4_0_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.bsum[size_t(t * nb)], nb));
+            for (int k = 0; k < 4 && r + k < r1; ++k) j.Y[t * j.ldy + r + k] = out[k];
+        }
+    }
+}
+
+// Q8_0 x Q8_0: 8 lanes of signed 4-element sums, an FMA per block, the tree.
+float dot_q8_0(const block_q8_0* x, const block_q8_0* y, const float* yd, int64_t nb) {
+    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
+    const v128 zero = wasm_i32x4_splat(0);
+    for (int64_t b = 0; b < nb; ++b) {
+        const v128 lo = dot4_s8_s8(load(x[b].qs), load(y[b].qs), zero);
+        const v128 hi = dot4_s8_s8(load(x[b].qs + 16), load(y[b].qs + 16), zero);
+        const v128 d = wasm_f32x4_splat(fp16_to_f32(x[b].d) * yd[b]);
+        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
+        acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
+    }
+    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo));
+}
+
+void rows_q8_0(const RowJob& j, int64_t r0, int64_t r1) {
+    const int64_t nb = j.cols / QK8_0;
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < j.a->n_tokens; ++t)
+            j.Y[t * j.ldy + r] = dot_q8_0(reinterpret_cast<const block_q8_0*>(j.W + uint64_t(r) * j.rb),
+                                          qrow<block_q8_0>(*j.a, t), &j.a->d[size_t(t * nb)], nb);
+}
+
+// The 32 4-bit values of group g (0..7) of a Q4_K/Q5_K block as two vectors (elements 0..15,
+// 16..31), with Q5_K's fifth bit from qh when given.
+inline void k_group_values(const uint8_t* qs, const uint8_t* qh, int g, v128& lo, v128& hi) {
+    const uint8_t* p = qs + 32 * (g / 2);
+    if (g % 2 == 0) {
+        lo = wasm_v128_and(load(p), kLowNibbles);
+        hi = wasm_v128_and(load(p + 16), kLowNibbles);
+    } else {
+        lo = wasm_u8x16_shr(load(p), 4);
+        hi = wasm_u8x16_shr(load(p + 16), 4);
+    }
+    if (qh) {
+        const v128 one = wasm_i8x16_splat(1);
+        lo = wasm_v128_or(lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(load(qh), g), one), 4));
+        hi = wasm_v128_or(hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(load(qh + 16), g), one), 4));
+    }
+}
+
+// Integer lanes of a Q4_K/Q5_K block in the reference's lane order: lane l of lo (l < 4) / hi
+// holds sum over groups of scale[g] * (4-element sum at 32g + 4l / 32g + 16 + 4l).
+inline void k_block_lanes(const uint8_t* qs, const uint8_t* qh, const uint8_t sc[8], const int8_t* a, v128& lo, v128& hi) {
+    lo = hi = wasm_i32x4_splat(0);
+    const v128 zero = wasm_i32x4_splat(0);
+    for (int g = 0; g < 8; ++g) {
+        v128 vlo, vhi;
+        k_group_values(qs, qh, g, vlo, vhi);
+        const v128 s = wasm_i32x4_splat(sc[g]);
+        lo = wasm_i32x4_add(lo, wasm_i32x4_mul(s, dot4_s8_u7(load(a + 32 * g), vlo, zero)));
+        hi = wasm_i32x4_add(hi, wasm_i32x4_mul(s, dot4_s8_u7(load(a + 32 * g + 16), vhi, zero)));
+    }
+}
+
+float dot_q4_K_lanes(const block_q4_K* x, const block_q8_K* y, int64_t nb) {
+    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0), acc_m = wasm_f32x4_splat(0);
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], m[8];
+        for (int g = 0; g < 8; ++g) k4_scale_min(g, x[i].scales, sc[g], m[g]);
+        int32_t prod[4];
+        for (int p = 0; p < 4; ++p)
+            prod[p] = m[2 * p] * (y[i].bsums[4 * p] + y[i].bsums[4 * p + 1]) + m[2 * p + 1] * (y[i].bsums[4 * p + 2] + y[i].bsums[4 * p + 3]);
+        const v128 dmin = wasm_f32x4_splat(-y[i].d * fp16_to_f32(x[i].dmin));
+        acc_m = madd(dmin, wasm_f32x4_convert_i32x4(wasm_i32x4_make(prod[0], prod[1], prod[2], prod[3])), acc_m);
+        v128 lo, hi;
+        k_block_lanes(x[i].qs, nullptr, sc, y[i].qs, lo, hi);
+        const v128 d = wasm_f32x4_splat(y[i].d * fp16_to_f32(x[i].d));
+        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
+        acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
+    }
+    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo)) + hsum_f32x4_tree(acc_m);
+}
+
+// Q4_K row order (llama.cpp's repacked kernel), four rows at once: per block one FMA of the
+// exact scaled integer dot and one of the mins term, subtracted at the end.
+v128 dot_q4_K_rows4(const block_q4_K* const x[4], const block_q8_K* y, int64_t nb) {
+    v128 acc = wasm_f32x4_splat(0), acc_min = wasm_f32x4_splat(0);
+    const v128 zero = wasm_i32x4_splat(0);
+    for (int64_t i = 0; i < nb; ++i) {
+        v128 tot[4];
+        int32_t imin[4];
+        for (int k = 0; k < 4; ++k) {
+            tot[k] = zero;
+            imin[k] = 0;
+            for (int g = 0; g < 8; ++g) {
+                uint8_t sc, m;
+                k4_scale_min(g, x[k][i].scales, sc, m);
+                imin[k] += m * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
+                v128 vlo, vhi;
+                k_group_values(x[k][i].qs, nullptr, g, vlo, vhi);
+                const v128 s = dot4_s8_u7(load(y[i].qs + 32 * g + 16), vhi, dot4_s8_u7(load(y[i].qs + 32 * g), vlo, zero));
+                tot[k] = wasm_i32x4_add(tot[k], wasm_i32x4_mul(s, wasm_i32x4_splat(sc)));
+            }
+        }
+        const v128 yd = wasm_f32x4_splat(y[i].d);
+        const v128 d = wasm_f32x4_mul(f16x4_to_f32x4(x[0][i].d, x[1][i].d, x[2][i].d, x[3][i].d), yd);
+        const v128 dmin = wasm_f32x4_mul(f16x4_to_f32x4(x[0][i].dmin, x[1][i].dmin, x[2][i].dmin, x[3][i].dmin), yd);
+        acc = madd(wasm_f32x4_convert_i32x4(hsum4_i32(tot[0], tot[1], tot[2], tot[3])), d, acc);
+        acc_min = madd(wasm_f32x4_convert_i32x4(wasm_i32x4_make(imin[0], imin[1], imin[2], imin[3])), dmin, acc_min);
+    }
+    return wasm_f32x4_sub(acc, acc_min);
+}
+
+void rows_q4_K(const RowJob& j, int64_t r0, int64_t r1) {
+    const int64_t nb = j.cols / QK_K;
+    auto row = [&](int64_t r) { return reinterpret_cast<const block_q4_K*>(j.W + uint64_t(r) * j.rb); };
+    if (j.order == SumOrder::Lanes) {
+        for (int64_t r = r0; r < r1; ++r)
+            for (int64_t t = 0; t < j.a->n_tokens; ++t) j.Y[t * j.ldy + r] = dot_q4_K_lanes(row(r), qrow<block_q8_K>(*j.a, t), nb);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r += 4) {
+        const block_q4_K* x[4];
+        for (int k = 0; k < 4; ++k) x[k] = row(std::min(r + k, r1 - 1));
+        for (int64_t t = 0; t < j.a->n_tokens; ++t) {
+            float out[4];
+            wasm_v128_store(out, dot_q4_K_rows4(x, qrow<block_q8_K>(*j.a, t), nb));
+            for (int k = 0; k < 4 && r + k < r1; ++k) j.Y[t * j.ldy + r + k] = out[k];
+        }
+    }
+}
+
+// Q5_K: as Q4_K's lane order with the fifth bit; the mins accumulated in one lane.
+float dot_q5_K(const block_q5_K* x, const block_q8_K* y, int64_t nb) {
+    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0), summs = wasm_f32x4_splat(0);
+    for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], m[8];
+        int32_t imin = 0;
+        for (int g = 0; g < 8; ++g) {
+            k4_scale_min(g, x[i].scales, sc[g], m[g]);
+            imin += m[g] * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
+        }
+        summs = madd(wasm_f32x4_splat(-y[i].d * fp16_to_f32(x[i].dmin)), wasm_f32x4_splat(float(imin)), summs);
+        v128 lo, hi;
+        k_block_lanes(x[i].qs, x[i].qh, sc, y[i].qs, lo, hi);
+        const v128 d = wasm_f32x4_splat(y[i].d * fp16_to_f32(x[i].d));
+        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
+        acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
+    }
+    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo)) + wasm_f32x4_extract_lane(summs, 0);
+}
+
+void rows_q5_K(const RowJob& j, int64_t r0, int64_t r1) {
+    const int64_t nb = j.cols / QK_K;
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < j.a->n_tokens; ++t)
+            j.Y[t * j.ldy + r] = dot_q5_K(reinterpret_cast<const block_q5_K*>(j.W + uint64_t(r) * j.rb), qrow<block_q8_K>(*j.a, t), nb);
+}
+
+// Q6_K: unsigned 6-bit values in 8 integer lanes (lane l: positions 4l..4l+3 of each 32-element
+// quarter, scaled by that 16-group's scale), minus 32 x scale x group sums, an FMA per block.
+float dot_q6_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
+    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
+    const v128 zero = wasm_i32x4_splat(0), three = wasm_i8x16_splat(3);
+    for (int64_t i = 0; i < nb; ++i) {
+        v128 lane_lo = zero, lane_hi = zero;
+        for (int half = 0; half < 2; ++half) {
+            const uint8_t* ql = x[i].ql + 64 * half;
+            const v128 ql0 = load(ql), ql1 = load(ql + 16), ql2 = load(ql + 32), ql3 = load(ql + 48);
+            const v128 qh0 = load(x[i].qh + 32 * half), qh1 = load(x[i].qh + 32 * half + 16);
+            for (int q = 0; q < 4; ++q) {
+                const v128 l0 = q == 0 ? ql0 : q == 1 ? ql2 : q == 2 ? wasm_u8x16_shr(ql0, 4) : wasm_u8x16_shr(ql2, 4);
+                const v128 l1 = q == 0 ? ql1 : q == 1 ? ql3 : q == 2 ? wasm_u8x16_shr(ql1, 4) : wasm_u8x16_shr(ql3, 4);
+                const v128 v0 = wasm_v128_or(wasm_v128_and(l0, kLowNibbles), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh0, 2 * q), three), 4));
+                const v128 v1 = wasm_v128_or(wasm_v128_and(l1, kLowNibbles), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh1, 2 * q), three), 4));
+                const int quarter = 4 * half + q;
+                const int8_t* a = y[i].qs + 32 * quarter;
+                lane_lo = wasm_i32x4_add(lane_lo, wasm_i32x4_mul(wasm_i32x4_splat(x[i].scales[2 * quarter]), dot4_s8_u7(load(a), v0, zero)));
+                lane_hi = wasm_i32x4_add(lane_hi, wasm_i32x4_mul(wasm_i32x4_splat(x[i].scales[2 * quarter + 1]), dot4_s8_u7(load(a + 16), v1, zero)));
+            }
+        }
+        const v128 sc = load(x[i].scales);
+        const v128 off_lo = wasm_i32x4_dot_i16x8(load(y[i].bsums), wasm_i16x8_extend_low_i8x16(sc));
+        const v128 off_hi = wasm_i32x4_dot_i16x8(load(y[i].bsums + 8), wasm_i16x8_extend_high_i8x16(sc));
+        lane_lo = wasm_i32x4_sub(lane_lo, wasm_i32x4_shl(off_lo, 5));
+        lane_hi = wasm_i32x4_sub(lane_hi, wasm_i32x4_shl(off_hi, 5));
+        const v128 d = wasm_f32x4_splat(y[i].d * fp16_to_f32(x[i].d));
+        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lane_lo), acc_lo);
+        acc_hi = madd(d, wasm_f32x4_convert_i32x4(lane_hi), acc_hi);
+    }
+    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo));
+}
+
+void rows_q6_K(const RowJob& j, int64_t r0, int64_t r1) {
+    const int64_t nb = j.cols / QK_K;
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < j.a->n_tokens; ++t)
+            j.Y[t * j.ldy + r] = dot_q6_K(reinterpret_cast<const block_q6_K*>(j.W + uint64_t(r) * j.rb), qrow<block_q8_K>(*j.a, t), nb);
+}
+
+// F32 / F16 / BF16 weights: rows widened to float, summed in llama.cpp's order for the batch size.
+void rows_float(const RowJob& j, int64_t r0, int64_t r1, TensorType w) {
+    const bool blocks64 = (w == TensorType::F32 || w == TensorType::F16) && j.a->n_tokens == 1;
+    const float* X = w == TensorType::F32 ? j.X : j.a->f.data();
+    std::vector<float> wide(w == TensorType::F32 ? 0 : size_t(j.cols));
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* src = j.W + uint64_t(r) * j.rb;
+        const float* row = reinterpret_cast<const float*>(src);
+        if (w == TensorType::F16) {
+            const auto* h = reinterpret_cast<const uint16_t*>(src);
+            int64_t i = 0;
+            for (; i + 8 <= j.cols; i += 8) {
+                const v128 v = load(h + i);
+                wasm_v128_store(&wide[size_t(i)], f16x4_to_f32x4(wasm_u32x4_extend_low_u16x8(v)));
+                wasm_v128_store(&wide[size_t(i + 4)], f16x4_to_f32x4(wasm_u32x4_extend_high_u16x8(v)));
+            }
+            for (; i < j.cols; ++i) wide[size_t(i)] = fp16_to_f32(h[i]);
+            row = wide.data();
+        } else if (w == TensorType::BF16) {
+            dequantize_row(w, src, wide.data(), j.cols);
+            row = wide.data();
+        }
+        for (int64_t t = 0; t < j.a->n_tokens; ++t)
+            j.Y[t * j.ldy + r] = blocks64 ? dot_blocks64(row, X + t * j.cols, j.cols) : dot_lanes16(row, X + t * j.cols, j.cols);
+    }
+}
+
+// Formats without a SIMD kernel (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K): the reference dot per row.
+void rows_reference(const RowJob& j, int64_t r0, int64_t r1, TensorType w) {
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < j.a->n_tokens; ++t)
+            j.Y[t * j.ldy + r] = dot_row(w, j.W + uint64_t(r) * j.rb, j.a->q.data() + uint64_t(t) * j.a->q_stride, j.cols, j.order);
+}
+
+void rows(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
+    switch (w) {
+        case TensorType::Q4_0: return rows_q4_0(j, r0, r1);
+        case TensorType::Q8_0: return rows_q8_0(j, r0, r1);
+        case TensorType::Q4_K: return rows_q4_K(j, r0, r1);
+        case TensorType::Q5_K: return rows_q5_K(j, r0, r1);
+        case TensorType::Q6_K: return rows_q6_K(j, r0, r1);
+        case TensorType::F32: case TensorType::F16: case TensorType::BF16: return rows_float(j, r0, r1, w);
+        default: return rows_reference(j, r0, r1, w);
+    }
+}
+
+// ---- exp and friends ------------------------------------------------------------------------
+
+// exp_poly of ops_ref on four lanes; 2^n applied in two exact steps (n1 + n2 = n, each within
+// the normal exponent range), which rounds once, as ldexp does.
+v128 exp_poly4(v128 x) {
+    const v128 shift = wasm_f32x4_splat(0x1.8p23f);
+    const v128 z = madd(x, wasm_f32x4_splat(0x1.715476p+0f), shift);
+    const v128 n = wasm_f32x4_sub(z, shift);
+    const v128 neg_n = wasm_f32x4_neg(n);
+    const v128 b = madd(neg_n, wasm_f32x4_splat(0x1.7f7d1cp-20f), madd(neg_n, wasm_f32x4_splat(0x1.62e4p-1f), x));
+    const v128 u = wasm_f32x4_mul(b, b);
+    const v128 p = madd(madd(madd(wasm_f32x4_splat(0x1.0e4020p-7f), b, wasm_f32x4_splat(0x1.573e2ep-5f)), u,
+                             madd(wasm_f32x4_splat(0x1.555e66p-3f), b, wasm_f32x4_splat(0x1.fffdb6p-2f))),
+                        u, madd(wasm_f32x4_splat(0x1.ffffecp-1f), b, wasm_f32x4_splat(1.0f)));
+    const v128 ni = wasm_i32x4_trunc_sat_f32x4(n);
+    const v128 n1 = wasm_i32x4_shr(ni, 1), n2 = wasm_i32x4_sub(ni, n1);
+    const v128 bias = wasm_i32x4_splat(127);
+    v128 r = wasm_f32x4_mul(wasm_f32x4_mul(p, wasm_i32x4_shl(wasm_i32x4_add(n1, bias), 23)), wasm_i32x4_shl(wasm_i32x4_add(n2, bias), 23));
+    const v128 big = wasm_f32x4_gt(wasm_f32x4_abs(n), wasm_f32x4_splat(192.0f));
+    const v128 limit = wasm_v128_bitselect(wasm_f32x4_splat(0.0f), wasm_f32x4_splat(INFINITY), wasm_f32x4_le(n, wasm_f32x4_splat(0.0f)));
+    return wasm_v128_bitselect(limit, r, big);
+}
+
+inline v128 silu4(v128 x) {
+    return wasm_f32x4_div(x, wasm_f32x4_add(wasm_f32x4_splat(1.0f), exp_poly4(wasm_f32x4_sub(wasm_f32x4_splat(0.0f), x))));
+}
+inline float silu_libm(float x) { return x / (1.0f + std::exp(-x)); }
+
+constexpr int64_t kBlock = 16;  // the reference's vector blocks (llama.cpp's AVX-512 width)
+
+}  // namespace
+
+// ---- public kernels -------------------------------------------------------------------------
+
+void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const float* X, float* Y, int64_t n_tokens,
+            SumOrder order, ThreadPool* pool) {
+    thread_local Acts acts;
+    prepare_acts(w, X, n_tokens, cols, acts);
+    const RowJob job{static_cast<const uint8_t*>(W), row_bytes(w, uint64_t(cols)), cols, &acts, X, Y, rows_n, order};
+    const int nth = pool ? pool->size() : 1;
+    if (nth == 1 || rows_n < 16) return rows(job, w, 0, rows_n);
+    pool->run([&](int ith, int n) {
+        // Chunks of whole 4-row groups, so that the row-order kernels see full groups.
+        const int64_t groups = (rows_n + 3) / 4;
+        const int64_t r0 = std::min(rows_n, groups * ith / n * 4), r1 = std::min(rows_n, groups * (ith + 1) / n * 4);
+        if (r0 < r1) rows(job, w, r0, r1);
+    });
+}
+
+float dot_f32_lanes16(const float* a, const float* b, int64_t n) { return dot_lanes16(a, b, n); }
+float dot_f32_blocks64(const float* a, const float* b, int64_t n) { return dot_blocks64(a, b, n); }
+
+void silu_inplace(float* x, int64_t n) {
+    const int64_t vec_end = n - n % kBlock;
+    for (int64_t i = 0; i < vec_end; i += 4) wasm_v128_store(x + i, silu4(load(x + i)));
+    for (int64_t i = vec_end; i < n; ++i) x[i] = silu_libm(x[i]);
+}
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+    const int64_t vec_end = n - n % kBlock;
+    for (int64_t i = 0; i < vec_end; i += 4) wasm_v128_store(out + i, wasm_f32x4_mul(silu4(load(gate + i)), load(up + i)));
+    for (int64_t i = vec_end; i < n; ++i) out[i] = silu_libm(gate[i]) * up[i];
+}
+
+void softmax(float* x, int64_t n) {
+    v128 mv = wasm_f32x4_splat(-INFINITY);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) mv = wasm_f32x4_pmax(mv, load(x + i));
+    float mx = std::max(std::max(wasm_f32x4_extract_lane(mv, 0), wasm_f32x4_extract_lane(mv, 1)),
+                        std::max(wasm_f32x4_extract_lane(mv, 2), wasm_f32x4_extract_lane(mv, 3)));
+    for (; i < n; ++i) mx = std::max(mx, x[i]);
+    const v128 vmx = wasm_f32x4_splat(mx);
+    double sum = 0.0;
+    const int64_t vec_end = n - n % kBlock;
+    for (i = 0; i < vec_end; i += kBlock) {
+        v128 e[4];
+        for (int j = 0; j < 4; ++j) {
+            e[j] = exp_poly4(wasm_f32x4_sub(load(x + i + 4 * j), vmx));
+            wasm_v128_store(x + i + 4 * j, e[j]);
+        }
+        sum += double(tree16(e[0], e[1], e[2], e[3]));
+    }
+    for (i = vec_end; i < n; ++i) {
+        x[i] = std::exp(x[i] - mx);
+        sum += double(x[i]);
+    }
+    const float inv = float(1.0 / sum);
+    const v128 vinv = wasm_f32x4_splat(inv);
+    for (i = 0; i + 4 <= n; i += 4) wasm_v128_store(x + i, wasm_f32x4_mul(load(x + i), vinv));
+    for (; i < n; ++i) x[i] *= inv;
+}
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    // The sum of squares stays sequential in double (as ggml): a different order could change
+    // the float it rounds to. The scaling is element-wise and exact in any width.
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += double(x[i] * x[i]);
+    const float scale = 1.0f / std::sqrt(float(sum / double(n)) + eps);
+    const v128 s = wasm_f32x4_splat(scale);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const v128 v = wasm_f32x4_mul(load(x + i), s);
+        wasm_v128_store(y + i, w ? wasm_f32x4_mul(v, load(w + i)) : v);
+    }
+    for (; i < n; ++i) y[i] = w ? (x[i] * scale) * w[i] : x[i] * scale;
+}
+
+void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
+                    int64_t v_stride, float scale, bool batched, float* scores, float* out) {
+    for (int64_t t = 0; t < n_kv; ++t) scores[t] = dot_blocks64(k + t * k_stride, q, head_dim) * scale;
+    const int64_t padded = (n_kv + 63) / 64 * 64;
+    for (int64_t t = n_kv; t < padded; ++t) scores[t] = -INFINITY;
+    softmax(scores, padded);
+    for (int64_t i = 0; i < head_dim; ++i) {
+        const float* vi = v + i * v_stride;
+        out[i] = batched ? dot_lanes16(vi, scores, padded) : dot_blocks64(vi, scores, padded);
+    }
+}
+
+void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out) {
+    int64_t c = 0;
+    for (; c + 4 <= channels; c += 4) {
+        v128 s = wasm_f32x4_splat(0.0f);
+        for (int k = 0; k < K - 1; ++k)
+            s = madd(load(state + int64_t(k) * channels + c),
+                     wasm_f32x4_make(w[c * K + k], w[(c + 1) * K + k], w[(c + 2) * K + k], w[(c + 3) * K + k]), s);
+        const int k = K - 1;
+        s = madd(load(x + c), wasm_f32x4_make(w[c * K + k], w[(c + 1) * K + k], w[(c + 2) * K + k], w[(c + 3) * K + k]), s);
+        wasm_v128_store(out + c, s);
+    }
+    for (; c < channels; ++c) {
+        float s = 0.0f;
+        for (int k = 0; k < K - 1; ++k) s = madd1(state[int64_t(k) * channels + c], w[c * K + k], s);
+        out[c] = madd1(x[c], w[c * K + K - 1], s);
+    }
+    if (K > 1) {
+        std::memmove(state, state + channels, sizeof(float) * size_t(channels) * size_t(K - 2));
+        std::memcpy(state + int64_t(K - 2) * channels, x, sizeof(float) * size_t(channels));
+    }
+}
+
+void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
+                     int64_t dk, int64_t dv, float* out) {
+    const float decay = std::exp(g);
+    const v128 vdecay = wasm_f32x4_splat(decay);
+    const bool vec = dk % 4 == 0;
+    for (int64_t j = 0; j < dv; ++j) {
+        float* col = S + j * dk;
+        int64_t i = 0;
+        if (vec)
+            for (; i < dk; i += 4) wasm_v128_store(col + i, wasm_f32x4_mul(load(col + i), vdecay));
+        for (; i < dk; ++i) col[i] *= decay;
+        const float d = (v[j] - dot_blocks64(col, k, dk)) * beta;
+        const v128 vd = wasm_f32x4_splat(d);
+        i = 0;
+        if (vec)
+            for (; i < dk; i += 4) wasm_v128_store(col + i, madd(load(k + i), vd, load(col + i)));
+        for (; i < dk; ++i) col[i] = madd1(k[i], d, col[i]);
+        out[j] = dot_blocks64(col, q, dk) * scale;
+    }
+}
+
+}  // namespace rill::kern
+
+#endif

@@ -1,0 +1,82 @@
+// The wasm SIMD layer: the few vector primitives the SIMD kernels are written in, each with
+// its strict SIMD128 form and, where relaxed SIMD is enabled, its relaxed form.
+#pragma once
+
+#if !defined(__wasm_simd128__)
+#error "kernels/simd.h is for wasm builds with -msimd128"
+#endif
+
+#include <wasm_simd128.h>
+
+#include <cstdint>
+
+namespace rill::simd {
+
+using v128 = v128_t;
+
+inline v128 load(const void* p) { return wasm_v128_load(p); }
+
+// a * b + c. Relaxed SIMD may fuse it (one rounding, as the scalar reference's std::fma),
+// strict SIMD128 rounds twice. Which one the engine got is told by madd_is_fused().
+inline v128 madd(v128 a, v128 b, v128 c) {
+#if defined(__wasm_relaxed_simd__)
+    return wasm_f32x4_relaxed_madd(a, b, c);
+#else
+    return wasm_f32x4_add(wasm_f32x4_mul(a, b), c);
+#endif
+}
+
+// acc + lane sums of 4 consecutive products: lane i += sum_{j<4} a[4i+j] * b[4i+j], with a
+// signed bytes and b unsigned bytes 0..127. Relaxed: one i32x4.relaxed_dot_i8x16_i7x16_add,
+// which is exact for b in 0..127 on every engine (x86's pmaddubsw reads b as unsigned; pairs
+// of products stay far below i16 saturation for the values used here, at most 2 * 127 * 63).
+inline v128 dot4_s8_u7(v128 a, v128 b, v128 acc) {
+#if defined(__wasm_relaxed_simd__)
+    return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, acc);
+#else
+    const v128 lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b));
+    const v128 hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b));
+    return wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6), wasm_i32x4_shuffle(lo, hi, 1, 3, 5, 7)));
+#endif
+}
+
+// The same for two signed operands (Q8_0 weights can be -128, which no 7-bit operand holds):
+// widened to i16 in both builds.
+inline v128 dot4_s8_s8(v128 a, v128 b, v128 acc) {
+    const v128 lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_i16x8_extend_low_i8x16(b));
+    const v128 hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_i16x8_extend_high_i8x16(b));
+    return wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6), wasm_i32x4_shuffle(lo, hi, 1, 3, 5, 7)));
+}
+
+// [sum(a), sum(b), sum(c), sum(d)] of four i32x4 vectors (exact, order irrelevant).
+inline v128 hsum4_i32(v128 a, v128 b, v128 c, v128 d) {
+    const v128 ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7));
+    const v128 cd = wasm_i32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
+    return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+// Four IEEE halves to floats, exactly (normals, subnormals, zeros, inf/nan).
+inline v128 f16x4_to_f32x4(v128 h /* u32 lanes holding the halves */) {
+    const v128 sign = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16);
+    v128 o = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x7fff)), 13);
+    const v128 exp = wasm_v128_and(o, wasm_i32x4_splat(0x0f800000));
+    o = wasm_i32x4_add(o, wasm_i32x4_splat((127 - 15) << 23));
+    // inf / nan: move the exponent to the top
+    o = wasm_v128_bitselect(wasm_i32x4_add(o, wasm_i32x4_splat((128 - 16) << 23)), o,
+                            wasm_i32x4_eq(exp, wasm_i32x4_splat(0x0f800000)));
+    // zero / subnormal: renormalise through the float unit (exact)
+    const v128 sub = wasm_f32x4_sub(wasm_i32x4_add(o, wasm_i32x4_splat(1 << 23)), wasm_i32x4_splat(113 << 23));
+    o = wasm_v128_bitselect(sub, o, wasm_i32x4_eq(exp, wasm_i32x4_splat(0)));
+    return wasm_v128_or(o, sign);
+}
+
+inline v128 f16x4_to_f32x4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+    return f16x4_to_f32x4(wasm_i32x4_make(a, b, c, d));
+}
+
+inline float hsum_f32x4_tree(v128 v) {  // (v0 + v2) + (v1 + v3): the last step of the 8/16-lane trees
+    return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 2)) +
+           (wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 3));
+}
+
+}  // namespace rill::simd

@@ -1,0 +1,258 @@
+// The engine's kernels (kernels/ops.h: SIMD128 or relaxed SIMD in wasm builds, the reference
+// natively) against the scalar reference they implement. Where the build's madd is fused the
+// results must be bit-identical; otherwise within float rounding of the reference. Integer
+// parts are checked bit for bit in every build with inputs whose float steps are all exact.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/half.h"
+#include "kernels/ops.h"
+#include "kernels/ops_ref.h"
+#include "kernels/quant_blocks.h"
+#include "kernels/quant_ref.h"
+#include "src/thread_pool.h"
+
+using namespace rill;
+
+namespace {
+
+std::vector<float> gaussian(size_t n, uint32_t seed, float scale = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0.0f, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+}
+
+// Tolerance for float results when madd rounds twice: relative to the size of the terms.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<float>& magnitude,
+                  const std::string& what) {
+    ASSERT_EQ(got.size(), want.size());
+    int bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        if (kern::madd_is_fused()) {
+            if (got[i] != want[i] && !(std::isnan(got[i]) && std::isnan(want[i])) && ++bad <= 3)
+                ADD_FAILURE() << what << " [" << i << "]: " << got[i] << " != " << want[i] << " (bit-identical expected)";
+        } else {
+            const double tol = 2e-5 * (double(magnitude[i]) + 1e-6);
+            if (!(std::fabs(double(got[i]) - double(want[i])) <= tol) && ++bad <= 3)
+                ADD_FAILURE() << what << " [" << i << "]: " << got[i] << " vs " << want[i] << " (tol " << tol << ")";
+        }
+    }
+    EXPECT_EQ(bad, 0) << what;
+}
+
+// A weight matrix of the given type: quantised gaussian rows, or (random_bytes) arbitrary block
+// bytes with sane scales, which reach corners quantisers avoid (-128 in Q8_0, every 6-bit scale).
+std::vector<uint8_t> make_weights(TensorType t, int64_t rows, int64_t cols, uint32_t seed, bool random_bytes) {
+    const uint64_t rb = row_bytes(t, uint64_t(cols));
+    std::vector<uint8_t> w(static_cast<size_t>(rb * uint64_t(rows)));
+    if (!random_bytes) {
+        const auto f = gaussian(size_t(rows * cols), seed, 0.5f);
+        for (int64_t r = 0; r < rows; ++r) quantize_row(t, f.data() + r * cols, w.data() + uint64_t(r) * rb, cols);
+        return w;
+    }
+    std::mt19937 rng(seed);
+    for (auto& b : w) b = uint8_t(rng());
+    std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+    const int64_t nblocks = int64_t(w.size() / traits(t).type_size);
+    for (int64_t i = 0; i < nblocks; ++i) {
+        uint8_t* blk = w.data() + uint64_t(i) * traits(t).type_size;
+        auto put = [&](size_t off) { const uint16_t h = f32_to_fp16(scale(rng)); std::memcpy(blk + off, &h, 2); };
+        switch (t) {
+            case TensorType::Q4_0: case TensorType::Q8_0: case TensorType::Q5_0: put(0); break;
+            case TensorType::Q3_K: put(offsetof(block_q3_K, d)); break;
+            case TensorType::Q4_K: case TensorType::Q5_K: put(0); put(2); break;
+            case TensorType::Q6_K: put(offsetof(block_q6_K, d)); break;
+            case TensorType::F16: for (int64_t e = 0; e < cols; ++e) put(size_t(2 * e)); i = nblocks; break;
+            default: break;
+        }
+    }
+    if (t == TensorType::F16) {  // every element a sane half
+        for (size_t e = 0; e < w.size() / 2; ++e) { const uint16_t h = f32_to_fp16(scale(rng) * 20); std::memcpy(&w[2 * e], &h, 2); }
+    }
+    return w;
+}
+
+// Sum of |w| |x| per output: the scale of the float rounding a result can carry.
+std::vector<float> magnitudes(TensorType t, const std::vector<uint8_t>& w, int64_t rows, int64_t cols, const std::vector<float>& X,
+                              int64_t n_tokens) {
+    std::vector<float> m(static_cast<size_t>(rows * n_tokens)), row(static_cast<size_t>(cols));
+    const uint64_t rb = row_bytes(t, uint64_t(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+        dequantize_row(t, w.data() + uint64_t(r) * rb, row.data(), cols);
+        for (int64_t tk = 0; tk < n_tokens; ++tk) {
+            double s = 0;
+            for (int64_t i = 0; i < cols; ++i) s += std::fabs(double(row[size_t(i)]) * X[size_t(tk * cols + i)]);
+            m[size_t(tk * rows + r)] = float(s);
+        }
+    }
+    return m;
+}
+
+const TensorType kWeightTypes[] = {TensorType::F32, TensorType::F16, TensorType::Q4_0, TensorType::Q8_0,
+                                   TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q5_0, TensorType::Q3_K};
+
+}  // namespace
+
+TEST(Kernels, ReportWhichSetRuns) {
+    std::printf("[ kernels  ] %s, madd %s\n", kern::kernel_set(), kern::madd_is_fused() ? "fused" : "rounded twice");
+    SUCCEED();
+}
+
+TEST(Kernels, MatmulMatchesReferenceForEveryFormatOrderBatchAndThreadCount) {
+    ThreadPool pool2(2);
+    const int64_t rows = 36, cols = 512;  // 36 rows: the 4-row kernels get a short final group per thread
+    for (TensorType t : kWeightTypes) {
+        for (bool random_bytes : {false, true}) {
+            if (random_bytes && t == TensorType::F32) continue;
+            if (!random_bytes && (t == TensorType::Q5_0 || t == TensorType::Q3_K)) continue;  // no quantiser: bytes only
+            const auto w = make_weights(t, rows, cols, 7u + uint32_t(t), random_bytes);
+            for (int64_t n_tokens : {1, 3}) {
+                const auto X = gaussian(size_t(n_tokens * cols), 99u + uint32_t(n_tokens));
+                const auto mag = magnitudes(t, w, rows, cols, X, n_tokens);
+                for (SumOrder order : {SumOrder::Lanes, SumOrder::Rows}) {
+                    std::vector<float> want(static_cast<size_t>(rows * n_tokens)), got(want.size()), got2(want.size());
+                    matmul(t, w.data(), rows, cols, X.data(), want.data(), n_tokens, order);
+                    kern::matmul(t, w.data(), rows, cols, X.data(), got.data(), n_tokens, order, nullptr);
+                    kern::matmul(t, w.data(), rows, cols, X.data(), got2.data(), n_tokens, order, &pool2);
+                    const std::string what = std::string(type_name(t)) + (random_bytes ? " random bytes" : " quantised") +
+                                             " n=" + std::to_string(n_tokens) + (order == SumOrder::Rows ? " rows" : " lanes");
+                    expect_close(got, want, mag, what + " 1 thread");
+                    EXPECT_EQ(got, got2) << what << ": 2 threads differ from 1";
+                }
+            }
+        }
+    }
+}
+
+// Every float step exact: unit scales, small integer activations with 127 somewhere in each
+// block (so the activation scale is exactly 1). Any difference is then an integer-part bug.
+TEST(Kernels, IntegerPartsAreBitIdenticalInEveryBuild) {
+    const int64_t rows = 8, cols = 512;
+    std::mt19937 rng(5);
+    std::vector<float> X(static_cast<size_t>(cols));
+    for (int64_t i = 0; i < cols; ++i) X[size_t(i)] = float(int(rng() % 7) - 3);
+    for (int64_t b = 0; b < cols; b += 32) X[size_t(b + int64_t(rng() % 32))] = 127.0f;
+    const uint16_t one = f32_to_fp16(1.0f);
+    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+        auto w = make_weights(t, rows, cols, 3u + uint32_t(t), true);
+        const size_t bs = traits(t).type_size;
+        for (size_t off = 0; off < w.size(); off += bs) {
+            switch (t) {
+                case TensorType::Q4_0: case TensorType::Q8_0: std::memcpy(&w[off], &one, 2); break;
+                case TensorType::Q4_K: case TensorType::Q5_K: std::memcpy(&w[off], &one, 2); std::memcpy(&w[off + 2], &one, 2); break;
+                case TensorType::Q6_K:
+                    std::memcpy(&w[off + offsetof(block_q6_K, d)], &one, 2);
+                    for (int s = 0; s < 16; ++s) w[off + offsetof(block_q6_K, scales) + size_t(s)] = uint8_t(int8_t(int(rng() % 41) - 20));
+                    break;
+                default: break;
+            }
+        }
+        for (SumOrder order : {SumOrder::Lanes, SumOrder::Rows}) {
+            std::vector<float> want(static_cast<size_t>(rows)), got(static_cast<size_t>(rows));
+            matmul(t, w.data(), rows, cols, X.data(), want.data(), 1, order);
+            kern::matmul(t, w.data(), rows, cols, X.data(), got.data(), 1, order, nullptr);
+            for (int64_t r = 0; r < rows; ++r) {
+                ASSERT_LT(std::fabs(want[size_t(r)]), 16777216.0f) << "test inputs must keep sums exact";
+                EXPECT_EQ(got[size_t(r)], want[size_t(r)]) << type_name(t) << " row " << r;
+            }
+        }
+    }
+}
+
+TEST(Kernels, ElementwiseAndNormsMatchReference) {
+    for (int64_t n : {16, 37, 1024}) {
+        const auto x = gaussian(size_t(n), uint32_t(n), 4.0f), w = gaussian(size_t(n), 2);
+        auto a = x, b = x;
+        silu_inplace(a.data(), n);
+        kern::silu_inplace(b.data(), n);
+        std::vector<float> mag(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) mag[size_t(i)] = std::fabs(a[size_t(i)]) * 4;
+        expect_close(b, a, mag, "silu");
+        std::vector<float> s1(static_cast<size_t>(n)), s2(static_cast<size_t>(n));
+        swiglu(x.data(), w.data(), s1.data(), n);
+        kern::swiglu(x.data(), w.data(), s2.data(), n);
+        for (int64_t i = 0; i < n; ++i) mag[size_t(i)] = std::fabs(s1[size_t(i)]) * 4;
+        expect_close(s2, s1, mag, "swiglu");
+        a = x, b = x;
+        softmax(a.data(), n);
+        kern::softmax(b.data(), n);
+        for (int64_t i = 0; i < n; ++i) mag[size_t(i)] = a[size_t(i)] * 4;
+        expect_close(b, a, mag, "softmax");
+        rms_norm(x.data(), w.data(), a.data(), n, 1e-6f);
+        kern::rms_norm(x.data(), w.data(), b.data(), n, 1e-6f);
+        EXPECT_EQ(a, b) << "rms_norm (element-wise scaling is exact)";
+        const float d1 = dot_f32_lanes16(x.data(), w.data(), n), d2 = kern::dot_f32_lanes16(x.data(), w.data(), n);
+        const float e1 = dot_f32_blocks64(x.data(), w.data(), n), e2 = kern::dot_f32_blocks64(x.data(), w.data(), n);
+        double m = 0;
+        for (int64_t i = 0; i < n; ++i) m += std::fabs(double(x[size_t(i)]) * w[size_t(i)]);
+        expect_close({d2, e2}, {d1, e1}, {float(m), float(m)}, "f32 dots");
+    }
+    // exp over the whole range the softmax can see, including under- and overflow
+    std::vector<float> big;
+    for (float v = -200.0f; v <= 100.0f; v += 0.37f) big.push_back(v);
+    big.resize(big.size() - big.size() % 16);
+    auto a = big, b = big;
+    for (auto& v : a) v = v - 100.0f;
+    b = a;
+    // silu(x) = x / (1 + exp(-x)) runs the exp kernel on every block of 16.
+    kern::silu_inplace(b.data(), int64_t(b.size()));
+    silu_inplace(a.data(), int64_t(a.size()));
+    std::vector<float> mag(a.size());
+    for (size_t i = 0; i < a.size(); ++i) mag[i] = std::fabs(a[i]) * 4;
+    expect_close(b, a, mag, "silu over exp's range");
+}
+
+TEST(Kernels, AttentionConvAndDeltaRuleMatchReference) {
+    const int64_t D = 64, n_kv = 70, stride = 2 * D, v_stride = 128;
+    const auto q = gaussian(size_t(D), 1), k = gaussian(size_t(n_kv * stride), 2), v = gaussian(size_t(D * v_stride), 3);
+    for (bool batched : {false, true}) {
+        std::vector<float> sc1(128), sc2(128), o1(static_cast<size_t>(D)), o2(static_cast<size_t>(D));
+        attention_head(q.data(), k.data(), v.data(), n_kv, D, stride, v_stride, 0.125f, batched, sc1.data(), o1.data());
+        kern::attention_head(q.data(), k.data(), v.data(), n_kv, D, stride, v_stride, 0.125f, batched, sc2.data(), o2.data());
+        expect_close(o2, o1, std::vector<float>(size_t(D), 4.0f), batched ? "attention batched" : "attention");
+    }
+    const int64_t C = 22;
+    const int K = 4;
+    auto st1 = gaussian(size_t(C * (K - 1)), 4), st2 = st1;
+    const auto x = gaussian(size_t(C), 5), w = gaussian(size_t(C * K), 6);
+    std::vector<float> c1(static_cast<size_t>(C)), c2(static_cast<size_t>(C));
+    conv1d_causal_step(st1.data(), x.data(), w.data(), C, K, c1.data());
+    kern::conv1d_causal_step(st2.data(), x.data(), w.data(), C, K, c2.data());
+    expect_close(c2, c1, std::vector<float>(size_t(C), 16.0f), "conv1d");
+    EXPECT_EQ(st1, st2) << "conv state shift";
+
+    const int64_t dk = 128, dv = 96;
+    auto S1 = gaussian(size_t(dk * dv), 7, 0.1f), S2 = S1;
+    auto qv = gaussian(size_t(dk), 8), kv = gaussian(size_t(dk), 9);
+    l2_norm(qv.data(), dk, 1e-6f);
+    l2_norm(kv.data(), dk, 1e-6f);
+    const auto vv = gaussian(size_t(dv), 10);
+    std::vector<float> r1(static_cast<size_t>(dv)), r2(static_cast<size_t>(dv));
+    for (int step = 0; step < 3; ++step) {
+        delta_rule_step(S1.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r1.data());
+        kern::delta_rule_step(S2.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r2.data());
+    }
+    expect_close(r2, r1, std::vector<float>(size_t(dv), 4.0f), "delta rule read-out");
+    expect_close(S2, S1, std::vector<float>(S1.size(), 4.0f), "delta rule state");
+}
+
+TEST(ThreadPool, RunsEveryIndexOnceAndIsReusable) {
+    for (int n : {1, 2, 3}) {
+        ThreadPool pool(n);
+        for (int round = 0; round < 200; ++round) {
+            std::vector<int> hits(size_t(n), 0);
+            pool.run([&](int i, int nth) {
+                ASSERT_EQ(nth, n);
+                hits[size_t(i)]++;
+            });
+            for (int h : hits) ASSERT_EQ(h, 1);
+        }
+    }
+    EXPECT_THROW(ThreadPool(0), std::exception);
+}
