@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBS=(cmake ninja-build python3 git clang-19 lld-19 libclang-rt-19-dev emscripten
-      googletest libgtest-dev nlohmann-json3-dev unicode-data)
+      googletest libgtest-dev nlohmann-json3-dev unicode-data chromium)
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 missing=()
 for p in "${DEBS[@]}"; do

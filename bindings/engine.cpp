@@ -1,0 +1,305 @@
+// The per-token engine API, exposed to JavaScript through Embind. One Engine holds at most one
+// model and its context; the JS worker (bindings/js) drives it. Every method checks the state
+// it needs and reports misuse or bad input as a JS Error carrying the C++ message.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "kernels/ops.h"
+#include "rill/error.h"
+#include "src/context.h"
+#include "src/model.h"
+#include "src/sampler.h"
+#include "src/thread_pool.h"
+#include "tokenizer/tokenizer.h"
+
+using emscripten::val;
+
+namespace rill {
+namespace {
+
+// Model bytes written by JS straight into wasm memory (one copy, streamed as they arrive).
+class MallocBytes final : public gguf::Bytes {
+public:
+    MallocBytes(uint8_t* p, size_t n) : p_(p), n_(n) {}
+    ~MallocBytes() override { std::free(p_); }
+    const uint8_t* data() const override { return p_; }
+    size_t size() const override { return n_; }
+private:
+    uint8_t* p_;
+    size_t n_;
+};
+
+[[noreturn]] void throw_js(const std::string& message) { val::global("Error").new_(val(message)).throw_(); }
+
+// Runs f, turning C++ errors into JS exceptions (the engine stays usable afterwards).
+template <typename F>
+auto guarded(F&& f) -> decltype(f()) {
+    std::string message;
+    try {
+        return f();
+    } catch (const std::bad_alloc&) {
+        message = "out of memory (wasm32 memory is limited to 4 GB)";
+    } catch (const std::exception& e) {
+        message = e.what();
+    }
+    throw_js(message);
+}
+
+class Engine {
+public:
+    // Reserves n bytes of wasm memory for a model file; JS fills it through heapView.
+    double allocate(double n) {
+        return guarded([&] {
+            if (n <= 0 || n > 4294967295.0) RILL_FAIL("a model of %.0f bytes cannot be loaded into wasm32 memory (4 GB at most)", n);
+            void* p = std::malloc(size_t(n));
+            if (!p) RILL_FAIL("cannot allocate %.0f bytes for the model: it does not fit the wasm32 memory (4 GB at most, shared with the KV cache and the runtime)", n);
+            pending_.push_back(p);
+            return double(reinterpret_cast<uintptr_t>(p));
+        });
+    }
+    void release(double ptr) {  // an allocation abandoned (load cancelled or failed)
+        void* p = reinterpret_cast<void*>(uintptr_t(ptr));
+        for (auto it = pending_.begin(); it != pending_.end(); ++it)
+            if (*it == p) { std::free(p); pending_.erase(it); return; }
+    }
+    val heapView(double ptr, double n) const {
+        return val(emscripten::typed_memory_view(size_t(n), reinterpret_cast<uint8_t*>(uintptr_t(ptr))));
+    }
+
+    void loadFromBuffer(double ptr, double n, int n_ctx, int n_threads) {
+        guarded([&] {
+            void* p = reinterpret_cast<void*>(uintptr_t(ptr));
+            bool owned = false;
+            for (auto it = pending_.begin(); it != pending_.end(); ++it)
+                if (*it == p) { pending_.erase(it); owned = true; break; }
+            if (!owned) RILL_FAIL("loadFromBuffer: the buffer was not made by allocate()");
+            load(gguf::File::parse(std::make_shared<MallocBytes>(static_cast<uint8_t*>(p), size_t(n))), n_ctx, n_threads);
+        });
+    }
+    void loadFromPath(const std::string& path, int n_ctx, int n_threads) {
+        guarded([&] { load(gguf::File::open(path), n_ctx, n_threads); });
+    }
+    void freeModel() {
+        ctx_.reset();
+        pool_.reset();
+        model_.reset();
+        decoder_.reset();
+    }
+    bool loaded() const { return model_ != nullptr; }
+
+    val tokenize(const std::string& text, bool add_special, bool parse_special) const {
+        return guarded([&] { return to_js(need_model().tokenizer().tokenize(text, add_special, parse_special)); });
+    }
+    std::string detokenize(const val& ids, bool special) const {
+        return guarded([&] { return need_model().tokenizer().detokenize(from_js(ids), special); });
+    }
+
+    // Evaluates text (special tokens recognised; BOS added at the start of an empty context as
+    // the model asks) after whatever was generated. Returns the number of tokens evaluated.
+    int decodePrompt(const std::string& text) {
+        return guarded([&] {
+            need_model();
+            const bool at_start = ctx_->n_past() == 0 && pending_token_ < 0;
+            return decode(model_->tokenizer().tokenize(text, at_start, true));
+        });
+    }
+    int decodeTokens(const val& ids) { return guarded([&] { need_model(); return decode(from_js(ids)); }); }
+
+    // One token: {token, piece, done, reason}. reason: "" while generating, then "eos" or "context".
+    val generateStep() {
+        return guarded([&] {
+            need_model();
+            val r = val::object();
+            if (pending_token_ >= 0) {
+                if (ctx_->n_past() >= ctx_->n_ctx()) return finish(r, "context");
+                ctx_->eval({pending_token_});
+                pending_token_ = -1;
+            }
+            const TokenId id = sampler_->sample(ctx_->logits(), ctx_->n_vocab());
+            sampler_->accept(id);
+            r.set("token", id);
+            if (model_->tokenizer().is_end_of_generation(id)) return finish(r, "eos");
+            pending_token_ = id;
+            r.set("piece", decoder_->push(id));
+            r.set("done", false);
+            r.set("reason", "");
+            return r;
+        });
+    }
+    // The next piece of text; "" once generation has ended (bytes of a character split across
+    // tokens are held back until it is complete).
+    std::string generateToken() {
+        for (;;) {
+            val r = generateStep();
+            if (r["done"].as<bool>()) return r["piece"].as<std::string>();
+            std::string piece = r["piece"].as<std::string>();
+            if (!piece.empty()) return piece;
+        }
+    }
+
+    void resetContext() {
+        guarded([&] {
+            need_model();
+            ctx_->reset();
+            sampler_->reset();
+            pending_token_ = -1;
+            decoder_ = std::make_unique<StreamDecoder>(model_->tokenizer());
+            return 0;
+        });
+    }
+
+    void setSampling(const val& o) {
+        guarded([&] {
+            SamplerParams p;
+            if (o.hasOwnProperty("temperature")) p.temperature = o["temperature"].as<float>();
+            if (o.hasOwnProperty("topK")) p.top_k = o["topK"].as<int>();
+            if (o.hasOwnProperty("topP")) p.top_p = o["topP"].as<float>();
+            if (o.hasOwnProperty("minP")) p.min_p = o["minP"].as<float>();
+            if (o.hasOwnProperty("repeatPenalty")) p.repeat_penalty = o["repeatPenalty"].as<float>();
+            if (o.hasOwnProperty("presencePenalty")) p.presence_penalty = o["presencePenalty"].as<float>();
+            if (o.hasOwnProperty("penaltyLastN")) p.penalty_last_n = o["penaltyLastN"].as<int>();
+            if (o.hasOwnProperty("seed")) p.seed = uint64_t(o["seed"].as<double>());
+            if (!(p.top_p > 0.0f)) RILL_FAIL("topP must be positive, got %g", double(p.top_p));
+            sampling_ = p;
+            if (sampler_) sampler_ = std::make_unique<Sampler>(p);
+            return 0;
+        });
+    }
+
+    // A copy of the last evaluated token's logits.
+    val getLogits() const {
+        return guarded([&] {
+            need_model();
+            const float* l = ctx_->logits();
+            val out = val::global("Float32Array").new_(ctx_->n_vocab());
+            out.call<void>("set", val(emscripten::typed_memory_view(size_t(ctx_->n_vocab()), l)));
+            return out;
+        });
+    }
+
+    val info() const {
+        return guarded([&] {
+            const Model& m = need_model();
+            const ModelConfig& c = m.config();
+            val o = val::object();
+            o.set("architecture", std::string(arch_name(c.arch)));
+            o.set("nVocab", c.n_vocab);
+            o.set("nCtx", ctx_->n_ctx());
+            o.set("nCtxTrain", c.n_ctx_train);
+            o.set("nLayer", c.n_layer);
+            o.set("nEmbd", c.n_embd);
+            o.set("weightBytes", double(m.weight_bytes()));
+            o.set("fileBytes", double(m.file().file_size()));
+            o.set("stateBytes", double(ctx_->state_bytes()));
+            o.set("threads", pool_->size());
+            o.set("nPast", ctx_->n_past());
+            o.set("bos", m.tokenizer().bos());
+            o.set("eos", m.tokenizer().eos());
+            o.set("addBos", m.tokenizer().add_bos());
+            const auto* tmpl = m.file().find("tokenizer.chat_template");
+            o.set("chatTemplate", tmpl && tmpl->type == gguf::ValueType::STRING ? val(std::string(tmpl->str)) : val::null());
+            if (m.tokenizer().bos() >= 0) o.set("bosText", m.tokenizer().token_text(m.tokenizer().bos()));
+            if (m.tokenizer().eos() >= 0) o.set("eosText", m.tokenizer().token_text(m.tokenizer().eos()));
+            return o;
+        });
+    }
+
+    static std::string kernels() { return kern::kernel_set(); }
+    static bool maddFused() { return kern::madd_is_fused(); }
+
+    ~Engine() {
+        freeModel();
+        for (void* p : pending_) std::free(p);
+    }
+
+private:
+    void load(gguf::File file, int n_ctx, int n_threads) {
+        freeModel();
+        auto model = Model::load(file);
+        if (n_threads <= 0) n_threads = ThreadPool::default_threads();
+        if (n_ctx <= 0) n_ctx = std::min(4096, std::max(model->config().n_ctx_train, 512));
+        auto pool = std::make_unique<ThreadPool>(n_threads);
+        auto ctx = std::make_unique<Context>(model, n_ctx, pool.get());
+        model_ = std::move(model);
+        pool_ = std::move(pool);
+        ctx_ = std::move(ctx);
+        sampler_ = std::make_unique<Sampler>(sampling_);
+        decoder_ = std::make_unique<StreamDecoder>(model_->tokenizer());
+        pending_token_ = -1;
+    }
+    const Model& need_model() const {
+        if (!model_) RILL_FAIL("no model is loaded (call loadModel first; after freeModel the engine is empty)");
+        return *model_;
+    }
+    int decode(std::vector<TokenId> ids) {
+        if (pending_token_ >= 0) ids.insert(ids.begin(), pending_token_);
+        if (ids.empty()) RILL_FAIL("nothing to decode: the prompt is empty");
+        if (ctx_->n_past() + int(ids.size()) > ctx_->n_ctx())
+            RILL_FAIL("prompt of %zu tokens does not fit: %d of the context's %d tokens are used", ids.size(), ctx_->n_past(), ctx_->n_ctx());
+        ctx_->eval(ids, Logits::Last);
+        pending_token_ = -1;
+        for (TokenId id : ids) sampler_->accept(id);
+        return int(ids.size());
+    }
+    val finish(val& r, const char* reason) {
+        r.set("piece", decoder_->flush());
+        r.set("done", true);
+        r.set("reason", std::string(reason));
+        return r;
+    }
+    static val to_js(const std::vector<TokenId>& ids) {
+        val a = val::global("Int32Array").new_(ids.size());
+        a.call<void>("set", val(emscripten::typed_memory_view(ids.size(), ids.data())));
+        return a;
+    }
+    static std::vector<TokenId> from_js(const val& ids) {
+        std::vector<TokenId> v;
+        const int n = ids["length"].as<int>();
+        v.reserve(size_t(n));
+        for (int i = 0; i < n; ++i) v.push_back(ids[i].as<int>());
+        return v;
+    }
+
+    std::shared_ptr<const Model> model_;
+    std::unique_ptr<ThreadPool> pool_;
+    std::unique_ptr<Context> ctx_;
+    std::unique_ptr<Sampler> sampler_;
+    std::unique_ptr<StreamDecoder> decoder_;
+    SamplerParams sampling_;
+    TokenId pending_token_ = -1;  // sampled and returned, evaluated at the next step
+    std::vector<void*> pending_;  // allocations not yet handed to a model
+};
+
+}  // namespace
+}  // namespace rill
+
+EMSCRIPTEN_BINDINGS(rill) {
+    using rill::Engine;
+    emscripten::class_<Engine>("Engine")
+        .constructor<>()
+        .function("allocate", &Engine::allocate)
+        .function("release", &Engine::release)
+        .function("heapView", &Engine::heapView)
+        .function("loadFromBuffer", &Engine::loadFromBuffer)
+        .function("loadFromPath", &Engine::loadFromPath)
+        .function("freeModel", &Engine::freeModel)
+        .function("loaded", &Engine::loaded)
+        .function("tokenize", &Engine::tokenize)
+        .function("detokenize", &Engine::detokenize)
+        .function("decodePrompt", &Engine::decodePrompt)
+        .function("decodeTokens", &Engine::decodeTokens)
+        .function("generateStep", &Engine::generateStep)
+        .function("generateToken", &Engine::generateToken)
+        .function("resetContext", &Engine::resetContext)
+        .function("setSampling", &Engine::setSampling)
+        .function("getLogits", &Engine::getLogits)
+        .function("info", &Engine::info)
+        .class_function("kernels", &Engine::kernels)
+        .class_function("maddFused", &Engine::maddFused);
+}

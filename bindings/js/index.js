@@ -1,0 +1,259 @@
+// rill-llm: GGUF language models in WebAssembly, in a worker, with a JavaScript-shaped API.
+//
+//   const engine = await createEngine({ threads: 4 });
+//   await engine.load('https://example.com/model.gguf', { onProgress: p => console.log(p.loaded / p.total) });
+//   for await (const piece of engine.chat([{ role: 'user', content: 'Hi' }], { maxTokens: 64 })) ...
+//
+// The engine runs in a Web Worker (browsers) or a worker thread (Node), never on the calling
+// thread. Its wasm threads need SharedArrayBuffer: in browsers the page must be cross-origin
+// isolated (COOP: same-origin and COEP: require-corp headers).
+import { renderChat, builtinTemplate } from './chat.js';
+
+export { renderChat, builtinTemplate };
+
+const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null
+  && typeof window === 'undefined';
+
+function defaultThreads() {
+  if (typeof navigator !== 'undefined' && navigator.hardwareConcurrency) return navigator.hardwareConcurrency;
+  return 1;
+}
+
+async function nodeThreads() {
+  const os = await import('node:os');
+  return os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+}
+
+function checkSharedMemory() {
+  if (typeof SharedArrayBuffer === 'undefined' || (typeof crossOriginIsolated !== 'undefined' && !crossOriginIsolated)) {
+    throw new Error('rill-llm needs SharedArrayBuffer (WebAssembly threads): serve the page cross-origin isolated, '
+      + 'with the headers "Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp" '
+      + '(or "credentialless"), over https or http://localhost');
+  }
+}
+
+// An async iterable of text pieces whose `result` promise gives the final record.
+class Completion {
+  constructor(start) {
+    this._pieces = [];
+    this._waiters = [];
+    this._ended = false;
+    this._error = null;
+    this.result = new Promise((resolve, reject) => { this._resolve = resolve; this._reject = reject; });
+    this.result.catch(() => {});  // observed through iteration too
+    start(this);
+  }
+
+  _push(piece) {
+    const w = this._waiters.shift();
+    if (w) w.resolve({ value: piece, done: false });
+    else this._pieces.push(piece);
+  }
+
+  _finish(error, result) {
+    this._ended = true;
+    this._error = error;
+    if (error) this._reject(error);
+    else this._resolve(result);
+    for (const w of this._waiters.splice(0)) {
+      if (error) w.reject(error);
+      else w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  [Symbol.asyncIterator]() {
+    return {
+      next: () => {
+        if (this._pieces.length) return Promise.resolve({ value: this._pieces.shift(), done: false });
+        if (this._ended) return this._error ? Promise.reject(this._error) : Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => this._waiters.push({ resolve, reject }));
+      },
+      return: async () => {  // a `break` out of for-await stops generation
+        if (!this._ended && this._stop) this._stop();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  // The whole text, once generation ends.
+  async text() { return (await this.result).text; }
+}
+
+function asError(payload) {
+  const e = new Error(payload.message);
+  if (payload.name && payload.name !== 'Error') e.name = payload.name;
+  return e;
+}
+
+class Engine {
+  constructor(worker, isNodeWorker) {
+    this._worker = worker;
+    this._next = 1;
+    this._pending = new Map();
+    this._disposed = false;
+    this.info = null;    // model info after load()
+    this.runtime = null; // { build, kernels, maddFused, threads }
+    const onMessage = (msg) => {
+      const p = this._pending.get(msg.id);
+      if (!p) return;
+      if (msg.progress) { if (p.onProgress) p.onProgress(msg.progress); return; }
+      if (msg.piece !== undefined) { if (p.onPiece) p.onPiece(msg.piece); return; }
+      this._pending.delete(msg.id);
+      if (msg.error) p.reject(asError(msg.error));
+      else p.resolve(msg.result);
+    };
+    const onError = (err) => {
+      const e = new Error(`rill worker failed: ${err && err.message ? err.message : err}`);
+      for (const p of this._pending.values()) p.reject(e);
+      this._pending.clear();
+    };
+    if (isNodeWorker) {
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+    } else {
+      worker.onmessage = (ev) => onMessage(ev.data);
+      worker.onerror = (ev) => { ev.preventDefault(); onError(ev.message || ev); };
+    }
+  }
+
+  _request(op, fields = {}, hooks = {}, transfer = []) {
+    if (this._disposed) return Promise.reject(new Error('the engine was disposed'));
+    const id = this._next++;
+    return new Promise((resolve, reject) => {
+      this._pending.set(id, { resolve, reject, ...hooks });
+      this._worker.postMessage({ id, op, ...fields }, transfer);
+    });
+  }
+
+  _needModel() {
+    if (this._disposed) throw new Error('the engine was disposed');
+    if (!this.info) throw new Error('no model is loaded: call engine.load(source) first');
+  }
+
+  // source: a URL (string or URL), a Node file path, a File/Blob, or bytes (ArrayBuffer / typed array).
+  async load(source, { contextSize = 0, onProgress } = {}) {
+    let src;
+    if (typeof Blob !== 'undefined' && source instanceof Blob) src = { kind: 'blob', blob: source };
+    else if (source instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && source instanceof SharedArrayBuffer)) {
+      src = { kind: 'bytes', buffer: source };
+    } else if (ArrayBuffer.isView(source)) {
+      src = { kind: 'bytes', buffer: source.buffer, byteOffset: source.byteOffset, byteLength: source.byteLength };
+    } else if (source instanceof URL || typeof source === 'string') {
+      const s = String(source);
+      if (/^(https?|blob|data):/i.test(s)) src = { kind: 'url', url: s };
+      else if (/^file:/i.test(s) && isNode) src = { kind: 'path', path: (await import('node:url')).fileURLToPath(s) };
+      else if (isNode) src = { kind: 'path', path: s };
+      else src = { kind: 'url', url: new URL(s, globalThis.location ? globalThis.location.href : undefined).href };
+    } else {
+      throw new TypeError('engine.load: source must be a URL, a file path (Node), a File/Blob or bytes');
+    }
+    this.info = null;
+    this.info = await this._request('load', { source: src, contextSize }, { onProgress });
+    return this.info;
+  }
+
+  // Text completion. options: maxTokens, temperature, topK, topP, minP, repeatPenalty,
+  // presencePenalty, seed, stop (strings), signal (AbortSignal), keepContext (continue from the
+  // current state instead of starting afresh).
+  complete(prompt, options = {}) {
+    return this._generate({ prompt: String(prompt) }, options);
+  }
+
+  // Chat completion with the model's chat template (or options.template, or a built-in one).
+  // messages: [{ role, content }]; options as complete() plus templateVariables.
+  chat(messages, options = {}) {
+    return new Completion((c) => {
+      (async () => {
+        this._needModel();
+        const { text, template } = this.renderChat(messages, options);
+        const startsWithBos = this.info.bosText && text.startsWith(this.info.bosText);
+        const tokens = await this.tokenize(text, { addSpecial: !startsWithBos, parseSpecial: true });
+        const inner = this._generate({ tokens }, options);
+        c._stop = inner._stop;
+        for await (const piece of inner) c._push(piece);
+        const result = await inner.result;
+        result.prompt = text;
+        result.template = template;
+        c._finish(null, result);
+      })().catch((e) => c._finish(e));
+    });
+  }
+
+  // The prompt text a conversation renders to (no generation).
+  renderChat(messages, options = {}) {
+    this._needModel();
+    const template = options.template || this.info.chatTemplate || builtinTemplate(this.info);
+    const text = renderChat(template, {
+      messages,
+      add_generation_prompt: options.addGenerationPrompt !== false,
+      bos_token: this.info.bosText || '',
+      eos_token: this.info.eosText || '',
+      ...(options.templateVariables || {}),
+    });
+    return { text, template };
+  }
+
+  _generate(input, options) {
+    const { signal, ...opts } = options;
+    return new Completion((c) => {
+      const abort = new Int32Array(new SharedArrayBuffer(4));
+      const stop = () => Atomics.store(abort, 0, 1);
+      c._stop = stop;
+      if (signal) {
+        if (signal.aborted) stop();
+        else signal.addEventListener('abort', stop, { once: true });
+      }
+      try { this._needModel(); } catch (e) { c._finish(e); return; }
+      if (opts.stop && !Array.isArray(opts.stop)) opts.stop = [opts.stop];
+      this._request('generate', { ...input, options: opts, abort: abort.buffer }, { onPiece: (p) => c._push(p) })
+        .then((r) => c._finish(null, r), (e) => c._finish(e))
+        .finally(() => { if (signal) signal.removeEventListener('abort', stop); });
+    });
+  }
+
+  async tokenize(text, { addSpecial = true, parseSpecial = true } = {}) {
+    this._needModel();
+    return this._request('tokenize', { text, addSpecial, parseSpecial });
+  }
+
+  async detokenize(ids, { special = false } = {}) {
+    this._needModel();
+    return this._request('detokenize', { ids: Array.from(ids), special });
+  }
+
+  // Logits of the last evaluated token (a Float32Array of nVocab values).
+  async logits() { this._needModel(); return this._request('logits'); }
+  async reset() { this._needModel(); await this._request('reset'); }
+  async unload() { if (this.info) await this._request('unload'); this.info = null; }
+
+  async dispose() {
+    if (this._disposed) return;
+    try { await this._request('dispose'); } catch (e) { /* the worker is going away anyway */ }
+    this._disposed = true;
+    this.info = null;
+    await this._worker.terminate();
+  }
+}
+
+// Starts an engine in a worker. options: threads (default: the machine's cores), build
+// ('auto' | 'relaxed' | 'simd': relaxed SIMD when the JS engine validates and computes it right).
+export async function createEngine({ threads, build = 'auto' } = {}) {
+  checkSharedMemory();
+  let worker;
+  if (isNode) {
+    const { Worker } = await import('node:worker_threads');
+    worker = new Worker(new URL('./wasm/node-worker.js', import.meta.url));
+    if (!threads) threads = await nodeThreads();
+  } else {
+    worker = new Worker(new URL('./wasm/browser-worker.js', import.meta.url));
+    if (!threads) threads = defaultThreads();
+  }
+  const engine = new Engine(worker, isNode);
+  try {
+    engine.runtime = await engine._request('init', { threads, build });
+  } catch (e) {
+    await worker.terminate();
+    throw e;
+  }
+  return engine;
+}

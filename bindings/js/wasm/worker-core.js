@@ -1,0 +1,252 @@
+// The worker side of rill-llm, shared by the browser Web Worker (loaded with importScripts)
+// and the Node worker thread (loaded with require). It owns the wasm engine and answers the
+// main thread's requests; generation runs here, one token at a time, checking a shared
+// abort flag between tokens.
+/* eslint-disable no-restricted-globals */
+(function (root) {
+  'use strict';
+
+  // A 1-function module computing i32x4.relaxed_dot_i8x16_i7x16_add_s on constants: validates
+  // only where relaxed SIMD exists, and its answer tells whether the engine computes it right.
+  function relaxedProbeBytes() {
+    const a = [-1, 2, 3, 4, -5, 6, 7, 8, 9, -10, 11, 12, 13, 14, 15, -16];
+    const b = [100, 5, 6, 7, 1, 2, 3, 127, 4, 5, 6, 7, 8, 9, 10, 11];
+    const c = [7, 0, 0, 0];
+    const v128 = (bytes) => [0xfd, 0x0c, ...bytes.map((x) => x & 0xff)];
+    const cBytes = [];
+    for (const x of c) cBytes.push(x & 0xff, (x >> 8) & 0xff, (x >> 16) & 0xff, (x >> 24) & 0xff);
+    const body = [0x00, ...v128(a), ...v128(b), ...v128(cBytes), 0xfd, 0x93, 0x02, 0xfd, 0x1b, 0x00, 0x0b];
+    const code = [0x01, body.length, ...body];
+    return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+      0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f,
+      0x03, 0x02, 0x01, 0x00,
+      0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00,
+      0x0a, code.length, ...code]);
+  }
+
+  // 'relaxed' when this engine validates relaxed SIMD and computes the probe exactly.
+  function pickBuild(requested) {
+    if (requested === 'simd' || requested === 'relaxed') return requested;
+    try {
+      const bytes = relaxedProbeBytes();
+      if (!WebAssembly.validate(bytes)) return 'simd';
+      const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes));
+      return inst.exports.f() === 7 + (-100 + 10 + 18 + 28) ? 'relaxed' : 'simd';
+    } catch (e) {
+      return 'simd';
+    }
+  }
+
+  function errorPayload(e) {
+    return { message: e && e.message ? e.message : String(e), name: e && e.name ? e.name : 'Error' };
+  }
+
+  function now() { return (typeof performance !== 'undefined' ? performance : Date).now(); }
+
+  // host: { post(msg), onMessage(fn), loadGlue(build) -> Promise<{factory, moduleArgs}>, openFile(path) -> {size, read(buf, pos)} | null }
+  function serve(host) {
+    let module = null;   // the Emscripten module
+    let engine = null;   // its Engine instance
+    let threads = 1;
+    let build = null;
+
+    function requireEngine() {
+      if (!engine) throw new Error('the engine was disposed');
+      return engine;
+    }
+
+    async function init(msg) {
+      threads = Math.max(1, msg.threads | 0 || 1);
+      build = pickBuild(msg.build);
+      const { factory, moduleArgs } = await host.loadGlue(build);
+      module = await factory(Object.assign({ rillPoolSize: threads - 1 }, moduleArgs));
+      engine = new module.Engine();
+      return { build, kernels: module.Engine.kernels(), maddFused: module.Engine.maddFused(), threads };
+    }
+
+    // Streams the model bytes straight into wasm memory: at most one chunk is held outside it.
+    async function loadModel(msg) {
+      const e = requireEngine();
+      const src = msg.source;
+      const progress = (loaded, total) => host.post({ id: msg.id, progress: { loaded, total } });
+      let ptr = 0;
+      let size = 0;
+      const write = (chunk, offset) => {
+        if (offset + chunk.byteLength > size) throw new Error(`the model source delivered more than the ${size} bytes it announced`);
+        e.heapView(ptr, size).set(chunk, offset);
+      };
+      const t0 = now();
+      try {
+        if (src.kind === 'path') {
+          const f = host.openFile(src.path);
+          size = f.size;
+          ptr = e.allocate(size);
+          const buf = new Uint8Array(Math.min(size, 8 << 20));
+          for (let pos = 0; pos < size;) {
+            const n = f.read(buf, pos);
+            if (n <= 0) throw new Error(`${src.path}: file ended at byte ${pos} of ${size}`);
+            write(buf.subarray(0, n), pos);
+            pos += n;
+            progress(pos, size);
+          }
+          f.close();
+        } else if (src.kind === 'blob') {
+          size = src.blob.size;
+          ptr = e.allocate(size);
+          const step = 16 << 20;
+          for (let pos = 0; pos < size; pos += step) {
+            write(new Uint8Array(await src.blob.slice(pos, Math.min(size, pos + step)).arrayBuffer()), pos);
+            progress(Math.min(size, pos + step), size);
+          }
+        } else if (src.kind === 'bytes') {
+          const bytes = new Uint8Array(src.buffer, src.byteOffset || 0, src.byteLength == null ? undefined : src.byteLength);
+          size = bytes.byteLength;
+          ptr = e.allocate(size);
+          write(bytes, 0);
+          progress(size, size);
+        } else if (src.kind === 'url') {
+          const res = await fetch(src.url);
+          if (!res.ok) throw new Error(`fetching ${src.url} failed: HTTP ${res.status} ${res.statusText}`);
+          const total = Number(res.headers.get('content-length')) || 0;
+          const encoded = res.headers.get('content-encoding');
+          if (total > 0 && (!encoded || encoded === 'identity')) {
+            size = total;
+            ptr = e.allocate(size);
+            let pos = 0;
+            const reader = res.body.getReader();
+            for (;;) {
+              const { done, value } = await reader.read();
+              if (done) break;
+              write(value, pos);
+              pos += value.byteLength;
+              progress(pos, size);
+            }
+            if (pos !== size) throw new Error(`${src.url}: received ${pos} of ${size} bytes`);
+          } else {  // no length known: gather, then copy once
+            const chunks = [];
+            let pos = 0;
+            const reader = res.body.getReader();
+            for (;;) {
+              const { done, value } = await reader.read();
+              if (done) break;
+              chunks.push(value);
+              pos += value.byteLength;
+              progress(pos, 0);
+            }
+            size = pos;
+            ptr = e.allocate(size);
+            let off = 0;
+            for (const c of chunks) { write(c, off); off += c.byteLength; }
+          }
+        } else {
+          throw new Error(`unknown model source kind ${src.kind}`);
+        }
+        const loadedAt = now();
+        const p = ptr;
+        ptr = 0;  // owned by the engine from here on, even if parsing fails
+        e.loadFromBuffer(p, size, msg.contextSize | 0, threads);
+        const info = e.info();
+        info.loadMs = now() - t0;
+        info.readMs = loadedAt - t0;
+        return info;
+      } finally {
+        if (ptr) e.release(ptr);
+      }
+    }
+
+    // Generation: prompt (text or token ids) then tokens until the end, maxTokens, a stop
+    // string or the abort flag. Pieces are posted as they come; stop strings are held back
+    // while they could still be forming.
+    function generate(msg) {
+      const e = requireEngine();
+      const o = msg.options || {};
+      const abort = msg.abort ? new Int32Array(msg.abort) : null;
+      const stops = (o.stop || []).filter((s) => s.length > 0);
+      const maxTokens = o.maxTokens == null ? 256 : o.maxTokens;
+      e.setSampling({
+        temperature: o.temperature == null ? 0.8 : o.temperature,
+        topK: o.topK == null ? 40 : o.topK,
+        topP: o.topP == null ? 0.95 : o.topP,
+        minP: o.minP == null ? 0.05 : o.minP,
+        repeatPenalty: o.repeatPenalty == null ? 1 : o.repeatPenalty,
+        presencePenalty: o.presencePenalty == null ? 0 : o.presencePenalty,
+        seed: o.seed == null ? Math.floor(Math.random() * 2 ** 32) : o.seed,
+      });
+      if (!o.keepContext) e.resetContext();
+      const t0 = now();
+      const promptTokens = msg.tokens ? e.decodeTokens(msg.tokens) : e.decodePrompt(msg.prompt);
+      const t1 = now();
+      const tokens = [];
+      let text = '';
+      let held = '';
+      let reason = 'length';
+      const emit = (s) => { if (s) { text += s; host.post({ id: msg.id, piece: s }); } };
+      while (tokens.length < maxTokens) {
+        if (abort && Atomics.load(abort, 0)) { reason = 'abort'; break; }
+        const r = e.generateStep();
+        if (r.done) {
+          held += r.piece;
+          reason = r.reason;
+          break;
+        }
+        tokens.push(r.token);
+        held += r.piece;
+        let cut = -1;
+        for (const s of stops) {
+          const i = held.indexOf(s);
+          if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+        }
+        if (cut >= 0) { held = held.slice(0, cut); reason = 'stop'; break; }
+        // keep back the longest tail that is a prefix of a stop string
+        let keep = 0;
+        for (const s of stops)
+          for (let k = Math.min(s.length - 1, held.length); k > keep; --k)
+            if (held.endsWith(s.slice(0, k))) { keep = k; break; }
+        emit(held.slice(0, held.length - keep));
+        held = held.slice(held.length - keep);
+      }
+      emit(held);
+      const t2 = now();
+      return {
+        text, tokens, stopReason: reason,
+        promptTokens, generatedTokens: tokens.length,
+        timings: {
+          promptMs: t1 - t0, promptTokensPerSecond: promptTokens / ((t1 - t0) / 1000),
+          generateMs: t2 - t1, generateTokensPerSecond: tokens.length / ((t2 - t1) / 1000),
+        },
+      };
+    }
+
+    const handlers = {
+      init,
+      load: loadModel,
+      tokenize: (m) => Array.from(requireEngine().tokenize(m.text, m.addSpecial !== false, m.parseSpecial !== false)),
+      detokenize: (m) => requireEngine().detokenize(m.ids, !!m.special),
+      generate,
+      reset: () => { requireEngine().resetContext(); return null; },
+      logits: () => requireEngine().getLogits(),
+      info: () => requireEngine().info(),
+      unload: () => { requireEngine().freeModel(); return null; },
+      dispose: () => { if (engine) { engine.freeModel(); engine.delete(); engine = null; } return null; },
+    };
+
+    let queue = Promise.resolve();
+    host.onMessage((msg) => {
+      // One request at a time, in order: the engine is not re-entrant.
+      queue = queue.then(async () => {
+        try {
+          const h = handlers[msg.op];
+          if (!h) throw new Error(`unknown request ${msg.op}`);
+          const result = await h(msg);
+          host.post({ id: msg.id, done: true, result });
+        } catch (e) {
+          host.post({ id: msg.id, done: true, error: errorPayload(e) });
+        }
+      });
+    });
+  }
+
+  const api = { serve, pickBuild };
+  if (typeof module === 'object' && module.exports) module.exports = api;
+  else root.rillWorkerCore = api;
+})(typeof self !== 'undefined' ? self : this);
