@@ -221,6 +221,12 @@ class Engine {
     return this._request('detokenize', { ids: Array.from(ids), special });
   }
 
+  // Evaluates token ids after the current context (no sampling); then logits() gives the last one's.
+  async evaluate(tokens) {
+    this._needModel();
+    return this._request('evaluate', { tokens: Array.from(tokens) });
+  }
+
   // Logits of the last evaluated token (a Float32Array of nVocab values).
   async logits() { this._needModel(); return this._request('logits'); }
   async reset() { this._needModel(); await this._request('reset'); }

@@ -12,7 +12,10 @@
 // by more than the tolerance, Rill is held to that measured self-disagreement (F16 in both
 // modes: its remaining ~2e-3 is well inside llama.cpp's own ~1e-2 spread).
 //
-//   node tests/oracle/golden.mjs [--steps N] [--only SUBSTRING] [--rill PATH] [--keep DIR]
+// --engines also runs Rill through its npm package (bindings/js) under this Node, in the
+// relaxed-SIMD and SIMD128 wasm builds: "batched" for every prompt and "single" for the short one.
+//
+//   node tests/oracle/golden.mjs [--steps N] [--only SUBSTRING] [--rill PATH] [--keep DIR] [--engines cli,relaxed,simd]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,6 +31,7 @@ const only = opt('--only', '');
 const rill = opt('--rill', path.join(root, 'build/native/rill'));
 const vocabDir = path.join(root, '.cache/llama.cpp/models');
 const keep = opt('--keep', '');
+const engines = opt('--engines', 'cli').split(',');
 const work = keep || fs.mkdtempSync(path.join(os.tmpdir(), 'rill-golden-'));
 fs.mkdirSync(work, { recursive: true });
 
@@ -146,6 +150,33 @@ function compare(ref, rows, tokens, promptTokens, tol) {
   return r;
 }
 
+// Rill through the npm package: the same logits file contents as `rill logits`.
+const jsEngines = {};
+async function rillJs(build, modelPath, prompt, batch, resetPrompt) {
+  if (!jsEngines[build]) {
+    const { createEngine } = await import('../../bindings/js/index.js');
+    jsEngines[build] = await createEngine({ threads: 2, build });
+  }
+  const e = jsEngines[build];
+  await e.load(modelPath, { contextSize: 1024 });
+  const feed = async (ids) => {
+    const step = batch > 0 ? batch : ids.length;
+    for (let i = 0; i < ids.length; i += step) await e.evaluate(ids.slice(i, i + step));
+  };
+  if (resetPrompt) { await feed(await e.tokenize(resetPrompt)); await e.reset(); }
+  const ids = await e.tokenize(prompt);
+  await feed(ids);
+  const rows = [], tokens = [];
+  for (let s = 0; s < steps; ++s) {
+    const row = await e.logits();
+    rows.push(row);
+    tokens.push(argmax(row));
+    if (s + 1 < steps) await e.evaluate([tokens.at(-1)]);
+  }
+  await e.unload();
+  return { rows, meta: { prompt_tokens: ids, tokens, n_vocab: rows[0].length } };
+}
+
 // ---- main ----------------------------------------------------------------------------------
 const results = [];
 let failures = 0;
@@ -157,13 +188,26 @@ for (const c of configs) {
     const refBatched = await oracle(modelPath, prompt, false);
     const refSingle = await oracle(modelPath, prompt, true);
     const selfDiff = compare(refBatched, refSingle.rows, refSingle.chosen, refSingle.tokens, c.tol).max_diff;
-    for (const [mode, ref, extra] of [['single', refSingle, ['--batch', '1']], ['batched', refBatched, []]]) {
-      const out = path.join(work, 'logits.bin');
-      run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', ...(c.rillArgs ?? []), ...extra]);
-      const meta = JSON.parse(fs.readFileSync(out + '.json', 'utf8'));
-      const buf = fs.readFileSync(out);
-      const rows = Array.from({ length: steps }, (_, s) => new Float32Array(buf.buffer, buf.byteOffset + s * ref.n * 4, ref.n));
-      const r = { config: c.name, prompt: pname, mode, prompt_tokens: ref.tokens.length, tol: c.tol, steps, self_diff: selfDiff,
+    const runs = [];
+    for (const engine of engines)
+      for (const [mode, ref, batch] of [['single', refSingle, 1], ['batched', refBatched, 0]])
+        if (engine === 'cli' || mode === 'batched' || pname === 'short') runs.push({ engine, mode, ref, batch });
+    for (const { engine, mode, ref, batch } of runs) {
+      let rows, meta;
+      if (engine === 'cli') {
+        const out = path.join(work, 'logits.bin');
+        run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', ...(c.rillArgs ?? []),
+                   ...(batch ? ['--batch', String(batch)] : [])]);
+        meta = JSON.parse(fs.readFileSync(out + '.json', 'utf8'));
+        const buf = fs.readFileSync(out);
+        rows = Array.from({ length: steps }, (_, s) => new Float32Array(buf.buffer, buf.byteOffset + s * ref.n * 4, ref.n));
+      } else {
+        const ra = c.rillArgs ?? [];
+        const b = ra.includes('--batch') ? Number(ra[ra.indexOf('--batch') + 1]) : batch;
+        const reset = ra.includes('--reset-after-prompt') ? ra[ra.indexOf('--reset-after-prompt') + 1] : null;
+        ({ rows, meta } = await rillJs(engine, modelPath, prompt, b, reset));
+      }
+      const r = { config: c.name, engine, prompt: pname, mode, prompt_tokens: ref.tokens.length, tol: c.tol, steps, self_diff: selfDiff,
                   ...compare(ref, rows, meta.tokens, meta.prompt_tokens, c.tol) };
       if (meta.n_vocab !== ref.n) { r.ok = false; r.note += ` n_vocab ${meta.n_vocab} vs ${ref.n}`; }
       // llama.cpp disagreeing with itself by more than the tolerance (its batched and one-row
@@ -174,17 +218,18 @@ for (const c of configs) {
       }
       if (!r.ok) failures++;
       results.push(r);
-      console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${c.name} [${pname}, ${r.prompt_tokens} tokens, ${mode}]: greedy ${r.agree}/${steps}, ` +
+      console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${c.name} [${engine}, ${pname}, ${r.prompt_tokens} tokens, ${mode}]: greedy ${r.agree}/${steps}, ` +
                   `max |dlogit| ${r.max_diff.toExponential(2)} (tol ${c.tol}, llama.cpp self ${selfDiff.toExponential(2)}) ${r.note}`);
     }
   }
   if (!keep) fs.rmSync(modelPath, { force: true });
 }
 if (!keep) fs.rmSync(work, { recursive: true, force: true });
+for (const e of Object.values(jsEngines)) await e.dispose();
 
-console.log('\n| config | prompt | mode | prompt tokens | greedy agreement | max abs dlogit | tolerance | llama.cpp batched vs single |');
-console.log('|---|---|---|---|---|---|---|---|');
-for (const r of results) console.log(`| ${r.config} | ${r.prompt} | ${r.mode} | ${r.prompt_tokens}${r.prompt_ok ? '' : ' (differ)'} | ${r.agree}/${r.steps}${r.tie ? ' (tie)' : ''} | ${r.max_diff.toExponential(2)} | ${r.tol} | ${r.self_diff.toExponential(2)} |`);
+console.log('\n| config | engine | prompt | mode | prompt tokens | greedy agreement | max abs dlogit | tolerance | llama.cpp batched vs single |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of results) console.log(`| ${r.config} | ${r.engine} | ${r.prompt} | ${r.mode} | ${r.prompt_tokens}${r.prompt_ok ? '' : ' (differ)'} | ${r.agree}/${r.steps}${r.tie ? ' (tie)' : ''} | ${r.max_diff.toExponential(2)} | ${r.tol} | ${r.self_diff.toExponential(2)} |`);
 fs.mkdirSync(path.join(root, 'build'), { recursive: true });
 fs.writeFileSync(path.join(root, 'build/golden-results.json'), JSON.stringify(results, null, 1));
 console.log(`golden: ${results.length - failures} passed, ${failures} failed`);

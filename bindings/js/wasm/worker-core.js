@@ -223,6 +223,7 @@
       tokenize: (m) => Array.from(requireEngine().tokenize(m.text, m.addSpecial !== false, m.parseSpecial !== false)),
       detokenize: (m) => requireEngine().detokenize(m.ids, !!m.special),
       generate,
+      evaluate: (m) => requireEngine().decodeTokens(m.tokens),
       reset: () => { requireEngine().resetContext(); return null; },
       logits: () => requireEngine().getLogits(),
       info: () => requireEngine().info(),
