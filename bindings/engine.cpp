@@ -4,6 +4,7 @@
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -56,8 +57,8 @@ public:
     // Reserves n bytes of wasm memory for a model file; JS fills it through heapView.
     double allocate(double n) {
         return guarded([&] {
-            if (n <= 0 || n > 4294967295.0) RILL_FAIL("a model of %.0f bytes cannot be loaded into wasm32 memory (4 GB at most)", n);
-            void* p = std::malloc(size_t(n));
+            if (n < 0 || n > 4294967295.0) RILL_FAIL("a model of %.0f bytes cannot be loaded into wasm32 memory (4 GB at most)", n);
+            void* p = std::malloc(std::max<size_t>(size_t(n), 1));  // an empty file still gets the parser's message
             if (!p) RILL_FAIL("cannot allocate %.0f bytes for the model: it does not fit the wasm32 memory (4 GB at most, shared with the KV cache and the runtime)", n);
             pending_.push_back(p);
             return double(reinterpret_cast<uintptr_t>(p));

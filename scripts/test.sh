@@ -55,8 +55,11 @@ step "unit tests (wasm relaxed SIMD, Node 24)" quiet_gtest "$NODE" build/wasm-re
 step "cli"                 tests/cli_test.sh build/native/rill
 step "tokenizer vs llama.cpp ($DIFF_STRINGS strings per vocabulary)" \
      bash -c "'$NODE' tests/oracle/tokenizer_diff.mjs --count $DIFF_STRINGS 2>&1 | grep -v '^\[node-llama-cpp\]'"
-step "forward pass vs llama.cpp (golden)" \
-     bash -c "'$NODE' tests/oracle/golden.mjs 2>&1 | grep -v '^\[node-llama-cpp\]'"
+step "chat templates vs @huggingface/jinja" "$NODE" tests/js/chat_template_test.mjs
+step "npm package (Node 24, relaxed SIMD and SIMD128)" "$NODE" tests/js/node_test.mjs
+step "npm package in headless Chromium (Web Worker, COOP/COEP)" "$NODE" tests/js/browser_test.mjs
+step "forward pass vs llama.cpp (golden: native CLI, npm package in both wasm builds)" \
+     bash -c "'$NODE' tests/oracle/golden.mjs --engines cli,relaxed,simd 2>&1 | grep -v '^\[node-llama-cpp\]'"
 step "fuzz gguf (${FUZZ_SECONDS}s)"      fuzz fuzz_gguf tests/data/malformed
 step "fuzz tokenizer (${FUZZ_SECONDS}s)" fuzz fuzz_tokenizer
 

@@ -196,7 +196,7 @@ for (const c of configs) {
       let rows, meta;
       if (engine === 'cli') {
         const out = path.join(work, 'logits.bin');
-        run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', ...(c.rillArgs ?? []),
+        run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', '-t', '2', ...(c.rillArgs ?? []),
                    ...(batch ? ['--batch', String(batch)] : [])]);
         meta = JSON.parse(fs.readFileSync(out + '.json', 'utf8'));
         const buf = fs.readFileSync(out);

@@ -1,0 +1,126 @@
+// Type declarations of rill-llm.
+
+export interface EngineOptions {
+  /** Threads for the matrix products (default: the machine's logical cores). */
+  threads?: number;
+  /** 'auto' (default): relaxed SIMD where the JS engine validates and computes it right, else SIMD128. */
+  build?: 'auto' | 'relaxed' | 'simd';
+}
+
+export interface RuntimeInfo {
+  build: 'relaxed' | 'simd';
+  kernels: 'relaxed-simd' | 'simd128';
+  /** Whether a*b+c in the kernels rounds once (then logits are bit-identical to the reference). */
+  maddFused: boolean;
+  threads: number;
+}
+
+export interface LoadProgress { loaded: number; /** 0 when the size is unknown */ total: number; }
+
+export interface LoadOptions {
+  /** Context size in tokens (default: the model's training context, at most 4096). */
+  contextSize?: number;
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export interface ModelInfo {
+  architecture: 'llama' | 'qwen2' | 'qwen3' | 'qwen35';
+  nVocab: number;
+  nCtx: number;
+  nCtxTrain: number;
+  nLayer: number;
+  nEmbd: number;
+  weightBytes: number;
+  fileBytes: number;
+  /** KV cache and recurrent state, in bytes. */
+  stateBytes: number;
+  threads: number;
+  nPast: number;
+  bos: number;
+  eos: number;
+  addBos: boolean;
+  bosText?: string;
+  eosText?: string;
+  chatTemplate: string | null;
+  loadMs: number;
+  readMs: number;
+}
+
+export interface SamplingOptions {
+  /** Default 256. */
+  maxTokens?: number;
+  /** <= 0: greedy. Default 0.8. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  presencePenalty?: number;
+  /** Same seed, same tokens. Default: random. */
+  seed?: number;
+  /** Generation ends before the first occurrence of any of these strings. */
+  stop?: string | string[];
+  /** Stops generation between tokens; the result then has stopReason 'abort'. */
+  signal?: AbortSignal;
+  /** Continue after the current context instead of starting afresh. */
+  keepContext?: boolean;
+}
+
+export interface ChatMessage { role: 'system' | 'user' | 'assistant' | 'tool' | string; content: string | unknown; [key: string]: unknown; }
+
+export interface ChatOptions extends SamplingOptions {
+  /** A Jinja chat template to use instead of the model's. */
+  template?: string;
+  /** Default true. */
+  addGenerationPrompt?: boolean;
+  /** Extra template variables, e.g. { enable_thinking: false, tools: [...] }. */
+  templateVariables?: Record<string, unknown>;
+}
+
+export interface CompletionResult {
+  text: string;
+  tokens: number[];
+  stopReason: 'eos' | 'length' | 'stop' | 'abort' | 'context';
+  promptTokens: number;
+  generatedTokens: number;
+  timings: { promptMs: number; promptTokensPerSecond: number; generateMs: number; generateTokensPerSecond: number };
+  /** chat(): the rendered prompt and the template used. */
+  prompt?: string;
+  template?: string;
+}
+
+/** Text pieces as they are generated; `result` resolves when generation ends. */
+export interface Completion extends AsyncIterable<string> {
+  readonly result: Promise<CompletionResult>;
+  text(): Promise<string>;
+}
+
+export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;
+
+export interface Engine {
+  readonly runtime: RuntimeInfo;
+  /** Set after load(). */
+  readonly info: ModelInfo | null;
+  /** A URL, a file path (Node), a File/Blob, or the bytes of a GGUF file. */
+  load(source: ModelSource, options?: LoadOptions): Promise<ModelInfo>;
+  complete(prompt: string, options?: SamplingOptions): Completion;
+  chat(messages: ChatMessage[], options?: ChatOptions): Completion;
+  renderChat(messages: ChatMessage[], options?: ChatOptions): { text: string; template: string };
+  tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): Promise<number[]>;
+  detokenize(ids: ArrayLike<number>, options?: { special?: boolean }): Promise<string>;
+  /** Evaluates tokens after the current context; returns how many. */
+  evaluate(tokens: ArrayLike<number>): Promise<number>;
+  /** Logits of the last evaluated token. */
+  logits(): Promise<Float32Array>;
+  reset(): Promise<void>;
+  unload(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** Starts the engine in a Web Worker (browsers) or a worker thread (Node). Browsers need cross-origin isolation. */
+export function createEngine(options?: EngineOptions): Promise<Engine>;
+
+/** Renders a Jinja chat template (the subset real GGUF templates use) with the given variables. */
+export function renderChat(template: string, variables: Record<string, unknown>): string;
+/** ChatML, or Llama 3's format for Llama 3 vocabularies: for models without a template. */
+export function builtinTemplate(info: Pick<ModelInfo, 'architecture' | 'bosText'> | null): string;

@@ -1,0 +1,157 @@
+// The npm package (bindings/js) in Node 24, in both wasm builds: every way of loading a
+// model, streaming completions equal to the native CLI's tokens, chat through the model's
+// template, stop strings, AbortSignal, and clear errors for bad input and misuse (the
+// malformed-GGUF corpus, an unknown architecture, a prompt longer than the context, a model
+// too big for wasm32 memory, calls before load and after unload/dispose), after each of
+// which the engine keeps working.
+//
+//   node tests/js/node_test.mjs [--rill build/native/rill] [--build relaxed,simd]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createEngine, renderChat } from '../../bindings/js/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const args = process.argv.slice(2);
+const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
+const rill = opt('--rill', path.join(root, 'build/native/rill'));
+const builds = opt('--build', 'relaxed,simd').split(',');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rill-node-'));
+const vocab = path.join(root, '.cache/llama.cpp/models/ggml-vocab-qwen35.gguf');
+const PROMPT = 'The history of the river begins';
+const N = 20;
+
+function run(cmd, argv) {
+  const r = spawnSync(cmd, argv, { maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}`);
+  return r.stdout.toString();
+}
+let failures = 0;
+const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures++; };
+async function rejects(promise, re, what) {
+  try { await promise; check(false, `${what}: no error`); } catch (e) { check(re.test(e.message), `${what}: ${e.message}`); }
+}
+
+const model = path.join(work, 'model.gguf');
+run(rill, ['synth', '--arch', 'qwen35', '--vocab', vocab, '--out', model, '--seed', '5', '--tied', '--type', 'q8_0']);
+const cli = JSON.parse(run(rill, ['generate', '-m', model, '-p', PROMPT, '-n', String(N), '--temp', '0', '--json', '-c', '256']));
+const expected = cli.tokens.length < N ? cli.tokens.slice(0, -1) : cli.tokens;
+
+// An architecture Rill does not run: the same file with general.architecture renamed.
+const unknownArch = path.join(work, 'unknown.gguf');
+{
+  const b = fs.readFileSync(model);
+  const k = b.indexOf('general.architecture');
+  const v = b.indexOf('qwen35', k);
+  b.write('mamba9', v);
+  fs.writeFileSync(unknownArch, b);
+}
+// Bigger than wasm32 can address (sparse: costs no disk).
+const huge = path.join(work, 'huge.gguf');
+fs.closeSync(fs.openSync(huge, 'w'));
+fs.truncateSync(huge, 5 * 2 ** 30);
+
+const server = http.createServer((req, res) => {
+  if (req.url === '/model.gguf') {
+    res.writeHead(200, { 'Content-Length': fs.statSync(model).size });
+    fs.createReadStream(model).pipe(res);
+  } else { res.writeHead(404); res.end(); }
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const url = `http://127.0.0.1:${server.address().port}`;
+
+try {
+  for (const build of builds) {
+    const engine = await createEngine({ threads: 2, build });
+    const tag = `[node, ${engine.runtime.kernels}]`;
+    check(engine.runtime.build === build, `${tag} runs the requested build`);
+    await rejects(engine.tokenize('x'), /no model is loaded/, `${tag} tokenize before load`);
+
+    // every source kind, same model
+    let last;
+    const info = await engine.load(model, { contextSize: 256, onProgress: (p) => { last = p; } });
+    check(info.architecture === 'qwen35' && info.nCtx === 256 && last.loaded === last.total, `${tag} load from a path (${info.loadMs.toFixed(0)} ms, progress ${last.loaded}/${last.total})`);
+    const greedy = async () => {
+      const c = engine.complete(PROMPT, { maxTokens: N, temperature: 0 });
+      const pieces = [];
+      for await (const p of c) pieces.push(p);
+      const r = await c.result;
+      return { r, pieces };
+    };
+    let { r, pieces } = await greedy();
+    check(JSON.stringify(r.tokens) === JSON.stringify(expected), `${tag} greedy tokens equal the native CLI's` +
+      (JSON.stringify(r.tokens) === JSON.stringify(expected) ? '' : `\n   node ${r.tokens}\n   cli  ${expected}`));
+    check(pieces.join('') === r.text && r.text === cli.text.slice(0, r.text.length), `${tag} streamed pieces join to the CLI's text`);
+    check(r.promptTokens === cli.prompt_tokens.length && r.timings.generateTokensPerSecond > 0, `${tag} result carries counts and timings`);
+    for (const [kind, src] of [['bytes', new Uint8Array(fs.readFileSync(model))], ['file URL', pathToFileURL(model)], ['http URL', `${url}/model.gguf`],
+      ['Blob', new Blob([fs.readFileSync(model)])]]) {
+      await engine.load(src, { contextSize: 256 });
+      ({ r } = await greedy());
+      check(JSON.stringify(r.tokens) === JSON.stringify(expected), `${tag} load from ${kind} gives the same tokens`);
+    }
+
+    // stop strings, seeds, abort
+    const full = r.text;
+    const stopAt = full.slice(5, 9);
+    const s = await engine.complete(PROMPT, { maxTokens: N, temperature: 0, stop: [stopAt] }).result;
+    check(s.stopReason === 'stop' && s.text === full.slice(0, full.indexOf(stopAt)), `${tag} a stop string ends the text before it (${JSON.stringify(stopAt)})`);
+    const a1 = await engine.complete(PROMPT, { maxTokens: 12, temperature: 1, seed: 42 }).result;
+    const a2 = await engine.complete(PROMPT, { maxTokens: 12, temperature: 1, seed: 42 }).result;
+    check(JSON.stringify(a1.tokens) === JSON.stringify(a2.tokens), `${tag} a seed reproduces a sampled completion`);
+    const ac = new AbortController();
+    ac.abort();
+    const ab = await engine.complete(PROMPT, { maxTokens: 50, signal: ac.signal }).result;
+    check(ab.stopReason === 'abort' && ab.generatedTokens === 0, `${tag} an aborted signal stops before the first token`);
+    const c3 = engine.complete(PROMPT, { maxTokens: 200, temperature: 0 });
+    let n = 0;
+    for await (const _ of c3) if (++n === 2) break;  // leaving the loop stops generation
+    const r3 = await c3.result;
+    check(r3.stopReason === 'abort' && r3.generatedTokens < 10, `${tag} breaking out of for-await stops generation (${r3.generatedTokens} tokens)`);
+
+    // tokenizer and chat
+    const ids = await engine.tokenize('Hello, world! 你好');
+    check(await engine.detokenize(ids) === 'Hello, world! 你好', `${tag} tokenize/detokenize round trip`);
+    const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi!' }];
+    const rendered = engine.renderChat(messages, { templateVariables: { enable_thinking: false } });
+    check(rendered.text === renderChat(info.chatTemplate, { messages, add_generation_prompt: true, bos_token: info.bosText || '', eos_token: info.eosText || '', enable_thinking: false }) &&
+      rendered.text.includes('<|im_start|>user\nHi!<|im_end|>'), `${tag} chat renders the GGUF's template`);
+    const chat = engine.chat(messages, { maxTokens: 8, temperature: 0, templateVariables: { enable_thinking: false } });
+    let chatText = '';
+    for await (const p of chat) chatText += p;
+    const cr = await chat.result;
+    check(cr.text === chatText && cr.promptTokens > 10 && cr.prompt === rendered.text, `${tag} chat streams (${cr.promptTokens} prompt tokens)`);
+    const logits = await engine.logits();
+    check(logits instanceof Float32Array && logits.length === info.nVocab, `${tag} logits of the last token (${logits.length})`);
+
+    // bad input: a clear error, and the engine still works afterwards
+    await rejects(engine.complete('word '.repeat(300), { maxTokens: 4 }).result, /does not fit/, `${tag} prompt longer than the context`);
+    await rejects(engine.load(unknownArch), /architecture 'mamba9'/, `${tag} unknown architecture`);
+    await rejects(engine.load(huge), /wasm32/, `${tag} model too big for wasm32`);
+    await rejects(engine.load(path.join(work, 'missing.gguf')), /no such file/, `${tag} missing file`);
+    const corpus = path.join(root, 'tests/data/malformed');
+    let corpusOk = 0, corpusN = 0;
+    for (const line of fs.readFileSync(path.join(corpus, 'EXPECTED.tsv'), 'utf8').trim().split('\n')) {
+      const [file, msg] = line.split('\t');
+      corpusN++;
+      try { await engine.load(path.join(corpus, file)); console.log(`   ${file}: loaded!`); } catch (e) {
+        if (e.message.includes(msg)) corpusOk++; else console.log(`   ${file}: "${e.message}" lacks "${msg}"`);
+      }
+    }
+    check(corpusOk === corpusN, `${tag} malformed GGUF corpus: ${corpusOk}/${corpusN} rejected with their messages`);
+    await engine.load(model, { contextSize: 256 });
+    ({ r } = await greedy());
+    check(JSON.stringify(r.tokens) === JSON.stringify(expected), `${tag} the engine works after all those errors`);
+    await engine.unload();
+    await rejects(engine.complete('x').result, /no model is loaded/, `${tag} completion after unload`);
+    await engine.dispose();
+    await rejects(engine.tokenize('x'), /disposed/, `${tag} call after dispose`);
+  }
+} finally {
+  server.close();
+  fs.rmSync(work, { recursive: true, force: true });
+}
+console.log(`node package: ${failures ? `${failures} failed` : 'all passed'}`);
+process.exit(failures ? 1 : 0);
