@@ -59,7 +59,8 @@
       threads = Math.max(1, msg.threads | 0 || 1);
       build = pickBuild(msg.build);
       const { factory, moduleArgs } = await host.loadGlue(build);
-      module = await factory(Object.assign({ rillPoolSize: threads - 1 }, moduleArgs));
+      // At least one pre-spawned worker: a pool of 0 never finishes starting (Emscripten 3.1.6).
+      module = await factory(Object.assign({ rillPoolSize: Math.max(1, threads - 1) }, moduleArgs));
       engine = new module.Engine();
       return { build, kernels: module.Engine.kernels(), maddFused: module.Engine.maddFused(), threads };
     }
