@@ -2,9 +2,12 @@
 // model and its context; the JS worker (bindings/js) drives it. Every method checks the state
 // it needs and reports misuse or bad input as a JS Error carrying the C++ message.
 #include <emscripten/bind.h>
+#include <emscripten/heap.h>
 #include <emscripten/val.h>
 
 #include <algorithm>
+#include <chrono>
+#include <wasm_simd128.h>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -54,14 +57,25 @@ auto guarded(F&& f) -> decltype(f()) {
 
 class Engine {
 public:
-    // Reserves n bytes of wasm memory for a model file; JS fills it through heapView.
-    double allocate(double n) {
+    // Reserves n bytes of wasm memory for a model file; JS fills it through heapView. Fresh
+    // pages are touched by n_threads threads at once: the first write to new wasm memory costs a
+    // page fault per 4 KB (about 1.4 s for 500 MB on a VM), and faults proceed in parallel.
+    double allocate(double n, int n_threads) {
         return guarded([&] {
             if (n < 0 || n > 4294967295.0) RILL_FAIL("a model of %.0f bytes cannot be loaded into wasm32 memory (4 GB at most)", n);
             void* p = std::malloc(std::max<size_t>(size_t(n), 1));  // an empty file still gets the parser's message
             if (!p) RILL_FAIL("cannot allocate %.0f bytes for the model: it does not fit the wasm32 memory (4 GB at most, shared with the KV cache and the runtime)", n);
             pending_.push_back(p);
+            prefault(static_cast<uint8_t*>(p), size_t(n), n_threads);
             return double(reinterpret_cast<uintptr_t>(p));
+        });
+    }
+    static void prefault(uint8_t* p, size_t n, int n_threads) {
+        if (n_threads <= 1 || n < (size_t(64) << 20)) return;
+        ThreadPool pool(n_threads);
+        pool.run([&](int ith, int nth) {
+            const size_t b0 = n * size_t(ith) / size_t(nth), b1 = n * size_t(ith + 1) / size_t(nth);
+            for (size_t i = b0; i < b1; i += 4096) p[i] = 0;
         });
     }
     void release(double ptr) {  // an allocation abandoned (load cancelled or failed)
@@ -200,6 +214,7 @@ public:
             o.set("stateBytes", double(ctx_->state_bytes()));
             o.set("threads", pool_->size());
             o.set("nPast", ctx_->n_past());
+            o.set("memoryBytes", double(emscripten_get_heap_size()));
             o.set("bos", m.tokenizer().bos());
             o.set("eos", m.tokenizer().eos());
             o.set("addBos", m.tokenizer().add_bos());
@@ -212,6 +227,37 @@ public:
     }
 
     static std::string kernels() { return kern::kernel_set(); }
+    static double memoryBytes() { return double(emscripten_get_heap_size()); }
+
+    // Memory-read bandwidth of this wasm build: n_threads threads each summing their share of a
+    // buffer of mb megabytes with v128 loads, best of `repeats` passes. GB/s.
+    static double probeBandwidth(int mb, int n_threads, int repeats) {
+        return guarded([&] {
+            const size_t n = size_t(mb) << 20;
+            std::vector<uint8_t> buf(n, 1);
+            ThreadPool pool(std::max(1, n_threads));
+            std::vector<int32_t> sink(size_t(pool.size()) * 16);
+            double best = 0;
+            for (int r = 0; r < repeats; ++r) {
+                const auto t0 = std::chrono::steady_clock::now();
+                pool.run([&](int ith, int nth) {
+                    const size_t b0 = n / 64 * size_t(ith) / size_t(nth) * 64, b1 = n / 64 * size_t(ith + 1) / size_t(nth) * 64;
+                    v128_t a0 = wasm_i32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+                    for (size_t i = b0; i < b1; i += 64) {
+                        a0 = wasm_i32x4_add(a0, wasm_v128_load(&buf[i]));
+                        a1 = wasm_i32x4_add(a1, wasm_v128_load(&buf[i + 16]));
+                        a2 = wasm_i32x4_add(a2, wasm_v128_load(&buf[i + 32]));
+                        a3 = wasm_i32x4_add(a3, wasm_v128_load(&buf[i + 48]));
+                    }
+                    const v128_t s = wasm_i32x4_add(wasm_i32x4_add(a0, a1), wasm_i32x4_add(a2, a3));
+                    sink[size_t(ith) * 16] = wasm_i32x4_extract_lane(s, 0);
+                });
+                const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                best = std::max(best, double(n) / sec / 1e9);
+            }
+            return best;
+        });
+    }
     static bool maddFused() { return kern::madd_is_fused(); }
 
     ~Engine() {
@@ -302,5 +348,7 @@ EMSCRIPTEN_BINDINGS(rill) {
         .function("getLogits", &Engine::getLogits)
         .function("info", &Engine::info)
         .class_function("kernels", &Engine::kernels)
-        .class_function("maddFused", &Engine::maddFused);
+        .class_function("maddFused", &Engine::maddFused)
+        .class_function("memoryBytes", &Engine::memoryBytes)
+        .class_function("probeBandwidth", &Engine::probeBandwidth);
 }

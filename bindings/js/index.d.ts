@@ -21,6 +21,8 @@ export interface LoadOptions {
   /** Context size in tokens (default: the model's training context, at most 4096). */
   contextSize?: number;
   onProgress?: (progress: LoadProgress) => void;
+  /** Bytes sources: copy them instead of transferring (detaching) their ArrayBuffer. */
+  copy?: boolean;
 }
 
 export interface ModelInfo {
@@ -34,6 +36,8 @@ export interface ModelInfo {
   fileBytes: number;
   /** KV cache and recurrent state, in bytes. */
   stateBytes: number;
+  /** Bytes of wasm memory in use after loading. */
+  memoryBytes: number;
   threads: number;
   nPast: number;
   bos: number;
@@ -110,6 +114,10 @@ export interface Engine {
   detokenize(ids: ArrayLike<number>, options?: { special?: boolean }): Promise<string>;
   /** Evaluates tokens after the current context; returns how many. */
   evaluate(tokens: ArrayLike<number>): Promise<number>;
+  /** Bytes of wasm memory the engine holds. */
+  memoryBytes(): Promise<number>;
+  /** Memory-read bandwidth of this build in GB/s (a SIMD read loop over mb megabytes). */
+  probeBandwidth(options?: { mb?: number; threads?: number; repeats?: number }): Promise<number>;
   /** Logits of the last evaluated token. */
   logits(): Promise<Float32Array>;
   reset(): Promise<void>;

@@ -131,13 +131,20 @@ class Engine {
   }
 
   // source: a URL (string or URL), a Node file path, a File/Blob, or bytes (ArrayBuffer / typed array).
-  async load(source, { contextSize = 0, onProgress } = {}) {
+  // Bytes that fill their whole ArrayBuffer are transferred to the worker, not copied (copying
+  // half a gigabyte through postMessage costs seconds): the caller's buffer is detached. Pass
+  // { copy: true } to keep it usable.
+  async load(source, { contextSize = 0, onProgress, copy = false } = {}) {
     let src;
+    const transfer = [];
     if (typeof Blob !== 'undefined' && source instanceof Blob) src = { kind: 'blob', blob: source };
     else if (source instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && source instanceof SharedArrayBuffer)) {
       src = { kind: 'bytes', buffer: source };
+      if (!copy && source instanceof ArrayBuffer) transfer.push(source);
     } else if (ArrayBuffer.isView(source)) {
       src = { kind: 'bytes', buffer: source.buffer, byteOffset: source.byteOffset, byteLength: source.byteLength };
+      const whole = source.byteOffset === 0 && source.byteLength === source.buffer.byteLength;
+      if (!copy && whole && source.buffer instanceof ArrayBuffer) transfer.push(source.buffer);
     } else if (source instanceof URL || typeof source === 'string') {
       const s = String(source);
       if (/^(https?|blob|data):/i.test(s)) src = { kind: 'url', url: s };
@@ -148,7 +155,7 @@ class Engine {
       throw new TypeError('engine.load: source must be a URL, a file path (Node), a File/Blob or bytes');
     }
     this.info = null;
-    this.info = await this._request('load', { source: src, contextSize }, { onProgress });
+    this.info = await this._request('load', { source: src, contextSize }, { onProgress }, transfer);
     return this.info;
   }
 
@@ -225,6 +232,14 @@ class Engine {
   async evaluate(tokens) {
     this._needModel();
     return this._request('evaluate', { tokens: Array.from(tokens) });
+  }
+
+  // Bytes of wasm memory the engine holds (model, KV cache and state, runtime).
+  async memoryBytes() { return this._request('memory'); }
+
+  // A wasm memory-read bandwidth probe in this engine's build (GB/s): the roofline for decode.
+  async probeBandwidth({ mb = 256, threads, repeats = 5 } = {}) {
+    return this._request('probeBandwidth', { mb, threads: threads || this.runtime.threads, repeats });
   }
 
   // Logits of the last evaluated token (a Float32Array of nVocab values).

@@ -77,11 +77,12 @@
         e.heapView(ptr, size).set(chunk, offset);
       };
       const t0 = now();
+      e.freeModel();  // the old model's memory is reused for the new one
       try {
         if (src.kind === 'path') {
           const f = host.openFile(src.path);
           size = f.size;
-          ptr = e.allocate(size);
+          ptr = e.allocate(size, threads);
           const buf = new Uint8Array(Math.min(size, 8 << 20));
           for (let pos = 0; pos < size;) {
             const n = f.read(buf, pos);
@@ -93,7 +94,7 @@
           f.close();
         } else if (src.kind === 'blob') {
           size = src.blob.size;
-          ptr = e.allocate(size);
+          ptr = e.allocate(size, threads);
           const step = 16 << 20;
           for (let pos = 0; pos < size; pos += step) {
             write(new Uint8Array(await src.blob.slice(pos, Math.min(size, pos + step)).arrayBuffer()), pos);
@@ -102,9 +103,12 @@
         } else if (src.kind === 'bytes') {
           const bytes = new Uint8Array(src.buffer, src.byteOffset || 0, src.byteLength == null ? undefined : src.byteLength);
           size = bytes.byteLength;
-          ptr = e.allocate(size);
-          write(bytes, 0);
-          progress(size, size);
+          ptr = e.allocate(size, threads);
+          const step = 8 << 20;
+          for (let pos = 0; pos < size; pos += step) {
+            write(bytes.subarray(pos, Math.min(size, pos + step)), pos);
+            progress(Math.min(size, pos + step), size);
+          }
         } else if (src.kind === 'url') {
           const res = await fetch(src.url);
           if (!res.ok) throw new Error(`fetching ${src.url} failed: HTTP ${res.status} ${res.statusText}`);
@@ -112,7 +116,7 @@
           const encoded = res.headers.get('content-encoding');
           if (total > 0 && (!encoded || encoded === 'identity')) {
             size = total;
-            ptr = e.allocate(size);
+            ptr = e.allocate(size, threads);
             let pos = 0;
             const reader = res.body.getReader();
             for (;;) {
@@ -135,7 +139,7 @@
               progress(pos, 0);
             }
             size = pos;
-            ptr = e.allocate(size);
+            ptr = e.allocate(size, threads);
             let off = 0;
             for (const c of chunks) { write(c, off); off += c.byteLength; }
           }
@@ -224,6 +228,8 @@
       tokenize: (m) => Array.from(requireEngine().tokenize(m.text, m.addSpecial !== false, m.parseSpecial !== false)),
       detokenize: (m) => requireEngine().detokenize(m.ids, !!m.special),
       generate,
+      probeBandwidth: (m) => module.Engine.probeBandwidth(m.mb || 256, m.threads || threads, m.repeats || 5),
+      memory: () => module.Engine.memoryBytes(),
       evaluate: (m) => requireEngine().decodeTokens(m.tokens),
       reset: () => { requireEngine().resetContext(); return null; },
       logits: () => requireEngine().getLogits(),
