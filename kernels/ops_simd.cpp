@@ -173,7 +173,7 @@ v128 dot_q4_0_rows4(const block_q4_0* const x[4], const block_q8_0* y, const flo
         v128 s[4];
         for (int k = 0; k < 4; ++k) {
             const v128 q = load(x[k][b].qs);
-            s[k] = dot4_s8_u7(a_hi, wasm_u8x16_shr(q, 4), dot4_s8_u7(a_lo, wasm_v128_and(q, kLowNibbles), wasm_i32x4_splat(0)));
+            s[k] = dot_s8_u7_total(a_hi, wasm_u8x16_shr(q, 4), dot_s8_u7_total(a_lo, wasm_v128_and(q, kLowNibbles), wasm_i32x4_splat(0)));
         }
         const v128 isum = wasm_i32x4_sub(hsum4_i32(s[0], s[1], s[2], s[3]), wasm_i32x4_splat(bsum[b]));
         const v128 d = wasm_f32x4_mul(f16x4_to_f32x4(x[0][b].d, x[1][b].d, x[2][b].d, x[3][b].d), wasm_f32x4_splat(yd[b]));
@@ -293,7 +293,7 @@ v128 dot_q4_K_rows4(const block_q4_K* const x[4], const block_q8_K* y, int64_t n
                 imin[k] += m * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
                 v128 vlo, vhi;
                 k_group_values(x[k][i].qs, nullptr, g, vlo, vhi);
-                const v128 s = dot4_s8_u7(load(y[i].qs + 32 * g + 16), vhi, dot4_s8_u7(load(y[i].qs + 32 * g), vlo, zero));
+                const v128 s = dot_s8_u7_total(load(y[i].qs + 32 * g + 16), vhi, dot_s8_u7_total(load(y[i].qs + 32 * g), vlo, zero));
                 tot[k] = wasm_i32x4_add(tot[k], wasm_i32x4_mul(s, wasm_i32x4_splat(sc)));
             }
         }

@@ -50,6 +50,18 @@ inline v128 dot4_s8_u7(v128 a, v128 b, v128 acc) {
 #endif
 }
 
+// acc + products of a (signed) and b (0..127) summed into some lane: for kernels that only need
+// the total over all lanes. Strict SIMD128 then skips dot4's regrouping shuffles.
+inline v128 dot_s8_u7_total(v128 a, v128 b, v128 acc) {
+#if defined(__wasm_relaxed_simd__)
+    return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, acc);
+#else
+    const v128 lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b));
+    const v128 hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b));
+    return wasm_i32x4_add(acc, wasm_i32x4_add(lo, hi));
+#endif
+}
+
 // The same for two signed operands (Q8_0 weights can be -128, which no 7-bit operand holds):
 // widened to i16 in both builds.
 inline v128 dot4_s8_s8(v128 a, v128 b, v128 acc) {

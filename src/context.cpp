@@ -11,6 +11,7 @@
 #include "kernels/ops.h"
 #include "kernels/quant_ref.h"
 #include "rill/error.h"
+#include "src/thread_pool.h"
 
 namespace rill {
 
@@ -159,21 +160,26 @@ void Context::attention_block(int il, Batch& b) {
     }
 
     const float scale = 1.0f / std::sqrt(float(D));
-    std::vector<float> attn(static_cast<size_t>(n) * size_t(H) * size_t(D)), scores(static_cast<size_t>(n_ctx_padded_));
-    for (int t = 0; t < n; ++t) {
-        const int n_kv = b.pos0 + t + 1;  // causal: this token and every earlier one
-        for (int h = 0; h < H; ++h) {
+    std::vector<float> attn(static_cast<size_t>(n) * size_t(H) * size_t(D));
+    // Query heads are independent: each thread takes its share of (token, head) pairs.
+    auto heads = [&](int ith, int nth) {
+        std::vector<float> scores(static_cast<size_t>(n_ctx_padded_));
+        for (int th = n * H * ith / nth; th < n * H * (ith + 1) / nth; ++th) {
+            const int t = th / H, h = th % H;
+            const int n_kv = b.pos0 + t + 1;  // causal: this token and every earlier one
             const int hkv = h / (H / HKV);
             float* out = &attn[size_t((t * H + h) * D)];
             kern::attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(hkv * D)],
-                           &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_)], n_kv, D, kv_stride, n_ctx_padded_, scale,
-                           n > 1, scores.data(), out);
+                                 &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_)], n_kv, D, kv_stride, n_ctx_padded_, scale,
+                                 n > 1, scores.data(), out);
             if (c.attn_output_gate) {
                 const float* gate = &q[size_t(t * q_stride + h * q_head_stride + D)];
                 for (int i = 0; i < D; ++i) out[i] *= sigmoid(gate[i]);
             }
         }
-    }
+    };
+    if (pool_) pool_->run(heads);
+    else heads(0, 1);
     std::vector<float> o(static_cast<size_t>(n * E));
     matmul(L.wo, attn.data(), o.data(), n);
     for (size_t i = 0; i < o.size(); ++i) b.x[i] += o[i];
@@ -193,33 +199,40 @@ void Context::deltanet_block(int il, Batch& b) {
     matmul(L.wbeta, b.h.data(), beta.data(), n);
     matmul(L.walpha, b.h.data(), alpha.data(), n);
 
-    std::vector<float> mixed(static_cast<size_t>(C)), core(static_cast<size_t>(value_dim)), out(static_cast<size_t>(n * E));
-    std::vector<float> mixed_out(static_cast<size_t>(n * value_dim));
-    const float q_scale = 1.0f / std::sqrt(float(dk));
+    // Per token (sequential through the conv window): conv1d, SiLU, q/k L2 norms.
+    std::vector<float> mixed(static_cast<size_t>(n * C)), out(static_cast<size_t>(n * E)), mixed_out(static_cast<size_t>(n * value_dim));
     for (int t = 0; t < n; ++t) {
-        kern::conv1d_causal_step(conv_state_[size_t(il)].data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, mixed.data());
-        kern::silu_inplace(mixed.data(), C);
-        float* q = mixed.data();
-        float* k = q + int64_t(nk) * dk;
-        const float* v = k + int64_t(nk) * dk;
+        float* m = &mixed[size_t(t * C)];
+        kern::conv1d_causal_step(conv_state_[size_t(il)].data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, m);
+        kern::silu_inplace(m, C);
         for (int h = 0; h < nk; ++h) {
-            l2_norm(q + h * dk, dk, c.rms_eps);
-            l2_norm(k + h * dk, dk, c.rms_eps);
+            l2_norm(m + h * dk, dk, c.rms_eps);
+            l2_norm(m + int64_t(nk) * dk + h * dk, dk, c.rms_eps);
         }
-        for (int h = 0; h < nv; ++h) {
-            const int hk = h % nk;  // value heads tile the key heads
-            const float g = softplus(alpha[size_t(t * nv + h)] + L.dt_bias.f32()[h]) * L.ssm_a.f32()[h];
-            const float bt = sigmoid(beta[size_t(t * nv + h)]);
-            float* S = &ssm_state_[size_t(il)][size_t(h) * size_t(dv) * size_t(dk)];
-            float* o = &core[size_t(h * dv)];
-            kern::delta_rule_step(S, q + hk * dk, k + hk * dk, v + h * dv, g, bt, q_scale, dk, dv, o);
-            kern::rms_norm(o, L.ssm_norm.f32(), o, dv, c.rms_eps);
-            float* zh = &z[size_t(t * value_dim + h * dv)];
-            kern::silu_inplace(zh, dv);  // llama.cpp applies SiLU to z one head (row) at a time
-            for (int i = 0; i < dv; ++i) o[i] *= zh[i];
-        }
-        std::copy(core.begin(), core.end(), &mixed_out[size_t(t * value_dim)]);
     }
+    // Value heads are independent: each thread runs its heads through every token in turn.
+    const float q_scale = 1.0f / std::sqrt(float(dk));
+    auto heads = [&](int ith, int nth) {
+        for (int h = nv * ith / nth; h < nv * (ith + 1) / nth; ++h) {
+            const int hk = h % nk;  // value heads tile the key heads
+            float* S = &ssm_state_[size_t(il)][size_t(h) * size_t(dv) * size_t(dk)];
+            for (int t = 0; t < n; ++t) {
+                const float* q = &mixed[size_t(t * C)];
+                const float* k = q + int64_t(nk) * dk;
+                const float* v = k + int64_t(nk) * dk;
+                const float g = softplus(alpha[size_t(t * nv + h)] + L.dt_bias.f32()[h]) * L.ssm_a.f32()[h];
+                const float bt = sigmoid(beta[size_t(t * nv + h)]);
+                float* o = &mixed_out[size_t(t * value_dim + h * dv)];
+                kern::delta_rule_step(S, q + hk * dk, k + hk * dk, v + h * dv, g, bt, q_scale, dk, dv, o);
+                kern::rms_norm(o, L.ssm_norm.f32(), o, dv, c.rms_eps);
+                float* zh = &z[size_t(t * value_dim + h * dv)];
+                kern::silu_inplace(zh, dv);  // llama.cpp applies SiLU to z one head (row) at a time
+                for (int i = 0; i < dv; ++i) o[i] *= zh[i];
+            }
+        }
+    };
+    if (pool_) pool_->run(heads);
+    else heads(0, 1);
     matmul(L.ssm_out, mixed_out.data(), out.data(), n);
     for (size_t i = 0; i < out.size(); ++i) b.x[i] += out[i];
 }
