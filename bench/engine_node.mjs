@@ -17,7 +17,8 @@ async function rill() {
   const load_s = (performance.now() - t) / 1000;
   const out = { load_s, build: e.runtime.kernels, model_bytes: info.fileBytes, state_bytes: info.stateBytes };
   const step = async (tok) => e.evaluate([tok]);
-  out.decode = await decode(step, () => e.reset(), (ids) => e.evaluate(ids));
+  out.decode = await decode(step, () => e.reset(), (ids) => e.evaluate(ids), () => e.profile({ clear: true }));
+  out.profile = await e.profile({ clear: true });  // the 128 decode steps
   for (const n of [128, 512]) {
     await e.reset();
     t = performance.now();
@@ -53,9 +54,10 @@ async function native() {
 }
 
 // 128 decode steps after an 8-token prompt: per-token times; cold = all 128, steady = after 32.
-async function decode(step, reset, evalTokens) {
+async function decode(step, reset, evalTokens, afterPrompt = async () => {}) {
   await reset();
   await evalTokens(promptTokens(8, 3000));
+  await afterPrompt();
   const times = [];
   for (let i = 0; i < DECODE; i++) {
     const t = performance.now();

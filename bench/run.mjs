@@ -171,6 +171,7 @@ const RUNNERS = {
 const FIGURES = ['load_s', 'prefill128_tok_s', 'prefill512_tok_s', 'decode_tok_s', 'decode_cold_tok_s', 'peak_mem_bytes'];
 const samples = {};  // `${engine}|${model}` -> { figure: [values] }
 const extra = {};
+const profiles = {};  // rill-node: where decode time goes
 for (let rep = 0; rep < repeats; rep++) {
   for (const model of modelNames) {
     const order = rep % 2 ? [...engines].reverse() : engines;
@@ -183,6 +184,7 @@ for (let rep = 0; rep < repeats; rep++) {
       const key = `${engine}|${model}`;
       samples[key] ??= {};
       for (const f of FIGURES) if (r[f] != null) (samples[key][f] ??= []).push(r[f]);
+      if (r.profile) (profiles[key] ??= []).push(r.profile);
       extra[key] = { build: r.build, model_bytes: r.model_bytes, wasm_memory_bytes: r.wasm_memory_bytes, state_bytes: r.state_bytes };
       console.error(`bench: repeat ${rep + 1}/${repeats} ${engine} ${model}: decode ${r.decode_tok_s.toFixed(2)} tok/s, ` +
         `prefill512 ${r.prefill512_tok_s?.toFixed(1)} tok/s, load ${r.load_s.toFixed(2)} s (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
@@ -223,6 +225,10 @@ for (const [key, figs] of Object.entries(samples)) {
   const run = { engine, model, threads, ...extra[key] };
   for (const [f, v] of Object.entries(figs)) run[f] = stat(v);
   run.repeats = figs.load_s.length;
+  if (profiles[key]) {  // per decode token, the last repeat's
+    const p = profiles[key].at(-1);
+    run.decode_profile_ms_per_token = Object.fromEntries(Object.entries(p).filter(([k]) => k !== 'tokens').map(([k, v]) => [k, v / p.tokens]));
+  }
   // decode as a fraction of the bandwidth roofline: bytes of weights read per token x tok/s / probe
   const bw = engine === 'rill-chromium' || engine === 'wllama-chromium' ? bandwidth.chromium?.[threads] : bandwidth.node[threads];
   const bytes = fs.statSync(modelPath(model)).size;
@@ -269,6 +275,16 @@ for (const model of modelNames) {
       console.log(`  ${model}: ${rillE}/${label}: decode ${ratio('decode_tok_s')}x, prefill128 ${ratio('prefill128_tok_s')}x, prefill512 ${ratio('prefill512_tok_s')}x, load ${ratio('load_s')}x (lower is faster)`);
     }
   }
+}
+for (const r of runs) {
+  if (!r.decode_profile_ms_per_token) continue;
+  const p = r.decode_profile_ms_per_token;
+  const total = p.total;
+  const parts = Object.entries(p).filter(([k]) => k !== 'total').sort((a, b) => b[1] - a[1]);
+  const other = total - parts.reduce((s, [, v]) => s + v, 0);
+  console.log(`\nDecode cost per token, ${r.model}, ${r.engine} (${total.toFixed(1)} ms):`);
+  for (const [k, v] of [...parts, ['norms, rope, embedding, sampling, thread sync, other', other]])
+    console.log(`  ${k.padEnd(52)} ${v.toFixed(2).padStart(7)} ms  ${(100 * v / total).toFixed(0).padStart(3)}%`);
 }
 console.log(`\nBandwidth probe (GB/s): Node ${JSON.stringify(bandwidth.node)}, Chromium ${JSON.stringify(bandwidth.chromium ?? null)}`);
 console.log(`Package bytes: ${Object.entries(wasmBytes).map(([k, v]) => `${k} ${v}`).join(', ')}`);

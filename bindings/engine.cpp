@@ -226,6 +226,19 @@ public:
         });
     }
 
+    // Milliseconds per category since the last call with clear = true, and the tokens evaluated.
+    val profile(bool clear) {
+        return guarded([&] {
+            need_model();
+            Profile& p = ctx_->profile();
+            val o = val::object();
+            for (const auto& [k, v] : p.ms) o.set(k, v);
+            o.set("tokens", p.tokens);
+            if (clear) p.clear();
+            return o;
+        });
+    }
+
     static std::string kernels() { return kern::kernel_set(); }
     static double memoryBytes() { return double(emscripten_get_heap_size()); }
 
@@ -347,6 +360,7 @@ EMSCRIPTEN_BINDINGS(rill) {
         .function("setSampling", &Engine::setSampling)
         .function("getLogits", &Engine::getLogits)
         .function("info", &Engine::info)
+        .function("profile", &Engine::profile)
         .class_function("kernels", &Engine::kernels)
         .class_function("maddFused", &Engine::maddFused)
         .class_function("memoryBytes", &Engine::memoryBytes)

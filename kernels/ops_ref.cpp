@@ -476,13 +476,97 @@ void softmax(float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+
+// ---- float sine and cosine as llama.cpp's libm computes them ------------------------------------
+// glibc's sinf/cosf (its x86-64 FMA build, which llama.cpp's CPU backend calls for rope) are not
+// correctly rounded (about 2% of rope angles differ in the last bit from the exact value), and
+// other libms (musl in wasm) differ from them again. A last-bit difference in a rope angle
+// later flips an activation's quantisation, so Rill computes these itself, in glibc's way:
+// reduction by pi/2 (a multiply-subtract below 120, a 4/pi table above), an even or odd
+// polynomial in double, fused multiply-adds where that build has them, one rounding to float.
+namespace {
+
+struct SinCosPoly { double sign[4], hpi_inv, hpi, c0, c1, c2, c3, c4, s1, s2, s3; };
+// The cosine coefficients are negated in the second entry (quadrants 2 and 3).
+constexpr SinCosPoly kSinCos[2] = {
+    {{1.0, -1.0, -1.0, 1.0}, 0x1.45F306DC9C883p+23, 0x1.921FB54442D18p0, 0x1p0, -0x1.ffffffd0c621cp-2, 0x1.55553e1068f19p-5,
+     -0x1.6c087e89a359dp-10, 0x1.99343027bf8c3p-16, -0x1.555545995a603p-3, 0x1.1107605230bc4p-7, -0x1.994eb3774cf24p-13},
+    {{1.0, -1.0, -1.0, 1.0}, 0x1.45F306DC9C883p+23, 0x1.921FB54442D18p0, -0x1p0, 0x1.ffffffd0c621cp-2, -0x1.55553e1068f19p-5,
+     0x1.6c087e89a359dp-10, -0x1.99343027bf8c3p-16, -0x1.555545995a603p-3, 0x1.1107605230bc4p-7, -0x1.994eb3774cf24p-13}};
+// 4/pi in overlapping 32-bit windows, 8 new bits per entry.
+constexpr uint32_t kInvPio4[24] = {
+    0xa2, 0xa2f9, 0xa2f983, 0xa2f9836e, 0xf9836e4e, 0x836e4e44, 0x6e4e4415, 0x4e441529,
+    0x441529fc, 0x1529fc27, 0x29fc2757, 0xfc2757d1, 0x2757d1f5, 0x57d1f534, 0xd1f534dd, 0xf534ddc0,
+    0x34ddc0db, 0xddc0db62, 0xc0db6295, 0xdb629599, 0x6295993c, 0x95993c43, 0x993c4390, 0x3c439041};
+
+inline uint32_t top12(float f) { return (f32_to_bits(f) >> 20) & 0x7ff; }
+
+// Sine (even n) or cosine (odd n) polynomial of the reduced argument x, x2 = x * x.
+float sincos_poly(double x, double x2, const SinCosPoly* p, int n) {
+    if ((n & 1) == 0) {
+        const double x3 = x * x2, s1 = std::fma(x2, p->s3, p->s2), x7 = x3 * x2, s = std::fma(x3, p->s1, x);
+        return float(std::fma(x7, s1, s));
+    }
+    const double x4 = x2 * x2, c2 = std::fma(x2, p->c4, p->c3), c1 = std::fma(x2, p->c1, p->c0), x6 = x4 * x2;
+    return float(std::fma(x6, c2, std::fma(x4, p->c2, c1)));
+}
+
+// x modulo pi/2 for |x| < 120, quadrant in n (2/pi is pre-scaled by 2^24: the quadrant lands in bits 24..31).
+double reduce_small(double x, const SinCosPoly* p, int& n) {
+    n = (int32_t(x * p->hpi_inv) + 0x800000) >> 24;
+    return std::fma(-double(n), p->hpi, x);
+}
+
+// |x| >= 120 (given as float bits): exact fixed-point product with 4/pi, 2.62 bits of it kept.
+double reduce_large(uint32_t xi, int& n) {
+    const uint32_t* a = &kInvPio4[(xi >> 26) & 15];
+    const int shift = (xi >> 23) & 7;
+    xi = ((xi & 0xffffff) | 0x800000) << shift;
+    uint64_t r0 = uint32_t(xi * a[0]);
+    const uint64_t r1 = uint64_t(xi) * a[4], r2 = uint64_t(xi) * a[8];
+    r0 = ((r2 >> 32) | (r0 << 32)) + r1;
+    const uint64_t q = (r0 + (uint64_t(1) << 61)) >> 62;
+    r0 -= q << 62;
+    n = int(q);
+    return double(int64_t(r0)) * 0x1.921FB54442D18p-62;  // 2 pi / 2^64
+}
+
+float sin_or_cos(float y, bool cosine) {
+    const SinCosPoly* p = &kSinCos[0];
+    int n = 0;
+    if (top12(y) < top12(0x1.921FB6p-1f)) {  // |y| < pi/4
+        if (top12(y) < top12(0x1p-12f)) return cosine ? 1.0f : y;
+        const double x = y;
+        return sincos_poly(x, x * x, p, cosine ? 1 : 0);
+    }
+    double x;
+    int quadrant;
+    if (top12(y) < top12(120.0f)) {
+        x = reduce_small(y, p, n);
+        quadrant = n;
+    } else if (std::isfinite(y)) {
+        x = reduce_large(f32_to_bits(y), n);
+        quadrant = n + int(f32_to_bits(y) >> 31);
+    } else {
+        return y - y;  // nan
+    }
+    const double s = p->sign[quadrant & 3];
+    if (quadrant & 2) p = &kSinCos[1];
+    return sincos_poly(x * s, x * x, p, cosine ? n ^ 1 : n);
+}
+
+}  // namespace
+
+float sinf_libm(float x) { return sin_or_cos(x, false); }
+float cosf_libm(float x) { return sin_or_cos(x, true); }
+
 void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors) {
     // The angle of pair i is pos * base^(-2i/n_rot), built by repeated multiplication as ggml does.
     const float theta_scale = std::pow(freq_base, -2.0f / float(n_rot));
     float theta = float(pos);
     for (int i = 0; i < n_rot / 2; ++i, theta *= theta_scale) {
         const float t = freq_factors ? theta / freq_factors[i] : theta;
-        const float c = std::cos(t), s = std::sin(t);
+        const float c = cosf_libm(t), s = sinf_libm(t);
         const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
         const float x0 = head[a], x1 = head[b];
         // llama.cpp writes x0*c - x1*s and x0*s + x1*c; its compiler contracts each into one

@@ -66,6 +66,11 @@ void softmax(float* x, int64_t n);
 
 // ---- rotary position embedding -------------------------------------------------------------
 
+// sinf / cosf exactly as glibc's x86-64 FMA build computes them (the libm llama.cpp runs with),
+// on every platform: rope angles must round identically for logits to agree.
+float sinf_libm(float x);
+float cosf_libm(float x);
+
 // Rotates the first n_rot dims of one head at position pos. NeoX style pairs (i, i + n_rot/2);
 // otherwise adjacent pairs (2i, 2i+1). freq_factors (n_rot/2 values) divide the angles if given.
 void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors);

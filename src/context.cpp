@@ -15,6 +15,11 @@
 
 namespace rill {
 
+namespace {
+using Clock = std::chrono::steady_clock;
+double since_ms(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+}  // namespace
+
 // Activations of one batch, token-major: x[t * n_embd + i].
 struct Context::Batch {
     int n = 0;       // tokens
@@ -56,7 +61,9 @@ Context::Context(std::shared_ptr<const Model> model, int n_ctx, ThreadPool* pool
 
 // Y[t] = W x[t] for every token of the batch.
 void Context::matmul(const Tensor& W, const float* x, float* y, int n_tokens) {
+    const auto t0 = Clock::now();
     kern::matmul(W.type, W.data, W.ne[1], W.ne[0], x, y, n_tokens, W.order, pool_);
+    profile_.ms["matmul " + std::string(type_name(W.type))] += since_ms(t0);
 }
 
 void Context::reset() {
@@ -89,6 +96,8 @@ void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
     for (TokenId t : tokens)
         if (t < 0 || t >= c.n_vocab) RILL_FAIL("token id %d is out of range (vocabulary has %d tokens)", t, c.n_vocab);
 
+    const auto t_eval = Clock::now();
+    profile_.tokens += n;
     Batch b;
     b.n = n;
     b.pos0 = n_past_;
@@ -117,12 +126,18 @@ void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
 
     n_logits_ = keep == Logits::None ? 0 : b.n;
     n_past_ += n;
-    if (n_logits_ == 0) return;
+    if (n_logits_ == 0) {
+        profile_.ms["total"] += since_ms(t_eval);
+        return;
+    }
     logits_.resize(size_t(n_logits_) * size_t(c.n_vocab));
     std::vector<float> normed(static_cast<size_t>(b.n) * size_t(E));
     for (int t = 0; t < b.n; ++t) kern::rms_norm(&b.x[size_t(t * E)], model_->output_norm().f32(), &normed[size_t(t * E)], E, c.rms_eps);
     const Tensor& out = model_->output();
+    const auto t_head = Clock::now();
     kern::matmul(out.type, out.data, c.n_vocab, E, normed.data(), logits_.data(), b.n, out.order, pool_);
+    profile_.ms["lm_head " + std::string(type_name(out.type))] += since_ms(t_head);
+    profile_.ms["total"] += since_ms(t_eval);
 }
 
 // Softmax attention with grouped KV heads, optional q/k RMS norms and biases, rotary
@@ -159,6 +174,7 @@ void Context::attention_block(int il, Batch& b) {
         for (int64_t i = 0; i < kv_stride; ++i) v_cache_[size_t(il)][size_t(i) * size_t(n_ctx_padded_) + size_t(pos)] = v[size_t(t * kv_stride + i)];
     }
 
+    const auto t_core = Clock::now();
     const float scale = 1.0f / std::sqrt(float(D));
     std::vector<float> attn(static_cast<size_t>(n) * size_t(H) * size_t(D));
     // Query heads are independent: each thread takes its share of (token, head) pairs.
@@ -180,6 +196,7 @@ void Context::attention_block(int il, Batch& b) {
     };
     if (pool_) pool_->run(heads);
     else heads(0, 1);
+    profile_.ms["attention (scores, softmax, values)"] += since_ms(t_core);
     std::vector<float> o(static_cast<size_t>(n * E));
     matmul(L.wo, attn.data(), o.data(), n);
     for (size_t i = 0; i < o.size(); ++i) b.x[i] += o[i];
@@ -199,6 +216,7 @@ void Context::deltanet_block(int il, Batch& b) {
     matmul(L.wbeta, b.h.data(), beta.data(), n);
     matmul(L.walpha, b.h.data(), alpha.data(), n);
 
+    const auto t_core = Clock::now();
     // Per token (sequential through the conv window): conv1d, SiLU, q/k L2 norms.
     std::vector<float> mixed(static_cast<size_t>(n * C)), out(static_cast<size_t>(n * E)), mixed_out(static_cast<size_t>(n * value_dim));
     for (int t = 0; t < n; ++t) {
@@ -233,6 +251,7 @@ void Context::deltanet_block(int il, Batch& b) {
     };
     if (pool_) pool_->run(heads);
     else heads(0, 1);
+    profile_.ms["deltanet (conv, delta rule, norms)"] += since_ms(t_core);
     matmul(L.ssm_out, mixed_out.data(), out.data(), n);
     for (size_t i = 0; i < out.size(); ++i) b.x[i] += out[i];
 }

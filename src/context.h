@@ -3,7 +3,10 @@
 // and the forward pass that advances it.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "src/model.h"
@@ -11,6 +14,15 @@
 namespace rill {
 
 class ThreadPool;
+
+// Where evaluation time goes, accumulated since the last clear (milliseconds per category:
+// "matmul q4_0", ..., "lm_head q6_K", "deltanet", "attention", "total"). Each entry costs two
+// clock reads, a few hundred per token.
+struct Profile {
+    std::map<std::string, double> ms;
+    int tokens = 0;
+    void clear() { ms.clear(); tokens = 0; }
+};
 
 // Which logits an eval keeps: none (prompt chunks before the last), the last token's, or every token's.
 enum class Logits { None, Last, All };
@@ -32,6 +44,7 @@ public:
     void reset();
     const Model& model() const { return *model_; }
     uint64_t state_bytes() const;
+    Profile& profile() { return profile_; }
 
 private:
     struct Batch;
@@ -50,6 +63,7 @@ private:
     int n_ctx_padded_ = 0;
     // Per DeltaNet layer: last (K-1) conv inputs, and the [n_v_heads][dv][dk] state.
     std::vector<std::vector<float>> conv_state_, ssm_state_;
+    Profile profile_;
     std::vector<float> logits_;
     int n_logits_ = 0;
 };

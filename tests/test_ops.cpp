@@ -231,3 +231,43 @@ TEST(Ops, DeltaRuleMatchesMatrixForm) {
         }
     }
 }
+
+// Rope's sine and cosine must round exactly as llama.cpp's libm (glibc's x86-64 FMA build) does.
+// Where the tests run on that libm, compare with it bit for bit; everywhere, within 1 ulp of exact.
+TEST(Ops, SinCosMatchGlibcOnRopeAnglesAndEverywhere) {
+    std::vector<float> xs;
+    for (float base : {10000.0f, 1000000.0f, 10000000.0f})
+        for (int nrot : {16, 64, 128}) {
+            const float ts = std::pow(base, -2.0f / float(nrot));
+            for (int pos = 0; pos < 2048; pos += 3) {
+                float th = float(pos);
+                for (int i = 0; i < nrot / 2; ++i, th *= ts) xs.push_back(th);
+            }
+        }
+    std::mt19937 rng(3);
+    for (int i = 0; i < 200000; ++i) {
+        uint32_t u = rng();
+        float f;
+        std::memcpy(&f, &u, 4);
+        if (std::isfinite(f)) xs.push_back(f);
+    }
+#if defined(__GLIBC__) && defined(__x86_64__)
+    const bool same_libm = __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx2");
+#else
+    const bool same_libm = false;
+#endif
+    int bad = 0;
+    for (float x : xs) {
+        const float s = sinf_libm(x), c = cosf_libm(x);
+        if (same_libm) {
+            if ((s != std::sin(x) || c != std::cos(x)) && ++bad <= 3) ADD_FAILURE() << "x = " << x << ": differs from glibc";
+        } else {
+            const double es = std::sin(double(x)), ec = std::cos(double(x));
+            if ((std::fabs(s - es) > 1.0 * std::fabs(std::nextafter(float(es), INFINITY) - float(es)) + 1e-45 ||
+                 std::fabs(c - ec) > 1.0 * std::fabs(std::nextafter(float(ec), INFINITY) - float(ec)) + 1e-45) && ++bad <= 3)
+                ADD_FAILURE() << "x = " << x << ": more than 1 ulp from exact";
+        }
+    }
+    EXPECT_EQ(bad, 0) << xs.size() << " inputs, compared " << (same_libm ? "with glibc" : "with exact values");
+    EXPECT_TRUE(std::isnan(sinf_libm(NAN)) && std::isnan(cosf_libm(INFINITY)));
+}

@@ -114,6 +114,8 @@ export interface Engine {
   detokenize(ids: ArrayLike<number>, options?: { special?: boolean }): Promise<string>;
   /** Evaluates tokens after the current context; returns how many. */
   evaluate(tokens: ArrayLike<number>): Promise<number>;
+  /** Milliseconds per category (matmul per format, lm_head, deltanet, attention, total) since the last clear. */
+  profile(options?: { clear?: boolean }): Promise<Record<string, number> & { tokens: number }>;
   /** Bytes of wasm memory the engine holds. */
   memoryBytes(): Promise<number>;
   /** Memory-read bandwidth of this build in GB/s (a SIMD read loop over mb megabytes). */

@@ -234,6 +234,10 @@ class Engine {
     return this._request('evaluate', { tokens: Array.from(tokens) });
   }
 
+  // Where evaluation time went since the last profile({ clear: true }): milliseconds per
+  // category (matmul per weight format, lm_head, deltanet, attention, total) and tokens.
+  async profile({ clear = false } = {}) { this._needModel(); return this._request('profile', { clear }); }
+
   // Bytes of wasm memory the engine holds (model, KV cache and state, runtime).
   async memoryBytes() { return this._request('memory'); }
 

@@ -230,6 +230,7 @@
       generate,
       probeBandwidth: (m) => module.Engine.probeBandwidth(m.mb || 256, m.threads || threads, m.repeats || 5),
       memory: () => module.Engine.memoryBytes(),
+      profile: (m) => requireEngine().profile(!!m.clear),
       evaluate: (m) => requireEngine().decodeTokens(m.tokens),
       reset: () => { requireEngine().resetContext(); return null; },
       logits: () => requireEngine().getLogits(),
