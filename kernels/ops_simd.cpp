@@ -38,6 +38,16 @@ namespace {
 
 const v128 kLowNibbles = wasm_i8x16_splat(0x0f);
 
+// Every half as a float: the per-block scales of the row kernels are looked up, not converted.
+const float* half_table() {
+    static const float* table = [] {
+        auto* t = new float[65536];
+        for (uint32_t h = 0; h < 65536; ++h) t[h] = fp16_to_f32(uint16_t(h));
+        return t;
+    }();
+    return table;
+}
+
 // ---- float dot products ---------------------------------------------------------------------
 
 inline float tree16(v128 a0, v128 a1, v128 a2, v128 a3) {  // ops_ref's tree_sum16 of lanes a0|a1|a2|a3
@@ -157,7 +167,7 @@ float dot_q4_0_lanes(const block_q4_0* x, const block_q8_0* y, const float* yd, 
         const v128 q = load(x[b].qs);
         const v128 lo = dot4_s8_u7(load(y[b].qs), wasm_v128_and(q, kLowNibbles), wasm_i32x4_neg(load(sum4 + 8 * b)));
         const v128 hi = dot4_s8_u7(load(y[b].qs + 16), wasm_u8x16_shr(q, 4), wasm_i32x4_neg(load(sum4 + 8 * b + 4)));
-        const v128 d = wasm_f32x4_splat(fp16_to_f32(x[b].d) * yd[b]);
+        const v128 d = wasm_f32x4_splat(half_table()[x[b].d] * yd[b]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
     }
@@ -176,7 +186,8 @@ v128 dot_q4_0_rows4(const block_q4_0* const x[4], const block_q8_0* y, const flo
             s[k] = dot_s8_u7_total(a_hi, wasm_u8x16_shr(q, 4), dot_s8_u7_total(a_lo, wasm_v128_and(q, kLowNibbles), wasm_i32x4_splat(0)));
         }
         const v128 isum = wasm_i32x4_sub(hsum4_i32(s[0], s[1], s[2], s[3]), wasm_i32x4_splat(bsum[b]));
-        const v128 d = wasm_f32x4_mul(f16x4_to_f32x4(x[0][b].d, x[1][b].d, x[2][b].d, x[3][b].d), wasm_f32x4_splat(yd[b]));
+        const float* h = half_table();
+        const v128 d = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][b].d], h[x[1][b].d], h[x[2][b].d], h[x[3][b].d]), wasm_f32x4_splat(yd[b]));
         acc = madd(wasm_f32x4_convert_i32x4(isum), d, acc);
     }
     return acc;
@@ -210,7 +221,7 @@ float dot_q8_0(const block_q8_0* x, const block_q8_0* y, const float* yd, int64_
     for (int64_t b = 0; b < nb; ++b) {
         const v128 lo = dot4_s8_s8(load(x[b].qs), load(y[b].qs), zero);
         const v128 hi = dot4_s8_s8(load(x[b].qs + 16), load(y[b].qs + 16), zero);
-        const v128 d = wasm_f32x4_splat(fp16_to_f32(x[b].d) * yd[b]);
+        const v128 d = wasm_f32x4_splat(half_table()[x[b].d] * yd[b]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
     }
@@ -265,11 +276,11 @@ float dot_q4_K_lanes(const block_q4_K* x, const block_q8_K* y, int64_t nb) {
         int32_t prod[4];
         for (int p = 0; p < 4; ++p)
             prod[p] = m[2 * p] * (y[i].bsums[4 * p] + y[i].bsums[4 * p + 1]) + m[2 * p + 1] * (y[i].bsums[4 * p + 2] + y[i].bsums[4 * p + 3]);
-        const v128 dmin = wasm_f32x4_splat(-y[i].d * fp16_to_f32(x[i].dmin));
+        const v128 dmin = wasm_f32x4_splat(-y[i].d * half_table()[x[i].dmin]);
         acc_m = madd(dmin, wasm_f32x4_convert_i32x4(wasm_i32x4_make(prod[0], prod[1], prod[2], prod[3])), acc_m);
         v128 lo, hi;
         k_block_lanes(x[i].qs, nullptr, sc, y[i].qs, lo, hi);
-        const v128 d = wasm_f32x4_splat(y[i].d * fp16_to_f32(x[i].d));
+        const v128 d = wasm_f32x4_splat(y[i].d * half_table()[x[i].d]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
     }
@@ -298,8 +309,9 @@ v128 dot_q4_K_rows4(const block_q4_K* const x[4], const block_q8_K* y, int64_t n
             }
         }
         const v128 yd = wasm_f32x4_splat(y[i].d);
-        const v128 d = wasm_f32x4_mul(f16x4_to_f32x4(x[0][i].d, x[1][i].d, x[2][i].d, x[3][i].d), yd);
-        const v128 dmin = wasm_f32x4_mul(f16x4_to_f32x4(x[0][i].dmin, x[1][i].dmin, x[2][i].dmin, x[3][i].dmin), yd);
+        const float* h = half_table();
+        const v128 d = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][i].d], h[x[1][i].d], h[x[2][i].d], h[x[3][i].d]), yd);
+        const v128 dmin = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][i].dmin], h[x[1][i].dmin], h[x[2][i].dmin], h[x[3][i].dmin]), yd);
         acc = madd(wasm_f32x4_convert_i32x4(hsum4_i32(tot[0], tot[1], tot[2], tot[3])), d, acc);
         acc_min = madd(wasm_f32x4_convert_i32x4(wasm_i32x4_make(imin[0], imin[1], imin[2], imin[3])), dmin, acc_min);
     }
@@ -335,10 +347,10 @@ float dot_q5_K(const block_q5_K* x, const block_q8_K* y, int64_t nb) {
             k4_scale_min(g, x[i].scales, sc[g], m[g]);
             imin += m[g] * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
         }
-        summs = madd(wasm_f32x4_splat(-y[i].d * fp16_to_f32(x[i].dmin)), wasm_f32x4_splat(float(imin)), summs);
+        summs = madd(wasm_f32x4_splat(-y[i].d * half_table()[x[i].dmin]), wasm_f32x4_splat(float(imin)), summs);
         v128 lo, hi;
         k_block_lanes(x[i].qs, x[i].qh, sc, y[i].qs, lo, hi);
-        const v128 d = wasm_f32x4_splat(y[i].d * fp16_to_f32(x[i].d));
+        const v128 d = wasm_f32x4_splat(y[i].d * half_table()[x[i].d]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
     }
@@ -379,7 +391,7 @@ float dot_q6_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
         const v128 off_hi = wasm_i32x4_dot_i16x8(load(y[i].bsums + 8), wasm_i16x8_extend_high_i8x16(sc));
         lane_lo = wasm_i32x4_sub(lane_lo, wasm_i32x4_shl(off_lo, 5));
         lane_hi = wasm_i32x4_sub(lane_hi, wasm_i32x4_shl(off_hi, 5));
-        const v128 d = wasm_f32x4_splat(y[i].d * fp16_to_f32(x[i].d));
+        const v128 d = wasm_f32x4_splat(y[i].d * half_table()[x[i].d]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lane_lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(lane_hi), acc_hi);
     }
