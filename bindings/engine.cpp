@@ -80,8 +80,7 @@ public:
     }
     void release(double ptr) {  // an allocation abandoned (load cancelled or failed)
         void* p = reinterpret_cast<void*>(uintptr_t(ptr));
-        for (auto it = pending_.begin(); it != pending_.end(); ++it)
-            if (*it == p) { std::free(p); pending_.erase(it); return; }
+        if (take_pending(p)) std::free(p);
     }
     val heapView(double ptr, double n) const {
         return val(emscripten::typed_memory_view(size_t(n), reinterpret_cast<uint8_t*>(uintptr_t(ptr))));
@@ -90,10 +89,7 @@ public:
     void loadFromBuffer(double ptr, double n, int n_ctx, int n_threads) {
         guarded([&] {
             void* p = reinterpret_cast<void*>(uintptr_t(ptr));
-            bool owned = false;
-            for (auto it = pending_.begin(); it != pending_.end(); ++it)
-                if (*it == p) { pending_.erase(it); owned = true; break; }
-            if (!owned) RILL_FAIL("loadFromBuffer: the buffer was not made by allocate()");
+            if (!take_pending(p)) RILL_FAIL("loadFromBuffer: the buffer was not made by allocate()");
             load(gguf::File::parse(std::make_shared<MallocBytes>(static_cast<uint8_t*>(p), size_t(n))), n_ctx, n_threads);
         });
     }
@@ -279,6 +275,13 @@ public:
     }
 
 private:
+    // Removes p from the allocations not yet handed to a model; false if it is not one of them.
+    bool take_pending(void* p) {
+        const auto it = std::find(pending_.begin(), pending_.end(), p);
+        if (it == pending_.end()) return false;
+        pending_.erase(it);
+        return true;
+    }
     void load(gguf::File file, int n_ctx, int n_threads) {
         freeModel();
         auto model = Model::load(file);

@@ -596,10 +596,13 @@ void conv1d_causal_step(float* state, const float* x, const float* w, int64_t ch
         for (int k = 0; k < K - 1; ++k) s = std::fma(state[int64_t(k) * channels + c], w[c * K + k], s);
         out[c] = std::fma(x[c], w[c * K + K - 1], s);
     }
-    if (K > 1) {
-        std::memmove(state, state + channels, sizeof(float) * size_t(channels) * size_t(K - 2));
-        std::memcpy(state + int64_t(K - 2) * channels, x, sizeof(float) * size_t(channels));
-    }
+    conv1d_push_state(state, x, channels, K);
+}
+
+void conv1d_push_state(float* state, const float* x, int64_t channels, int K) {
+    if (K < 2) return;
+    std::memmove(state, state + channels, sizeof(float) * size_t(channels) * size_t(K - 2));
+    std::memcpy(state + int64_t(K - 2) * channels, x, sizeof(float) * size_t(channels));
 }
 
 void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,

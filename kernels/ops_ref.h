@@ -91,6 +91,8 @@ void attention_head(const float* q, const float* k, const float* v, int64_t n_kv
 // out[c] = sum_k window[k][c] * w[c][k], window = (K-1 previous inputs from state, x).
 // state holds K-1 rows of `channels` (oldest first) and is shifted to take x.
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out);
+// The state's window moved on by one input: drops the oldest row, appends x (every kernel's last step).
+void conv1d_push_state(float* state, const float* x, int64_t channels, int K);
 
 // One token of the gated delta rule for one head. S is [dv][dk] (k contiguous):
 //   S = S * exp(g);  d = beta * (v - S^T k);  S += k d^T;  out = (S^T q) * scale

@@ -159,15 +159,40 @@ struct RowJob {
 template <typename Block>
 const Block* qrow(const Acts& a, int64_t t) { return reinterpret_cast<const Block*>(a.q.data() + uint64_t(t) * a.q_stride); }
 
+// Rows [r0, r1) for every token with a one-row kernel: Y[t][r] = dot(row r, t).
+template <typename Block, typename Dot>
+void each_row(const RowJob& j, int64_t r0, int64_t r1, Dot dot) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const auto* x = reinterpret_cast<const Block*>(j.W + uint64_t(r) * j.rb);
+        for (int64_t t = 0; t < j.a->n_tokens; ++t) j.Y[t * j.ldy + r] = dot(x, t);
+    }
+}
+
+// The same with a four-row kernel (dot4(rows, t) -> one result per lane); a short final group
+// repeats its last row and drops the extra results.
+template <typename Block, typename Dot4>
+void each_four_rows(const RowJob& j, int64_t r0, int64_t r1, Dot4 dot4) {
+    for (int64_t r = r0; r < r1; r += 4) {
+        const Block* x[4];
+        for (int k = 0; k < 4; ++k) x[k] = reinterpret_cast<const Block*>(j.W + uint64_t(std::min(r + k, r1 - 1)) * j.rb);
+        for (int64_t t = 0; t < j.a->n_tokens; ++t) {
+            float out[4];
+            wasm_v128_store(out, dot4(x, t));
+            for (int k = 0; k < 4 && r + k < r1; ++k) j.Y[t * j.ldy + r + k] = out[k];
+        }
+    }
+}
+
 // Q4_0 x Q8_0, lane order: lane l of a block = 4-element sums (unsigned nibbles, offset 8
 // taken off through the activation sums), an FMA per block, the 8-lane tree.
 float dot_q4_0_lanes(const block_q4_0* x, const block_q8_0* y, const float* yd, const int32_t* sum4, int64_t nb) {
+    const float* h = half_table();  // block scales, looked up
     v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
     for (int64_t b = 0; b < nb; ++b) {
         const v128 q = load(x[b].qs);
         const v128 lo = dot4_s8_u7(load(y[b].qs), wasm_v128_and(q, kLowNibbles), wasm_i32x4_neg(load(sum4 + 8 * b)));
         const v128 hi = dot4_s8_u7(load(y[b].qs + 16), wasm_u8x16_shr(q, 4), wasm_i32x4_neg(load(sum4 + 8 * b + 4)));
-        const v128 d = wasm_f32x4_splat(half_table()[x[b].d] * yd[b]);
+        const v128 d = wasm_f32x4_splat(h[x[b].d] * yd[b]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
     }
@@ -177,6 +202,7 @@ float dot_q4_0_lanes(const block_q4_0* x, const block_q8_0* y, const float* yd, 
 // Q4_0 x Q8_0, row order (llama.cpp's repacked kernel), four rows at once: lane k of the
 // accumulator is row k, one FMA per block of its exact integer dot.
 v128 dot_q4_0_rows4(const block_q4_0* const x[4], const block_q8_0* y, const float* yd, const int32_t* bsum, int64_t nb) {
+    const float* h = half_table();  // block scales, looked up
     v128 acc = wasm_f32x4_splat(0);
     for (int64_t b = 0; b < nb; ++b) {
         const v128 a_lo = load(y[b].qs), a_hi = load(y[b].qs + 16);
@@ -186,7 +212,6 @@ v128 dot_q4_0_rows4(const block_q4_0* const x[4], const block_q8_0* y, const flo
             s[k] = dot_s8_u7_total(a_hi, wasm_u8x16_shr(q, 4), dot_s8_u7_total(a_lo, wasm_v128_and(q, kLowNibbles), wasm_i32x4_splat(0)));
         }
         const v128 isum = wasm_i32x4_sub(hsum4_i32(s[0], s[1], s[2], s[3]), wasm_i32x4_splat(bsum[b]));
-        const float* h = half_table();
         const v128 d = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][b].d], h[x[1][b].d], h[x[2][b].d], h[x[3][b].d]), wasm_f32x4_splat(yd[b]));
         acc = madd(wasm_f32x4_convert_i32x4(isum), d, acc);
     }
@@ -196,32 +221,24 @@ v128 dot_q4_0_rows4(const block_q4_0* const x[4], const block_q8_0* y, const flo
 void rows_q4_0(const RowJob& j, int64_t r0, int64_t r1) {
     const Acts& a = *j.a;
     const int64_t nb = j.cols / QK4_0;
-    auto row = [&](int64_t r) { return reinterpret_cast<const block_q4_0*>(j.W + uint64_t(r) * j.rb); };
-    if (j.order == SumOrder::Lanes) {
-        for (int64_t r = r0; r < r1; ++r)
-            for (int64_t t = 0; t < a.n_tokens; ++t)
-                j.Y[t * j.ldy + r] = dot_q4_0_lanes(row(r), qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.sum4[size_t(t * nb * 8)], nb);
-        return;
-    }
-    for (int64_t r = r0; r < r1; r += 4) {
-        const block_q4_0* x[4];
-        for (int k = 0; k < 4; ++k) x[k] = row(std::min(r + k, r1 - 1));  // a short group repeats its last row
-        for (int64_t t = 0; t < a.n_tokens; ++t) {
-            float out[4];
-            wasm_v128_store(out, dot_q4_0_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.bsum[size_t(t * nb)], nb));
-            for (int k = 0; k < 4 && r + k < r1; ++k) j.Y[t * j.ldy + r + k] = out[k];
-        }
-    }
+    if (j.order == SumOrder::Lanes)
+        return each_row<block_q4_0>(j, r0, r1, [&](const block_q4_0* x, int64_t t) {
+            return dot_q4_0_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.sum4[size_t(t * nb * 8)], nb);
+        });
+    each_four_rows<block_q4_0>(j, r0, r1, [&](const block_q4_0* const* x, int64_t t) {
+        return dot_q4_0_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.bsum[size_t(t * nb)], nb);
+    });
 }
 
 // Q8_0 x Q8_0: 8 lanes of signed 4-element sums, an FMA per block, the tree.
 float dot_q8_0(const block_q8_0* x, const block_q8_0* y, const float* yd, int64_t nb) {
+    const float* h = half_table();  // block scales, looked up
     v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
     const v128 zero = wasm_i32x4_splat(0);
     for (int64_t b = 0; b < nb; ++b) {
         const v128 lo = dot4_s8_s8(load(x[b].qs), load(y[b].qs), zero);
         const v128 hi = dot4_s8_s8(load(x[b].qs + 16), load(y[b].qs + 16), zero);
-        const v128 d = wasm_f32x4_splat(half_table()[x[b].d] * yd[b]);
+        const v128 d = wasm_f32x4_splat(h[x[b].d] * yd[b]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
     }
@@ -230,10 +247,9 @@ float dot_q8_0(const block_q8_0* x, const block_q8_0* y, const float* yd, int64_
 
 void rows_q8_0(const RowJob& j, int64_t r0, int64_t r1) {
     const int64_t nb = j.cols / QK8_0;
-    for (int64_t r = r0; r < r1; ++r)
-        for (int64_t t = 0; t < j.a->n_tokens; ++t)
-            j.Y[t * j.ldy + r] = dot_q8_0(reinterpret_cast<const block_q8_0*>(j.W + uint64_t(r) * j.rb),
-                                          qrow<block_q8_0>(*j.a, t), &j.a->d[size_t(t * nb)], nb);
+    each_row<block_q8_0>(j, r0, r1, [&](const block_q8_0* x, int64_t t) {
+        return dot_q8_0(x, qrow<block_q8_0>(*j.a, t), &j.a->d[size_t(t * nb)], nb);
+    });
 }
 
 // The 32 4-bit values of group g (0..7) of a Q4_K/Q5_K block as two vectors (elements 0..15,
@@ -269,6 +285,7 @@ inline void k_block_lanes(const uint8_t* qs, const uint8_t* qh, const uint8_t sc
 }
 
 float dot_q4_K_lanes(const block_q4_K* x, const block_q8_K* y, int64_t nb) {
+    const float* h = half_table();  // block scales, looked up
     v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0), acc_m = wasm_f32x4_splat(0);
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sc[8], m[8];
@@ -276,11 +293,11 @@ float dot_q4_K_lanes(const block_q4_K* x, const block_q8_K* y, int64_t nb) {
         int32_t prod[4];
         for (int p = 0; p < 4; ++p)
             prod[p] = m[2 * p] * (y[i].bsums[4 * p] + y[i].bsums[4 * p + 1]) + m[2 * p + 1] * (y[i].bsums[4 * p + 2] + y[i].bsums[4 * p + 3]);
-        const v128 dmin = wasm_f32x4_splat(-y[i].d * half_table()[x[i].dmin]);
+        const v128 dmin = wasm_f32x4_splat(-y[i].d * h[x[i].dmin]);
         acc_m = madd(dmin, wasm_f32x4_convert_i32x4(wasm_i32x4_make(prod[0], prod[1], prod[2], prod[3])), acc_m);
         v128 lo, hi;
         k_block_lanes(x[i].qs, nullptr, sc, y[i].qs, lo, hi);
-        const v128 d = wasm_f32x4_splat(y[i].d * half_table()[x[i].d]);
+        const v128 d = wasm_f32x4_splat(y[i].d * h[x[i].d]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
     }
@@ -290,6 +307,7 @@ float dot_q4_K_lanes(const block_q4_K* x, const block_q8_K* y, int64_t nb) {
 // Q4_K row order (llama.cpp's repacked kernel), four rows at once: per block one FMA of the
 // exact scaled integer dot and one of the mins term, subtracted at the end.
 v128 dot_q4_K_rows4(const block_q4_K* const x[4], const block_q8_K* y, int64_t nb) {
+    const float* h = half_table();  // block scales, looked up
     v128 acc = wasm_f32x4_splat(0), acc_min = wasm_f32x4_splat(0);
     const v128 zero = wasm_i32x4_splat(0);
     for (int64_t i = 0; i < nb; ++i) {
@@ -309,7 +327,6 @@ v128 dot_q4_K_rows4(const block_q4_K* const x[4], const block_q8_K* y, int64_t n
             }
         }
         const v128 yd = wasm_f32x4_splat(y[i].d);
-        const float* h = half_table();
         const v128 d = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][i].d], h[x[1][i].d], h[x[2][i].d], h[x[3][i].d]), yd);
         const v128 dmin = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][i].dmin], h[x[1][i].dmin], h[x[2][i].dmin], h[x[3][i].dmin]), yd);
         acc = madd(wasm_f32x4_convert_i32x4(hsum4_i32(tot[0], tot[1], tot[2], tot[3])), d, acc);
@@ -320,25 +337,14 @@ v128 dot_q4_K_rows4(const block_q4_K* const x[4], const block_q8_K* y, int64_t n
 
 void rows_q4_K(const RowJob& j, int64_t r0, int64_t r1) {
     const int64_t nb = j.cols / QK_K;
-    auto row = [&](int64_t r) { return reinterpret_cast<const block_q4_K*>(j.W + uint64_t(r) * j.rb); };
-    if (j.order == SumOrder::Lanes) {
-        for (int64_t r = r0; r < r1; ++r)
-            for (int64_t t = 0; t < j.a->n_tokens; ++t) j.Y[t * j.ldy + r] = dot_q4_K_lanes(row(r), qrow<block_q8_K>(*j.a, t), nb);
-        return;
-    }
-    for (int64_t r = r0; r < r1; r += 4) {
-        const block_q4_K* x[4];
-        for (int k = 0; k < 4; ++k) x[k] = row(std::min(r + k, r1 - 1));
-        for (int64_t t = 0; t < j.a->n_tokens; ++t) {
-            float out[4];
-            wasm_v128_store(out, dot_q4_K_rows4(x, qrow<block_q8_K>(*j.a, t), nb));
-            for (int k = 0; k < 4 && r + k < r1; ++k) j.Y[t * j.ldy + r + k] = out[k];
-        }
-    }
+    if (j.order == SumOrder::Lanes)
+        return each_row<block_q4_K>(j, r0, r1, [&](const block_q4_K* x, int64_t t) { return dot_q4_K_lanes(x, qrow<block_q8_K>(*j.a, t), nb); });
+    each_four_rows<block_q4_K>(j, r0, r1, [&](const block_q4_K* const* x, int64_t t) { return dot_q4_K_rows4(x, qrow<block_q8_K>(*j.a, t), nb); });
 }
 
 // Q5_K: as Q4_K's lane order with the fifth bit; the mins accumulated in one lane.
 float dot_q5_K(const block_q5_K* x, const block_q8_K* y, int64_t nb) {
+    const float* h = half_table();  // block scales, looked up
     v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0), summs = wasm_f32x4_splat(0);
     for (int64_t i = 0; i < nb; ++i) {
         uint8_t sc[8], m[8];
@@ -347,10 +353,10 @@ float dot_q5_K(const block_q5_K* x, const block_q8_K* y, int64_t nb) {
             k4_scale_min(g, x[i].scales, sc[g], m[g]);
             imin += m[g] * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
         }
-        summs = madd(wasm_f32x4_splat(-y[i].d * half_table()[x[i].dmin]), wasm_f32x4_splat(float(imin)), summs);
+        summs = madd(wasm_f32x4_splat(-y[i].d * h[x[i].dmin]), wasm_f32x4_splat(float(imin)), summs);
         v128 lo, hi;
         k_block_lanes(x[i].qs, x[i].qh, sc, y[i].qs, lo, hi);
-        const v128 d = wasm_f32x4_splat(y[i].d * half_table()[x[i].d]);
+        const v128 d = wasm_f32x4_splat(y[i].d * h[x[i].d]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
     }
@@ -359,14 +365,13 @@ float dot_q5_K(const block_q5_K* x, const block_q8_K* y, int64_t nb) {
 
 void rows_q5_K(const RowJob& j, int64_t r0, int64_t r1) {
     const int64_t nb = j.cols / QK_K;
-    for (int64_t r = r0; r < r1; ++r)
-        for (int64_t t = 0; t < j.a->n_tokens; ++t)
-            j.Y[t * j.ldy + r] = dot_q5_K(reinterpret_cast<const block_q5_K*>(j.W + uint64_t(r) * j.rb), qrow<block_q8_K>(*j.a, t), nb);
+    each_row<block_q5_K>(j, r0, r1, [&](const block_q5_K* x, int64_t t) { return dot_q5_K(x, qrow<block_q8_K>(*j.a, t), nb); });
 }
 
 // Q6_K: unsigned 6-bit values in 8 integer lanes (lane l: positions 4l..4l+3 of each 32-element
 // quarter, scaled by that 16-group's scale), minus 32 x scale x group sums, an FMA per block.
 float dot_q6_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
+    const float* h = half_table();  // block scales, looked up
     v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
     const v128 zero = wasm_i32x4_splat(0), three = wasm_i8x16_splat(3);
     for (int64_t i = 0; i < nb; ++i) {
@@ -391,7 +396,7 @@ float dot_q6_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
         const v128 off_hi = wasm_i32x4_dot_i16x8(load(y[i].bsums + 8), wasm_i16x8_extend_high_i8x16(sc));
         lane_lo = wasm_i32x4_sub(lane_lo, wasm_i32x4_shl(off_lo, 5));
         lane_hi = wasm_i32x4_sub(lane_hi, wasm_i32x4_shl(off_hi, 5));
-        const v128 d = wasm_f32x4_splat(y[i].d * half_table()[x[i].d]);
+        const v128 d = wasm_f32x4_splat(y[i].d * h[x[i].d]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lane_lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(lane_hi), acc_hi);
     }
@@ -400,9 +405,7 @@ float dot_q6_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
 
 void rows_q6_K(const RowJob& j, int64_t r0, int64_t r1) {
     const int64_t nb = j.cols / QK_K;
-    for (int64_t r = r0; r < r1; ++r)
-        for (int64_t t = 0; t < j.a->n_tokens; ++t)
-            j.Y[t * j.ldy + r] = dot_q6_K(reinterpret_cast<const block_q6_K*>(j.W + uint64_t(r) * j.rb), qrow<block_q8_K>(*j.a, t), nb);
+    each_row<block_q6_K>(j, r0, r1, [&](const block_q6_K* x, int64_t t) { return dot_q6_K(x, qrow<block_q8_K>(*j.a, t), nb); });
 }
 
 // F32 / F16 / BF16 weights: rows widened to float, summed in llama.cpp's order for the batch size.
@@ -434,9 +437,9 @@ void rows_float(const RowJob& j, int64_t r0, int64_t r1, TensorType w) {
 
 // Formats without a SIMD kernel (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K): the reference dot per row.
 void rows_reference(const RowJob& j, int64_t r0, int64_t r1, TensorType w) {
-    for (int64_t r = r0; r < r1; ++r)
-        for (int64_t t = 0; t < j.a->n_tokens; ++t)
-            j.Y[t * j.ldy + r] = dot_row(w, j.W + uint64_t(r) * j.rb, j.a->q.data() + uint64_t(t) * j.a->q_stride, j.cols, j.order);
+    each_row<uint8_t>(j, r0, r1, [&](const uint8_t* x, int64_t t) {
+        return dot_row(w, x, j.a->q.data() + uint64_t(t) * j.a->q_stride, j.cols, j.order);
+    });
 }
 
 void rows(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
@@ -586,10 +589,7 @@ void conv1d_causal_step(float* state, const float* x, const float* w, int64_t ch
         for (int k = 0; k < K - 1; ++k) s = madd1(state[int64_t(k) * channels + c], w[c * K + k], s);
         out[c] = madd1(x[c], w[c * K + K - 1], s);
     }
-    if (K > 1) {
-        std::memmove(state, state + channels, sizeof(float) * size_t(channels) * size_t(K - 2));
-        std::memcpy(state + int64_t(K - 2) * channels, x, sizeof(float) * size_t(channels));
-    }
+    conv1d_push_state(state, x, channels, K);
 }
 
 void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,

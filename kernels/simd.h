@@ -36,6 +36,12 @@ inline v128 madd(v128 a, v128 b, v128 c) {
 #endif
 }
 
+// acc + [p01 + p23, p45 + p67, p89 + pab, pcd + pef] from pair sums lo = [p01, p23, p45, p67] and
+// hi = [p89, ...]: i16x8 dot products regrouped into sums of 4 consecutive products.
+inline v128 sum4_i16(v128 lo, v128 hi, v128 acc) {
+    return wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6), wasm_i32x4_shuffle(lo, hi, 1, 3, 5, 7)));
+}
+
 // acc + lane sums of 4 consecutive products: lane i += sum_{j<4} a[4i+j] * b[4i+j], with a
 // signed bytes and b unsigned bytes 0..127. Relaxed: one i32x4.relaxed_dot_i8x16_i7x16_add,
 // which is exact for b in 0..127 on every engine (x86's pmaddubsw reads b as unsigned; pairs
@@ -44,9 +50,8 @@ inline v128 dot4_s8_u7(v128 a, v128 b, v128 acc) {
 #if defined(__wasm_relaxed_simd__)
     return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, acc);
 #else
-    const v128 lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b));
-    const v128 hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b));
-    return wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6), wasm_i32x4_shuffle(lo, hi, 1, 3, 5, 7)));
+    return sum4_i16(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b)),
+                    wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b)), acc);
 #endif
 }
 
@@ -65,9 +70,8 @@ inline v128 dot_s8_u7_total(v128 a, v128 b, v128 acc) {
 // The same for two signed operands (Q8_0 weights can be -128, which no 7-bit operand holds):
 // widened to i16 in both builds.
 inline v128 dot4_s8_s8(v128 a, v128 b, v128 acc) {
-    const v128 lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_i16x8_extend_low_i8x16(b));
-    const v128 hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_i16x8_extend_high_i8x16(b));
-    return wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6), wasm_i32x4_shuffle(lo, hi, 1, 3, 5, 7)));
+    return sum4_i16(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_i16x8_extend_low_i8x16(b)),
+                    wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_i16x8_extend_high_i8x16(b)), acc);
 }
 
 // [sum(a), sum(b), sum(c), sum(d)] of four i32x4 vectors (exact, order irrelevant).

@@ -14,19 +14,14 @@
 #include "kernels/ops_ref.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/quant_ref.h"
+#include "tests/test_random.h"
 #include "src/thread_pool.h"
 
 using namespace rill;
 
 namespace {
 
-std::vector<float> gaussian(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> d(0.0f, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-}
+using test::gaussian;
 
 // Tolerance for float results when madd rounds twice: relative to the size of the terms.
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<float>& magnitude,

@@ -9,18 +9,13 @@
 #include "kernels/half.h"
 #include "kernels/ops_ref.h"
 #include "kernels/quant_ref.h"
+#include "tests/test_random.h"
 
 using namespace rill;
 
 namespace {
 
-std::vector<float> gaussian(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> d(0.0f, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-}
+using test::gaussian;
 
 double ulp_distance(float a, float b) { return std::fabs(double(a) - double(b)) / double(std::nextafter(std::fabs(b), INFINITY) - std::fabs(b)); }
 
