@@ -34,6 +34,7 @@ public:
     ~MallocBytes() override { std::free(p_); }
     const uint8_t* data() const override { return p_; }
     size_t size() const override { return n_; }
+    bool writable() const override { return true; }
 private:
     uint8_t* p_;
     size_t n_;

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -74,6 +76,15 @@ public:
     virtual ~Bytes() = default;
     virtual const uint8_t* data() const = 0;
     virtual size_t size() const = 0;
+    // Owned buffers may be rearranged in place (weights repacked for the kernels at load);
+    // a read-only map may not.
+    virtual bool writable() const { return false; }
+    // Runs f the first time it is called on these bytes, however many Files and Models share
+    // them (a second model loaded from the same bytes must not repack them again).
+    void once(const std::function<void()>& f) const { std::call_once(once_, f); }
+
+private:
+    mutable std::once_flag once_;
 };
 std::shared_ptr<const Bytes> bytes_from_vector(std::vector<uint8_t> v);
 // Maps the file read-only where the platform can (native), reads it otherwise.
@@ -89,6 +100,12 @@ public:
     uint64_t alignment() const { return alignment_; }
     uint64_t data_offset() const { return data_offset_; }
     size_t file_size() const { return bytes_->size(); }
+    // Whether tensor bytes may be rewritten in place (owned, not a read-only map).
+    bool writable() const { return bytes_->writable(); }
+    // Runs f (which rewrites tensor bytes in place) once per set of bytes, if writable.
+    void rewrite_once(const std::function<void()>& f) const {
+        if (bytes_->writable()) bytes_->once(f);
+    }
 
     const std::vector<std::pair<std::string, Value>>& metadata() const { return kv_; }
     const Value* find(std::string_view key) const;

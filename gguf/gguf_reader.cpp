@@ -121,6 +121,7 @@ public:
     explicit VectorBytes(std::vector<uint8_t> v) : v_(std::move(v)) {}
     const uint8_t* data() const override { return v_.data(); }
     size_t size() const override { return v_.size(); }
+    bool writable() const override { return true; }
 private:
     std::vector<uint8_t> v_;
 };

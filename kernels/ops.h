@@ -26,8 +26,15 @@ const char* kernel_set();
 bool madd_is_fused();
 
 // Y[t] = W X[t] for n_tokens rows, rows split across the pool's threads (pool may be null).
+// W is arranged as `layout` says (see ops_ref.h); the result does not depend on the layout.
 void matmul(TensorType weight, const void* W, int64_t rows, int64_t cols, const float* X, float* Y, int64_t n_tokens,
-            SumOrder order, ThreadPool* pool);
+            SumOrder order, ThreadPool* pool, WeightLayout layout = WeightLayout::Plain);
+
+// The layout this build's matmul reads a weight fastest in: Rows4 for row-order Q4_0 matrices
+// in the SIMD builds, Plain otherwise. Depends only on the arguments, never on the bytes.
+WeightLayout preferred_layout(TensorType weight, int64_t rows, int64_t cols, SumOrder order);
+// Rearranges a Plain matrix in place into `layout` (a no-op for Plain).
+void repack(WeightLayout layout, TensorType weight, void* W, int64_t rows, int64_t cols);
 
 float dot_f32_lanes16(const float* a, const float* b, int64_t n);
 float dot_f32_blocks64(const float* a, const float* b, int64_t n);

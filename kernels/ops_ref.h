@@ -24,6 +24,13 @@ bool weight_type_supported(TensorType weight);
 enum class SumOrder : uint8_t { Lanes, Rows };
 SumOrder llama_cpp_sum_order(TensorType weight, int64_t rows, bool is_token_embd);
 
+// How a weight matrix's bytes are arranged. Plain: as in the file, row after row. Rows4: a
+// Q4_0 matrix rearranged at load (kern::repack) for the SIMD kernels' row-order dot product:
+// rows in groups of four, each block of the group 72 bytes, the four rows' fp16 scales, then
+// four 16-byte vectors; vector j holds, for row k at bytes 4k..4k+3, elements 4j..4j+3 of the
+// block in the low nibbles and elements 16+4j..16+4j+3 in the high nibbles. Same size as Plain.
+enum class WeightLayout : uint8_t { Plain, Rows4 };
+
 // Activations of n elements quantised to activation_type(weight), as llama.cpp's x86 CPU
 // path does: Q8_0/Q8_1 with id = 127/amax and round-half-to-even, Q8_K with the reference rounding.
 void quantize_activations(TensorType weight, const float* x, int64_t n, std::vector<uint8_t>& out);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "rill/error.h"
 #include "src/thread_pool.h"
 
 namespace rill::kern {
@@ -13,8 +14,15 @@ namespace rill::kern {
 const char* kernel_set() { return "scalar"; }
 bool madd_is_fused() { return true; }  // the reference uses std::fma
 
+WeightLayout preferred_layout(TensorType, int64_t, int64_t, SumOrder) { return WeightLayout::Plain; }
+
+void repack(WeightLayout layout, TensorType, void*, int64_t, int64_t) {
+    if (layout != WeightLayout::Plain) RILL_FAIL("the scalar kernels read only the plain weight layout");
+}
+
 void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float* X, float* Y, int64_t n_tokens,
-            SumOrder order, ThreadPool* pool) {
+            SumOrder order, ThreadPool* pool, WeightLayout layout) {
+    if (layout != WeightLayout::Plain) RILL_FAIL("the scalar kernels read only the plain weight layout");
     if (!pool || pool->size() == 1 || rows < 64) return rill::matmul(w, W, rows, cols, X, Y, n_tokens, order);
     const uint64_t rb = row_bytes(w, uint64_t(cols));
     pool->run([&](int ith, int nth) {

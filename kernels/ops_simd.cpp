@@ -13,6 +13,7 @@
 #include "kernels/quant_blocks.h"
 #include "kernels/quant_ref.h"
 #include "kernels/simd.h"
+#include "rill/error.h"
 #include "src/thread_pool.h"
 
 namespace rill::kern {
@@ -228,6 +229,82 @@ void rows_q4_0(const RowJob& j, int64_t r0, int64_t r1) {
     each_four_rows<block_q4_0>(j, r0, r1, [&](const block_q4_0* const* x, int64_t t) {
         return dot_q4_0_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.bsum[size_t(t * nb)], nb);
     });
+}
+
+// ---- Q4_0 in the Rows4 layout (ops_ref.h) ------------------------------------------------
+
+constexpr uint64_t kRows4Block = 72;  // one block of four rows: 4 fp16 scales, 4 x 16 nibble bytes
+
+void repack_q4_0_rows4(uint8_t* W, int64_t rows, int64_t cols) {
+    const int64_t nb = cols / QK4_0;
+    const uint64_t rb = row_bytes(TensorType::Q4_0, uint64_t(cols));
+    std::vector<uint8_t> plain(size_t(4 * rb));
+    for (int64_t r = 0; r < rows; r += 4) {
+        uint8_t* group = W + uint64_t(r) * rb;
+        std::memcpy(plain.data(), group, plain.size());
+        for (int64_t b = 0; b < nb; ++b) {
+            uint8_t* out = group + uint64_t(b) * kRows4Block;
+            for (int k = 0; k < 4; ++k) {
+                const block_q4_0& x = reinterpret_cast<const block_q4_0*>(plain.data() + uint64_t(k) * rb)[b];
+                std::memcpy(out + 2 * k, &x.d, 2);
+                // byte i of qs holds element i (low nibble) and element 16 + i (high nibble)
+                for (int j = 0; j < 4; ++j) std::memcpy(out + 8 + 16 * j + 4 * k, x.qs + 4 * j, 4);
+            }
+        }
+    }
+}
+
+// Four fp16 values (8 bytes) as floats, exactly for every half: the magnitude bits moved into
+// float position read as value x 2^-112 (normals and subnormals alike), scaled back by a
+// multiply; inf and nan keep their mantissa under an all-ones exponent.
+inline v128 half4_to_f32x4(const void* p) {
+    const v128 x = wasm_i16x8_shuffle(wasm_i32x4_splat(0), wasm_v128_load64_zero(p), 0, 8, 1, 9, 2, 10, 3, 11);  // h << 16
+    const v128 sign = wasm_v128_and(x, wasm_i32x4_splat(INT32_MIN));
+    const v128 mag = wasm_u32x4_shr(wasm_v128_and(x, wasm_i32x4_splat(0x7fff0000)), 3);
+    const v128 finite = wasm_f32x4_mul(mag, wasm_f32x4_splat(0x1p112f));
+    const v128 special = wasm_v128_or(mag, wasm_i32x4_splat(0x70000000));
+    return wasm_v128_or(wasm_v128_bitselect(special, finite, wasm_u32x4_ge(mag, wasm_i32x4_splat(0x0f800000))), sign);
+}
+
+// Q4_0 x Q8_0 in row order from the Rows4 layout: lane k of a token's accumulator is row k.
+// Per block, the nibbles are unpacked once and serve up to kTile tokens; each 4-element group
+// of activations is broadcast and multiplied with the same elements of the four rows. The
+// integer sum starts at the block's offset (-8 x its activation sum), then one FMA per block.
+void rows_q4_0_rows4(const RowJob& j, int64_t r0, int64_t r1) {
+    constexpr int64_t kTile = 8;
+    const Acts& a = *j.a;
+    const int64_t nb = j.cols / QK4_0;
+    const v128 zero = wasm_i32x4_splat(0);
+    for (int64_t r = r0; r < r1; r += 4) {
+        const uint8_t* group = j.W + uint64_t(r) * j.rb;
+        for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTile) {
+            const int64_t nt = std::min(kTile, a.n_tokens - t0);
+            v128 acc[kTile];
+            for (int64_t t = 0; t < nt; ++t) acc[t] = zero;
+            for (int64_t b = 0; b < nb; ++b) {
+                const uint8_t* blk = group + uint64_t(b) * kRows4Block;
+                const v128 d = half4_to_f32x4(blk);
+                v128 lo[4], hi[4];
+                for (int i = 0; i < 4; ++i) {
+                    const v128 q = load(blk + 8 + 16 * i);
+                    lo[i] = wasm_v128_and(q, kLowNibbles);
+                    hi[i] = wasm_v128_and(wasm_u16x8_shr(q, 4), kLowNibbles);
+                }
+                for (int64_t t = 0; t < nt; ++t) {
+                    const int64_t tb = (t0 + t) * nb + b;
+                    const int8_t* y = qrow<block_q8_0>(a, t0 + t)[b].qs;
+                    v128 s_lo = wasm_i32x4_splat(-a.bsum[size_t(tb)]), s_hi = zero;
+                    for (int i = 0; i < 4; ++i) {
+                        s_lo = dot4_s8_u7(wasm_v128_load32_splat(y + 4 * i), lo[i], s_lo);
+                        s_hi = dot4_s8_u7(wasm_v128_load32_splat(y + 16 + 4 * i), hi[i], s_hi);
+                    }
+                    const v128 isum = wasm_i32x4_add(s_lo, s_hi);
+                    acc[t] = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(d, wasm_f32x4_splat(a.d[size_t(tb)])), acc[t]);
+                }
+            }
+            for (int64_t t = 0; t < nt; ++t) wasm_v128_store(j.Y + (t0 + t) * j.ldy + r, acc[t]);
+        }
+    }
 }
 
 // Q8_0 x Q8_0: 8 lanes of signed 4-element sums, an FMA per block, the tree.
@@ -488,18 +565,34 @@ constexpr int64_t kBlock = 16;  // the reference's vector blocks (llama.cpp's AV
 
 // ---- public kernels -------------------------------------------------------------------------
 
+WeightLayout preferred_layout(TensorType w, int64_t rows, int64_t cols, SumOrder order) {
+    const bool rows4 = w == TensorType::Q4_0 && order == SumOrder::Rows && rows % 4 == 0 && cols % QK4_0 == 0;
+    return rows4 ? WeightLayout::Rows4 : WeightLayout::Plain;
+}
+
+void repack(WeightLayout layout, TensorType w, void* W, int64_t rows, int64_t cols) {
+    if (layout == WeightLayout::Plain) return;
+    if (w != TensorType::Q4_0 || rows % 4 != 0 || cols % QK4_0 != 0)
+        RILL_FAIL("the Rows4 layout is for Q4_0 matrices with a multiple of 4 rows");
+    repack_q4_0_rows4(static_cast<uint8_t*>(W), rows, cols);
+}
+
 void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const float* X, float* Y, int64_t n_tokens,
-            SumOrder order, ThreadPool* pool) {
+            SumOrder order, ThreadPool* pool, WeightLayout layout) {
     thread_local Acts acts;
     prepare_acts(w, X, n_tokens, cols, acts);
     const RowJob job{static_cast<const uint8_t*>(W), row_bytes(w, uint64_t(cols)), cols, &acts, X, Y, rows_n, order};
+    const bool rows4 = layout == WeightLayout::Rows4;
+    if (rows4 && (w != TensorType::Q4_0 || order != SumOrder::Rows || rows_n % 4 != 0))
+        RILL_FAIL("matmul: the Rows4 layout holds row-order Q4_0 matrices with a multiple of 4 rows");
+    const auto part = [&](int64_t r0, int64_t r1) { rows4 ? rows_q4_0_rows4(job, r0, r1) : rows(job, w, r0, r1); };
     const int nth = pool ? pool->size() : 1;
-    if (nth == 1 || rows_n < 16) return rows(job, w, 0, rows_n);
+    if (nth == 1 || rows_n < 16) return part(0, rows_n);
     pool->run([&](int ith, int n) {
         // Chunks of whole 4-row groups, so that the row-order kernels see full groups.
         const int64_t groups = (rows_n + 3) / 4;
         const int64_t r0 = std::min(rows_n, groups * ith / n * 4), r1 = std::min(rows_n, groups * (ith + 1) / n * 4);
-        if (r0 < r1) rows(job, w, r0, r1);
+        if (r0 < r1) part(r0, r1);
     });
 }
 

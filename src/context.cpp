@@ -62,7 +62,7 @@ Context::Context(std::shared_ptr<const Model> model, int n_ctx, ThreadPool* pool
 // Y[t] = W x[t] for every token of the batch.
 void Context::matmul(const Tensor& W, const float* x, float* y, int n_tokens) {
     const auto t0 = Clock::now();
-    kern::matmul(W.type, W.data, W.ne[1], W.ne[0], x, y, n_tokens, W.order, pool_);
+    kern::matmul(W.type, W.data, W.ne[1], W.ne[0], x, y, n_tokens, W.order, pool_, W.layout);
     profile_.ms["matmul " + std::string(type_name(W.type))] += since_ms(t0);
 }
 
@@ -135,7 +135,7 @@ void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
     for (int t = 0; t < b.n; ++t) kern::rms_norm(&b.x[size_t(t * E)], model_->output_norm().f32(), &normed[size_t(t * E)], E, c.rms_eps);
     const Tensor& out = model_->output();
     const auto t_head = Clock::now();
-    kern::matmul(out.type, out.data, c.n_vocab, E, normed.data(), logits_.data(), b.n, out.order, pool_);
+    kern::matmul(out.type, out.data, c.n_vocab, E, normed.data(), logits_.data(), b.n, out.order, pool_, out.layout);
     profile_.ms["lm_head " + std::string(type_name(out.type))] += since_ms(t_head);
     profile_.ms["total"] += since_ms(t_eval);
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/ops.h"
 #include "kernels/ops_ref.h"
 #include "rill/error.h"
 
@@ -41,6 +42,7 @@ void require_positive(const char* what, int64_t v) {
 // Binds tensors by name and checks each against the shape and types its role needs.
 struct Binder {
     const gguf::File& f;
+    std::vector<Tensor>* repacks;  // matrices to rearrange into their preferred layout
 
     Tensor bind(const std::string& name, std::vector<int64_t> shape, bool matrix, bool required = true) const {
         const gguf::TensorInfo* ti = f.find_tensor(name);
@@ -63,6 +65,10 @@ struct Binder {
         if (matrix ? !weight_type_supported(t.type) : t.type != TensorType::F32)
             RILL_FAIL("tensor '%s' has type %s, which Rill does not support for %s", name.c_str(),
                       std::string(type_name(t.type)).c_str(), matrix ? "a weight matrix" : "a vector weight (needs f32)");
+        if (matrix && f.writable()) {  // owned bytes: the kernels' preferred layout
+            t.layout = kern::preferred_layout(t.type, t.ne[1], t.ne[0], t.order);
+            if (t.layout != WeightLayout::Plain) repacks->push_back(t);
+        }
         return t;
     }
 };
@@ -151,7 +157,8 @@ std::shared_ptr<const Model> Model::load(const gguf::File& file) {
     }
 
     m->tokenizer_ = Tokenizer::from_gguf(file);
-    const Binder b{file};
+    std::vector<Tensor> repacks;
+    const Binder b{file, &repacks};
     const gguf::TensorInfo* emb = file.find_tensor("token_embd.weight");
     if (!emb) RILL_FAIL("missing tensor 'token_embd.weight'");
     c.n_vocab = int(emb->ne[1]);
@@ -199,6 +206,10 @@ std::shared_ptr<const Model> Model::load(const gguf::File& file) {
         L.q_norm = b.bind(n("attn_q_norm.weight"), {D}, false, qk_norm);
         L.k_norm = b.bind(n("attn_k_norm.weight"), {D}, false, qk_norm);
     }
+    // Every tensor is bound once, so each is rearranged once; the bytes only on the first load.
+    file.rewrite_once([&] {
+        for (const Tensor& t : repacks) kern::repack(t.layout, t.type, const_cast<uint8_t*>(t.data), t.ne[1], t.ne[0]);
+    });
     return m;
 }
 

@@ -1,6 +1,7 @@
 // A loaded model: hyperparameters from GGUF metadata (a plain config struct), weights
 // bound by name with their shapes and types checked, and the tokenizer. Weights are
-// views into the file bytes; nothing is copied.
+// views into the file bytes; nothing is copied. When the bytes are owned (not a read-only
+// map), matrices the kernels read faster in another layout are rearranged in place, once.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@ struct Tensor {
     int64_t ne[4] = {1, 1, 1, 1};
     const uint8_t* data = nullptr;
     SumOrder order = SumOrder::Lanes;  // how dot products with it are summed (see ops_ref.h)
+    WeightLayout layout = WeightLayout::Plain;  // how its bytes are arranged (repacked at load)
     bool present() const { return data != nullptr; }
     const float* f32() const { return reinterpret_cast<const float*>(data); }
     uint64_t row_bytes() const;

@@ -125,6 +125,56 @@ TEST(Kernels, MatmulMatchesReferenceForEveryFormatOrderBatchAndThreadCount) {
     }
 }
 
+// The layout a build prefers (Rows4 for row-order Q4_0 in the SIMD builds) gives exactly what
+// the plain layout gives: every format and order, batches across the kernel's token tile, 1 and
+// 2 threads, and block scales of every kind (zero, subnormal, inf, nan) in the random bytes.
+TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
+#if defined(__wasm_simd128__)
+    ASSERT_EQ(kern::preferred_layout(TensorType::Q4_0, 40, 512, SumOrder::Rows), WeightLayout::Rows4);
+#endif
+    ThreadPool pool2(2);
+    const int64_t rows = 40, cols = 512;
+    int repacked = 0;
+    const uint16_t special[] = {0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x7bff, 0x7c00, 0xfc00, 0x7e01, 0xfd55};
+    for (TensorType t : kWeightTypes) {
+        for (bool random_bytes : {false, true}) {
+            if (random_bytes && t == TensorType::F32) continue;
+            if (!random_bytes && (t == TensorType::Q5_0 || t == TensorType::Q3_K)) continue;
+            auto w = make_weights(t, rows, cols, 17u + uint32_t(t), random_bytes);
+            if (random_bytes && t == TensorType::Q4_0)  // a special scale in every 7th block
+                for (size_t b = 3, i = 0; b < w.size() / sizeof(block_q4_0); b += 7, ++i)
+                    std::memcpy(w.data() + b * sizeof(block_q4_0), &special[i % 10], 2);
+            for (SumOrder order : {SumOrder::Lanes, SumOrder::Rows}) {
+                const WeightLayout layout = kern::preferred_layout(t, rows, cols, order);
+                auto packed = w;
+                kern::repack(layout, t, packed.data(), rows, cols);
+                repacked += layout != WeightLayout::Plain;
+                EXPECT_EQ(packed != w, layout != WeightLayout::Plain) << type_name(t);
+                for (int64_t n_tokens : {1, 3, 11}) {
+                    const auto X = gaussian(size_t(n_tokens * cols), 5u + uint32_t(n_tokens));
+                    std::vector<float> plain(static_cast<size_t>(rows * n_tokens)), got(plain.size()), got2(plain.size());
+                    kern::matmul(t, w.data(), rows, cols, X.data(), plain.data(), n_tokens, order, nullptr);
+                    kern::matmul(t, packed.data(), rows, cols, X.data(), got.data(), n_tokens, order, nullptr, layout);
+                    kern::matmul(t, packed.data(), rows, cols, X.data(), got2.data(), n_tokens, order, &pool2, layout);
+                    int differ = 0;
+                    for (size_t i = 0; i < plain.size(); ++i) {
+                        const bool same = std::isnan(plain[i]) ? std::isnan(got[i]) && std::isnan(got2[i])
+                                                               : f32_to_bits(plain[i]) == f32_to_bits(got[i]) &&
+                                                                     f32_to_bits(plain[i]) == f32_to_bits(got2[i]);
+                        differ += !same;
+                    }
+                    EXPECT_EQ(differ, 0) << type_name(t) << (random_bytes ? " random bytes" : " quantised") << " n=" << n_tokens;
+                }
+            }
+        }
+    }
+#if defined(__wasm_simd128__)
+    EXPECT_EQ(repacked, 2);  // Q4_0 row order, quantised and random bytes
+#else
+    EXPECT_EQ(repacked, 0);
+#endif
+}
+
 // Every float step exact: unit scales, small integer activations with 127 somewhere in each
 // block (so the activation scale is exactly 1). Any difference is then an integer-part bug.
 TEST(Kernels, IntegerPartsAreBitIdenticalInEveryBuild) {

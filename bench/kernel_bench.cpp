@@ -1,0 +1,81 @@
+// Matmul kernel throughput by weight format: GB/s of weights read and ms per call, for a
+// decode step (1 token) and prefill batches, over a weight set larger than the caches.
+// Built natively (the scalar reference kernels) and in both wasm builds:
+//   RILL_THREADS=2 node build/wasm-relaxed/rill_kernel_bench.js
+// (main takes no arguments: Emscripten 3.1.6 does not find clang-19's main(argc, argv).)
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "kernels/quant_ref.h"
+#include "src/thread_pool.h"
+
+using namespace rill;
+
+namespace {
+
+struct Case {
+    const char* name;
+    TensorType type;
+    SumOrder order;
+    WeightLayout layout = WeightLayout::Plain;
+};
+
+double seconds_now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// One format: `mats` matrices of rows x cols (together about 96 MB, beyond any cache), each
+// multiplied in turn; the best of a few passes.
+void run_case(const Case& c, int64_t n_tokens, ThreadPool* pool) {
+    const int64_t cols = 1024, rows = 3584;
+    const uint64_t rb = row_bytes(c.type, uint64_t(cols));
+    const uint64_t mat_bytes = rb * uint64_t(rows);
+    const int mats = int(96e6 / double(mat_bytes)) + 1;
+    std::vector<uint8_t> W(mat_bytes * uint64_t(mats));
+    {
+        std::mt19937 rng(7);
+        std::normal_distribution<float> g(0.0f, 1.0f);
+        std::vector<float> f(static_cast<size_t>(cols));
+        for (int64_t r = 0; r < rows * mats; ++r) {
+            for (auto& v : f) v = g(rng);
+            quantize_row(c.type, f.data(), W.data() + uint64_t(r) * rb, cols);
+        }
+        for (int m = 0; m < mats; ++m) kern::repack(c.layout, c.type, W.data() + mat_bytes * uint64_t(m), rows, cols);
+    }
+    std::vector<float> X(size_t(cols * n_tokens)), Y(size_t(rows * n_tokens));
+    std::mt19937 rng(3);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (auto& v : X) v = g(rng);
+    double best = 1e30;
+    for (int pass = 0; pass < 4; ++pass) {
+        const double t0 = seconds_now();
+        for (int m = 0; m < mats; ++m)
+            kern::matmul(c.type, W.data() + mat_bytes * uint64_t(m), rows, cols, X.data(), Y.data(), n_tokens, c.order, pool, c.layout);
+        best = std::min(best, (seconds_now() - t0) / mats);
+    }
+    std::printf("| %-10s | %6lld | %8.3f | %7.2f | %8.1f |\n", c.name, static_cast<long long>(n_tokens), best * 1e3,
+                double(mat_bytes) / best / 1e9, double(rows * cols * n_tokens) / best / 1e9);
+}
+
+}  // namespace
+
+int main() {
+    const char* env = std::getenv("RILL_THREADS");
+    const int threads = env ? std::atoi(env) : 1;
+    ThreadPool pool(threads);
+    std::printf("kernels: %s, threads: %d, matrix 3584 x 1024\n\n", kern::kernel_set(), threads);
+    std::printf("| format     | tokens | ms/call  | GB/s    | GMAC/s   |\n|---|---|---|---|---|\n");
+    const Case cases[] = {
+        {"Q4_0 rows4", TensorType::Q4_0, SumOrder::Rows, WeightLayout::Rows4},
+        {"Q4_0 rows", TensorType::Q4_0, SumOrder::Rows}, {"Q4_0 lanes", TensorType::Q4_0, SumOrder::Lanes},
+        {"Q8_0", TensorType::Q8_0, SumOrder::Lanes},     {"Q4_K rows", TensorType::Q4_K, SumOrder::Rows},
+        {"Q5_K", TensorType::Q5_K, SumOrder::Lanes},     {"Q6_K", TensorType::Q6_K, SumOrder::Lanes},
+    };
+    for (const Case& c : cases)
+        for (int64_t n : {1, 16, 64}) run_case(c, n, threads > 1 ? &pool : nullptr);
+    return 0;
+}
