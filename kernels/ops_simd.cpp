@@ -99,36 +99,40 @@ struct Acts {
     std::vector<float> d;        // Q8_0: each block's scale as float
     std::vector<int32_t> sum4;   // Q8_0: 8 x the sum of each 4 consecutive values (Q4_0's offset, lane order)
     std::vector<int32_t> bsum;   // Q8_0: 8 x each block's sum (Q4_0's offset, row order)
+    std::vector<int32_t> neg_bsum;  // the same negated: where the Rows4 kernel's sums start
 };
 
-void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, Acts& a) {
+// Quantises (or widens) every token's activations, tokens split across the pool's threads.
+void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, Acts& a, ThreadPool* pool) {
     a.type = activation_type(w);
     a.n_tokens = n_tokens;
     a.cols = cols;
     if (w == TensorType::F32) return;  // read X directly
-    if (w == TensorType::F16 || w == TensorType::BF16) {
+    const bool widen = w == TensorType::F16 || w == TensorType::BF16;
+    const int64_t nb = cols / QK8_0;
+    if (widen) {
         a.f.resize(size_t(n_tokens * cols));
-        std::vector<uint8_t> tmp;
-        for (int64_t t = 0; t < n_tokens; ++t) {
-            quantize_activations(w, X + t * cols, cols, tmp);
-            dequantize_row(w, tmp.data(), a.f.data() + t * cols, cols);
+    } else {
+        a.q_stride = row_bytes(a.type, uint64_t(cols));
+        a.q.resize(size_t(a.q_stride * uint64_t(n_tokens)));
+        if (a.type == TensorType::Q8_0) {
+            a.d.resize(size_t(n_tokens * nb));
+            a.sum4.resize(size_t(n_tokens * nb * 8));
+            a.bsum.resize(size_t(n_tokens * nb));
+            a.neg_bsum.resize(size_t(n_tokens * nb));
         }
-        return;
     }
-    a.q_stride = row_bytes(a.type, uint64_t(cols));
-    a.q.resize(size_t(a.q_stride * uint64_t(n_tokens)));
-    std::vector<uint8_t> tmp;
-    for (int64_t t = 0; t < n_tokens; ++t) {
-        quantize_activations(w, X + t * cols, cols, tmp);
-        std::memcpy(a.q.data() + uint64_t(t) * a.q_stride, tmp.data(), tmp.size());
-    }
-    if (a.type == TensorType::Q8_0) {
-        const int64_t nb = cols / QK8_0;
-        a.d.resize(size_t(n_tokens * nb));
-        a.sum4.resize(size_t(n_tokens * nb * 8));
-        a.bsum.resize(size_t(n_tokens * nb));
-        for (int64_t t = 0; t < n_tokens; ++t) {
-            const auto* y = reinterpret_cast<const block_q8_0*>(a.q.data() + uint64_t(t) * a.q_stride);
+    const auto tokens = [&](int64_t t0, int64_t t1) {
+        std::vector<uint8_t> tmp;
+        for (int64_t t = t0; t < t1; ++t) {
+            quantize_activations(w, X + t * cols, cols, tmp);
+            if (widen) {
+                dequantize_row(w, tmp.data(), a.f.data() + t * cols, cols);
+                continue;
+            }
+            std::memcpy(a.q.data() + uint64_t(t) * a.q_stride, tmp.data(), tmp.size());
+            if (a.type != TensorType::Q8_0) continue;
+            const auto* y = reinterpret_cast<const block_q8_0*>(tmp.data());
             for (int64_t b = 0; b < nb; ++b) {
                 a.d[size_t(t * nb + b)] = fp16_to_f32(y[b].d);
                 int32_t total = 0;
@@ -139,9 +143,14 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
                     total += s;
                 }
                 a.bsum[size_t(t * nb + b)] = 8 * total;
+                a.neg_bsum[size_t(t * nb + b)] = -8 * total;
             }
         }
-    }
+    };
+    if (pool && pool->size() > 1 && n_tokens >= 4)
+        pool->run([&](int ith, int n) { tokens(n_tokens * ith / n, n_tokens * (ith + 1) / n); });
+    else
+        tokens(0, n_tokens);
 }
 
 // ---- row kernels: rows [r0, r1) for every token, Y[t * ldy + r] ----------------------------
@@ -293,11 +302,16 @@ void rows_q4_0_rows4(const RowJob& j, int64_t r0, int64_t r1) {
                 for (int64_t t = 0; t < nt; ++t) {
                     const int64_t tb = (t0 + t) * nb + b;
                     const int8_t* y = qrow<block_q8_0>(a, t0 + t)[b].qs;
-                    v128 s_lo = wasm_i32x4_splat(-a.bsum[size_t(tb)]), s_hi = zero;
-                    for (int i = 0; i < 4; ++i) {
-                        s_lo = dot4_s8_u7(wasm_v128_load32_splat(y + 4 * i), lo[i], s_lo);
-                        s_hi = dot4_s8_u7(wasm_v128_load32_splat(y + 16 + 4 * i), hi[i], s_hi);
-                    }
+                    const v128 y_lo = load(y), y_hi = load(y + 16);  // each 4-byte group broadcast by a shuffle
+                    v128 s_lo = wasm_v128_load32_splat(&a.neg_bsum[size_t(tb)]), s_hi = zero;
+                    s_lo = dot4_s8_u7(wasm_i32x4_shuffle(y_lo, y_lo, 0, 0, 0, 0), lo[0], s_lo);
+                    s_hi = dot4_s8_u7(wasm_i32x4_shuffle(y_hi, y_hi, 0, 0, 0, 0), hi[0], s_hi);
+                    s_lo = dot4_s8_u7(wasm_i32x4_shuffle(y_lo, y_lo, 1, 1, 1, 1), lo[1], s_lo);
+                    s_hi = dot4_s8_u7(wasm_i32x4_shuffle(y_hi, y_hi, 1, 1, 1, 1), hi[1], s_hi);
+                    s_lo = dot4_s8_u7(wasm_i32x4_shuffle(y_lo, y_lo, 2, 2, 2, 2), lo[2], s_lo);
+                    s_hi = dot4_s8_u7(wasm_i32x4_shuffle(y_hi, y_hi, 2, 2, 2, 2), hi[2], s_hi);
+                    s_lo = dot4_s8_u7(wasm_i32x4_shuffle(y_lo, y_lo, 3, 3, 3, 3), lo[3], s_lo);
+                    s_hi = dot4_s8_u7(wasm_i32x4_shuffle(y_hi, y_hi, 3, 3, 3, 3), hi[3], s_hi);
                     const v128 isum = wasm_i32x4_add(s_lo, s_hi);
                     acc[t] = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(d, wasm_f32x4_splat(a.d[size_t(tb)])), acc[t]);
                 }
@@ -440,9 +454,51 @@ float dot_q5_K(const block_q5_K* x, const block_q8_K* y, int64_t nb) {
     return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo)) + wasm_f32x4_extract_lane(summs, 0);
 }
 
+// Q5_K for several tokens: a block's values unpacked once serve up to kTile tokens, each
+// token's sums those of dot_q5_K in the same order (1.3x at 16 tokens; one token stays with
+// dot_q5_K, which keeps its values in registers).
 void rows_q5_K(const RowJob& j, int64_t r0, int64_t r1) {
+    if (j.a->n_tokens == 1) {
+        const int64_t nb = j.cols / QK_K;
+        return each_row<block_q5_K>(j, r0, r1, [&](const block_q5_K* x, int64_t t) { return dot_q5_K(x, qrow<block_q8_K>(*j.a, t), nb); });
+    }
+    constexpr int64_t kTile = 8;
+    const float* h = half_table();  // block scales, looked up
+    const Acts& a = *j.a;
     const int64_t nb = j.cols / QK_K;
-    each_row<block_q5_K>(j, r0, r1, [&](const block_q5_K* x, int64_t t) { return dot_q5_K(x, qrow<block_q8_K>(*j.a, t), nb); });
+    const v128 zero = wasm_i32x4_splat(0);
+    for (int64_t r = r0; r < r1; ++r) {
+        const auto* x = reinterpret_cast<const block_q5_K*>(j.W + uint64_t(r) * j.rb);
+        for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTile) {
+            const int64_t nt = std::min(kTile, a.n_tokens - t0);
+            v128 acc_lo[kTile], acc_hi[kTile], summs[kTile];
+            for (int64_t t = 0; t < nt; ++t) acc_lo[t] = acc_hi[t] = summs[t] = wasm_f32x4_splat(0);
+            for (int64_t i = 0; i < nb; ++i) {
+                uint8_t sc[8], m[8];
+                for (int g = 0; g < 8; ++g) k4_scale_min(g, x[i].scales, sc[g], m[g]);
+                v128 vals[16];
+                for (int g = 0; g < 8; ++g) k_group_values(x[i].qs, x[i].qh, g, vals[2 * g], vals[2 * g + 1]);
+                const float dx = h[x[i].d], dmin = h[x[i].dmin];
+                for (int64_t t = 0; t < nt; ++t) {
+                    const block_q8_K& y = qrow<block_q8_K>(a, t0 + t)[i];
+                    int32_t imin = 0;
+                    for (int g = 0; g < 8; ++g) imin += m[g] * (y.bsums[2 * g] + y.bsums[2 * g + 1]);
+                    summs[t] = madd(wasm_f32x4_splat(-y.d * dmin), wasm_f32x4_splat(float(imin)), summs[t]);
+                    v128 lo = zero, hi = zero;
+                    for (int g = 0; g < 8; ++g) {
+                        const v128 sg = wasm_i32x4_splat(sc[g]);
+                        lo = wasm_i32x4_add(lo, wasm_i32x4_mul(sg, dot4_s8_u7(load(y.qs + 32 * g), vals[2 * g], zero)));
+                        hi = wasm_i32x4_add(hi, wasm_i32x4_mul(sg, dot4_s8_u7(load(y.qs + 32 * g + 16), vals[2 * g + 1], zero)));
+                    }
+                    const v128 d = wasm_f32x4_splat(y.d * dx);
+                    acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
+                    acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
+                }
+            }
+            for (int64_t t = 0; t < nt; ++t)
+                j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t], acc_lo[t])) + wasm_f32x4_extract_lane(summs[t], 0);
+        }
+    }
 }
 
 // Q6_K: unsigned 6-bit values in 8 integer lanes (lane l: positions 4l..4l+3 of each 32-element
@@ -450,7 +506,13 @@ void rows_q5_K(const RowJob& j, int64_t r0, int64_t r1) {
 float dot_q6_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
     const float* h = half_table();  // block scales, looked up
     v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
-    const v128 zero = wasm_i32x4_splat(0), three = wasm_i8x16_splat(3);
+    const v128 zero = wasm_i32x4_splat(0), bits45 = wasm_i8x16_splat(0x30);
+    // Byte-wise shifts done as 16-bit shifts and a mask (x86 has no 8-bit shift): the mask drops
+    // exactly the bits that crossed from the neighbouring byte.
+    const auto low4 = [](v128 v, int q) { return wasm_v128_and(q < 2 ? v : wasm_u16x8_shr(v, 4), kLowNibbles); };
+    const auto high2 = [&](v128 v, int q) {  // bits 2q, 2q+1 of each byte moved to bits 4, 5
+        return wasm_v128_and(q < 2 ? wasm_i16x8_shl(v, 4 - 2 * q) : q == 2 ? v : wasm_u16x8_shr(v, 2), bits45);
+    };
     for (int64_t i = 0; i < nb; ++i) {
         v128 lane_lo = zero, lane_hi = zero;
         for (int half = 0; half < 2; ++half) {
@@ -458,10 +520,8 @@ float dot_q6_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
             const v128 ql0 = load(ql), ql1 = load(ql + 16), ql2 = load(ql + 32), ql3 = load(ql + 48);
             const v128 qh0 = load(x[i].qh + 32 * half), qh1 = load(x[i].qh + 32 * half + 16);
             for (int q = 0; q < 4; ++q) {
-                const v128 l0 = q == 0 ? ql0 : q == 1 ? ql2 : q == 2 ? wasm_u8x16_shr(ql0, 4) : wasm_u8x16_shr(ql2, 4);
-                const v128 l1 = q == 0 ? ql1 : q == 1 ? ql3 : q == 2 ? wasm_u8x16_shr(ql1, 4) : wasm_u8x16_shr(ql3, 4);
-                const v128 v0 = wasm_v128_or(wasm_v128_and(l0, kLowNibbles), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh0, 2 * q), three), 4));
-                const v128 v1 = wasm_v128_or(wasm_v128_and(l1, kLowNibbles), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(qh1, 2 * q), three), 4));
+                const v128 v0 = wasm_v128_or(low4(q % 2 == 0 ? ql0 : ql2, q), high2(qh0, q));
+                const v128 v1 = wasm_v128_or(low4(q % 2 == 0 ? ql1 : ql3, q), high2(qh1, q));
                 const int quarter = 4 * half + q;
                 const int8_t* a = y[i].qs + 32 * quarter;
                 lane_lo = wasm_i32x4_add(lane_lo, wasm_i32x4_mul(wasm_i32x4_splat(x[i].scales[2 * quarter]), dot4_s8_u7(load(a), v0, zero)));
@@ -580,7 +640,7 @@ void repack(WeightLayout layout, TensorType w, void* W, int64_t rows, int64_t co
 void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const float* X, float* Y, int64_t n_tokens,
             SumOrder order, ThreadPool* pool, WeightLayout layout) {
     thread_local Acts acts;
-    prepare_acts(w, X, n_tokens, cols, acts);
+    prepare_acts(w, X, n_tokens, cols, acts, pool);
     const RowJob job{static_cast<const uint8_t*>(W), row_bytes(w, uint64_t(cols)), cols, &acts, X, Y, rows_n, order};
     const bool rows4 = layout == WeightLayout::Rows4;
     if (rows4 && (w != TensorType::Q4_0 || order != SumOrder::Rows || rows_n % 4 != 0))
