@@ -67,14 +67,14 @@ public:
             void* p = std::malloc(std::max<size_t>(size_t(n), 1));  // an empty file still gets the parser's message
             if (!p) RILL_FAIL("cannot allocate %.0f bytes for the model: it does not fit the wasm32 memory (4 GB at most, shared with the KV cache and the runtime)", n);
             pending_.push_back(p);
-            prefault(static_cast<uint8_t*>(p), size_t(n), n_threads);
+            if (!ctx_) start_threads(n_threads);  // no model uses the pool: it may be resized
+            prefault(static_cast<uint8_t*>(p), size_t(n), pool_ && pool_->size() == n_threads ? pool_.get() : nullptr);
             return double(reinterpret_cast<uintptr_t>(p));
         });
     }
-    static void prefault(uint8_t* p, size_t n, int n_threads) {
-        if (n_threads <= 1 || n < (size_t(64) << 20)) return;
-        ThreadPool pool(n_threads);
-        pool.run([&](int ith, int nth) {
+    static void prefault(uint8_t* p, size_t n, ThreadPool* pool) {
+        if (!pool || pool->size() <= 1 || n < (size_t(64) << 20)) return;
+        pool->run([&](int ith, int nth) {
             const size_t b0 = n * size_t(ith) / size_t(nth), b1 = n * size_t(ith + 1) / size_t(nth);
             for (size_t i = b0; i < b1; i += 4096) p[i] = 0;
         });
@@ -97,9 +97,11 @@ public:
     void loadFromPath(const std::string& path, int n_ctx, int n_threads) {
         guarded([&] { load(gguf::File::open(path), n_ctx, n_threads); });
     }
+    // Starts the engine's threads (n <= 0: one per core), kept across models: starting a thread
+    // costs a wasm instance in a worker (about 0.2 s), paid once per engine rather than per load.
+    void threads(int n) { guarded([&] { start_threads(n); }); }
     void freeModel() {
         ctx_.reset();
-        pool_.reset();
         model_.reset();
         decoder_.reset();
     }
@@ -286,16 +288,21 @@ private:
     void load(gguf::File file, int n_ctx, int n_threads) {
         freeModel();
         auto model = Model::load(file);
-        if (n_threads <= 0) n_threads = ThreadPool::default_threads();
         if (n_ctx <= 0) n_ctx = std::min(4096, std::max(model->config().n_ctx_train, 512));
-        auto pool = std::make_unique<ThreadPool>(n_threads);
-        auto ctx = std::make_unique<Context>(model, n_ctx, pool.get());
+        start_threads(n_threads);
+        auto ctx = std::make_unique<Context>(model, n_ctx, pool_.get());
         model_ = std::move(model);
-        pool_ = std::move(pool);
         ctx_ = std::move(ctx);
         sampler_ = std::make_unique<Sampler>(sampling_);
         decoder_ = std::make_unique<StreamDecoder>(model_->tokenizer());
         pending_token_ = -1;
+    }
+    void start_threads(int n) {
+        if (n <= 0) n = ThreadPool::default_threads();
+        if (pool_ && pool_->size() == n) return;
+        if (ctx_) RILL_FAIL("the thread count cannot change while a model is loaded");
+        pool_.reset();
+        pool_ = std::make_unique<ThreadPool>(n);
     }
     const Model& need_model() const {
         if (!model_) RILL_FAIL("no model is loaded (call loadModel first; after freeModel the engine is empty)");
@@ -353,6 +360,7 @@ EMSCRIPTEN_BINDINGS(rill) {
         .function("loadFromBuffer", &Engine::loadFromBuffer)
         .function("loadFromPath", &Engine::loadFromPath)
         .function("freeModel", &Engine::freeModel)
+        .function("threads", &Engine::threads)
         .function("loaded", &Engine::loaded)
         .function("tokenize", &Engine::tokenize)
         .function("detokenize", &Engine::detokenize)

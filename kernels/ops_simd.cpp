@@ -303,16 +303,16 @@ void rows_q4_0_rows4(const RowJob& j, int64_t r0, int64_t r1) {
                     const int64_t tb = (t0 + t) * nb + b;
                     const int8_t* y = qrow<block_q8_0>(a, t0 + t)[b].qs;
                     const v128 y_lo = load(y), y_hi = load(y + 16);  // each 4-byte group broadcast by a shuffle
-                    v128 s_lo = wasm_v128_load32_splat(&a.neg_bsum[size_t(tb)]), s_hi = zero;
-                    s_lo = dot4_s8_u7(wasm_i32x4_shuffle(y_lo, y_lo, 0, 0, 0, 0), lo[0], s_lo);
-                    s_hi = dot4_s8_u7(wasm_i32x4_shuffle(y_hi, y_hi, 0, 0, 0, 0), hi[0], s_hi);
-                    s_lo = dot4_s8_u7(wasm_i32x4_shuffle(y_lo, y_lo, 1, 1, 1, 1), lo[1], s_lo);
-                    s_hi = dot4_s8_u7(wasm_i32x4_shuffle(y_hi, y_hi, 1, 1, 1, 1), hi[1], s_hi);
-                    s_lo = dot4_s8_u7(wasm_i32x4_shuffle(y_lo, y_lo, 2, 2, 2, 2), lo[2], s_lo);
-                    s_hi = dot4_s8_u7(wasm_i32x4_shuffle(y_hi, y_hi, 2, 2, 2, 2), hi[2], s_hi);
-                    s_lo = dot4_s8_u7(wasm_i32x4_shuffle(y_lo, y_lo, 3, 3, 3, 3), lo[3], s_lo);
-                    s_hi = dot4_s8_u7(wasm_i32x4_shuffle(y_hi, y_hi, 3, 3, 3, 3), hi[3], s_hi);
-                    const v128 isum = wasm_i32x4_add(s_lo, s_hi);
+                    Dot4Sum s_lo(wasm_v128_load32_splat(&a.neg_bsum[size_t(tb)])), s_hi(zero);
+                    s_lo.add(wasm_i32x4_shuffle(y_lo, y_lo, 0, 0, 0, 0), lo[0]);
+                    s_hi.add(wasm_i32x4_shuffle(y_hi, y_hi, 0, 0, 0, 0), hi[0]);
+                    s_lo.add(wasm_i32x4_shuffle(y_lo, y_lo, 1, 1, 1, 1), lo[1]);
+                    s_hi.add(wasm_i32x4_shuffle(y_hi, y_hi, 1, 1, 1, 1), hi[1]);
+                    s_lo.add(wasm_i32x4_shuffle(y_lo, y_lo, 2, 2, 2, 2), lo[2]);
+                    s_hi.add(wasm_i32x4_shuffle(y_hi, y_hi, 2, 2, 2, 2), hi[2]);
+                    s_lo.add(wasm_i32x4_shuffle(y_lo, y_lo, 3, 3, 3, 3), lo[3]);
+                    s_hi.add(wasm_i32x4_shuffle(y_hi, y_hi, 3, 3, 3, 3), hi[3]);
+                    const v128 isum = wasm_i32x4_add(s_lo.total(), s_hi.total());
                     acc[t] = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(d, wasm_f32x4_splat(a.d[size_t(tb)])), acc[t]);
                 }
             }

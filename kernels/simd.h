@@ -67,6 +67,26 @@ inline v128 dot_s8_u7_total(v128 a, v128 b, v128 acc) {
 #endif
 }
 
+// Many dot4_s8_u7 into one accumulator, regrouped once at the end: relaxed SIMD sums lanes
+// directly; strict SIMD128 keeps the i16x8 pair sums of bytes 0-7 and 8-15 apart and regroups
+// them into 4-element lane sums only in total(), instead of after every product.
+struct Dot4Sum {
+#if defined(__wasm_relaxed_simd__)
+    v128 lanes;
+    explicit Dot4Sum(v128 init) : lanes(init) {}
+    void add(v128 a, v128 b) { lanes = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, lanes); }
+    v128 total() const { return lanes; }
+#else
+    v128 init, lo = wasm_i32x4_splat(0), hi = wasm_i32x4_splat(0);
+    explicit Dot4Sum(v128 start) : init(start) {}
+    void add(v128 a, v128 b) {
+        lo = wasm_i32x4_add(lo, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b)));
+        hi = wasm_i32x4_add(hi, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b)));
+    }
+    v128 total() const { return sum4_i16(lo, hi, init); }
+#endif
+};
+
 // The same for two signed operands (Q8_0 weights can be -128, which no 7-bit operand holds):
 // widened to i16 in both builds.
 inline v128 dot4_s8_s8(v128 a, v128 b, v128 acc) {

@@ -62,6 +62,7 @@
       // At least one pre-spawned worker: a pool of 0 never finishes starting (Emscripten 3.1.6).
       module = await factory(Object.assign({ rillPoolSize: Math.max(1, threads - 1) }, moduleArgs));
       engine = new module.Engine();
+      engine.threads(threads);  // started now, not on the first load
       return { build, kernels: module.Engine.kernels(), maddFused: module.Engine.maddFused(), threads };
     }
 
