@@ -524,8 +524,8 @@ float dot_q6_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
                 const v128 v1 = wasm_v128_or(low4(q % 2 == 0 ? ql1 : ql3, q), high2(qh1, q));
                 const int quarter = 4 * half + q;
                 const int8_t* a = y[i].qs + 32 * quarter;
-                lane_lo = wasm_i32x4_add(lane_lo, wasm_i32x4_mul(wasm_i32x4_splat(x[i].scales[2 * quarter]), dot4_s8_u7(load(a), v0, zero)));
-                lane_hi = wasm_i32x4_add(lane_hi, wasm_i32x4_mul(wasm_i32x4_splat(x[i].scales[2 * quarter + 1]), dot4_s8_u7(load(a + 16), v1, zero)));
+                lane_lo = dot4_scaled_s8_u7(load(a), v0, wasm_i16x8_splat(x[i].scales[2 * quarter]), lane_lo);
+                lane_hi = dot4_scaled_s8_u7(load(a + 16), v1, wasm_i16x8_splat(x[i].scales[2 * quarter + 1]), lane_hi);
             }
         }
         const v128 sc = load(x[i].scales);

@@ -55,6 +55,18 @@ inline v128 dot4_s8_u7(v128 a, v128 b, v128 acc) {
 #endif
 }
 
+// acc + s x (the lane sums of dot4_s8_u7) for a group scale s given as an i16 splat (|s| <= 128):
+// one scaled group of a K-quant block. a must be -127..127 (activations never reach -128), so
+// that the i16 pair sums cannot saturate. Relaxed: the pair sums (x86: pmaddubsw) multiplied
+// and added in pairs by the scale (pmaddwd), instead of an i32 multiply per group.
+inline v128 dot4_scaled_s8_u7(v128 a, v128 b, v128 s16, v128 acc) {
+#if defined(__wasm_relaxed_simd__)
+    return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b), s16));
+#else
+    return wasm_i32x4_add(acc, wasm_i32x4_mul(dot4_s8_u7(a, b, wasm_i32x4_splat(0)), wasm_i32x4_extend_low_i16x8(s16)));
+#endif
+}
+
 // acc + products of a (signed) and b (0..127) summed into some lane: for kernels that only need
 // the total over all lanes. Strict SIMD128 then skips dot4's regrouping shuffles.
 inline v128 dot_s8_u7_total(v128 a, v128 b, v128 acc) {
