@@ -251,7 +251,7 @@ const result = {
   runs,
 };
 fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-const out = path.join(root, 'bench/results', `${result.date.slice(0, 10)}-${os.hostname()}.json`);
+const out = opt('--out', path.join(root, 'bench/results', `${result.date.slice(0, 10)}-${os.hostname()}.json`));
 fs.writeFileSync(out, JSON.stringify(result, null, 1) + '\n');
 
 // ---- table ----------------------------------------------------------------------------------

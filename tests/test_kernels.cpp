@@ -272,19 +272,22 @@ TEST(Kernels, AttentionConvAndDeltaRuleMatchReference) {
     expect_close(c2, c1, std::vector<float>(size_t(C), 16.0f), "conv1d");
     EXPECT_EQ(st1, st2) << "conv state shift";
 
-    const int64_t dk = 128, dv = 96;
-    auto S1 = gaussian(size_t(dk * dv), 7, 0.1f), S2 = S1;
-    auto qv = gaussian(size_t(dk), 8), kv = gaussian(size_t(dk), 9);
-    l2_norm(qv.data(), dk, 1e-6f);
-    l2_norm(kv.data(), dk, 1e-6f);
-    const auto vv = gaussian(size_t(dv), 10);
-    std::vector<float> r1(static_cast<size_t>(dv)), r2(static_cast<size_t>(dv));
-    for (int step = 0; step < 3; ++step) {
-        delta_rule_step(S1.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r1.data());
-        kern::delta_rule_step(S2.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r2.data());
+    for (const int64_t dk : {128, 40}) {  // whole 64-lane blocks, and a tail
+        const int64_t dv = 96;
+        auto S1 = gaussian(size_t(dk * dv), 7, 0.1f), S2 = S1;
+        auto qv = gaussian(size_t(dk), 8), kv = gaussian(size_t(dk), 9);
+        l2_norm(qv.data(), dk, 1e-6f);
+        l2_norm(kv.data(), dk, 1e-6f);
+        const auto vv = gaussian(size_t(dv), 10);
+        std::vector<float> r1(static_cast<size_t>(dv)), r2(static_cast<size_t>(dv));
+        for (int step = 0; step < 3; ++step) {
+            delta_rule_step(S1.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r1.data());
+            kern::delta_rule_step(S2.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r2.data());
+        }
+        const std::string what = "delta rule dk=" + std::to_string(dk);
+        expect_close(r2, r1, std::vector<float>(size_t(dv), 4.0f), what + " read-out");
+        expect_close(S2, S1, std::vector<float>(S1.size(), 4.0f), what + " state");
     }
-    expect_close(r2, r1, std::vector<float>(size_t(dv), 4.0f), "delta rule read-out");
-    expect_close(S2, S1, std::vector<float>(S1.size(), 4.0f), "delta rule state");
 }
 
 TEST(ThreadPool, RunsEveryIndexOnceAndIsReusable) {
