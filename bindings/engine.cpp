@@ -242,12 +242,17 @@ public:
     static double memoryBytes() { return double(emscripten_get_heap_size()); }
 
     // Memory-read bandwidth of this wasm build: n_threads threads each summing their share of a
-    // buffer of mb megabytes with v128 loads, best of `repeats` passes. GB/s.
-    static double probeBandwidth(int mb, int n_threads, int repeats) {
+    // buffer of mb megabytes with v128 loads, best of `repeats` passes. GB/s. Runs on the
+    // engine's threads: a second pool would wait for workers that a browser worker blocked in
+    // this call can never start.
+    double probeBandwidth(int mb, int n_threads, int repeats) {
         return guarded([&] {
             const size_t n = size_t(mb) << 20;
             std::vector<uint8_t> buf(n, 1);
-            ThreadPool pool(std::max(1, n_threads));
+            n_threads = std::max(1, n_threads);
+            if (n_threads > 1) start_threads(n_threads);  // an error if a model uses another count
+            ThreadPool single(1);
+            ThreadPool& pool = n_threads == 1 ? single : *pool_;
             std::vector<int32_t> sink(size_t(pool.size()) * 16);
             double best = 0;
             for (int r = 0; r < repeats; ++r) {
@@ -376,5 +381,5 @@ EMSCRIPTEN_BINDINGS(rill) {
         .class_function("kernels", &Engine::kernels)
         .class_function("maddFused", &Engine::maddFused)
         .class_function("memoryBytes", &Engine::memoryBytes)
-        .class_function("probeBandwidth", &Engine::probeBandwidth);
+        .function("probeBandwidth", &Engine::probeBandwidth);
 }

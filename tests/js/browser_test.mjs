@@ -70,6 +70,10 @@ try {
       const engine = await createEngine({ threads: 2, build });
       out.runtime = engine.runtime;
       try { await engine.complete('x').result; } catch (e) { out.beforeLoad = e.message; }
+      // The probe runs on the engine's threads (a second pool would wait forever for a worker).
+      const probe = (threads) => Promise.race([engine.probeBandwidth({ mb: 16, threads, repeats: 1 }),
+        new Promise((r) => setTimeout(() => r('hung'), 30000))]);
+      out.probe = [await probe(1), await probe(2)];
       const progress = [];
       out.info = await engine.load('/model.gguf', { contextSize: 512, onProgress: (p) => progress.push(p) });
       out.progressLast = progress.at(-1);
@@ -84,6 +88,7 @@ try {
       let n = 0;
       for await (const p of c2) { if (++n === 3) ac.abort(); }
       out.aborted = await c2.result;
+      out.probe.push(await probe(2));
       try { await engine.complete('word '.repeat(600), { maxTokens: 4 }).result; } catch (e) { out.tooLong = e.message; }
       try { await engine.load(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])); } catch (e) { out.badFile = e.message; }
       await engine.dispose();
@@ -93,6 +98,8 @@ try {
     const tag = `[chromium, ${build}: ${r.runtime.kernels}, madd ${r.runtime.maddFused ? 'fused' : 'unfused'}]`;
     check(r.runtime.build === (build === 'auto' ? 'relaxed' : build), `${tag} runs the ${build === 'auto' ? 'relaxed-SIMD build, chosen by validation' : 'requested build'}`);
     check(/no model is loaded/.test(r.beforeLoad || ''), `${tag} completion before load rejects: ${r.beforeLoad}`);
+    check(r.probe.every((g) => typeof g === 'number' && g > 0),
+      `${tag} bandwidth probe with 1 and 2 threads, before and after load: ${r.probe.map((g) => typeof g === 'number' ? g.toFixed(1) + ' GB/s' : g).join(', ')}`);
     check(r.progressLast && r.progressLast.loaded === r.progressLast.total && r.progressLast.total === fs.statSync(model).size,
       `${tag} load progress reaches ${r.progressLast && r.progressLast.loaded} of ${fs.statSync(model).size} bytes in ${r.progressCount} reports`);
     const same = JSON.stringify(r.result.tokens) === JSON.stringify(expected);

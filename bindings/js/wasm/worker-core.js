@@ -229,7 +229,7 @@
       tokenize: (m) => Array.from(requireEngine().tokenize(m.text, m.addSpecial !== false, m.parseSpecial !== false)),
       detokenize: (m) => requireEngine().detokenize(m.ids, !!m.special),
       generate,
-      probeBandwidth: (m) => module.Engine.probeBandwidth(m.mb || 256, m.threads || threads, m.repeats || 5),
+      probeBandwidth: (m) => requireEngine().probeBandwidth(m.mb || 256, m.threads || threads, m.repeats || 5),
       memory: () => module.Engine.memoryBytes(),
       profile: (m) => requireEngine().profile(!!m.clear),
       evaluate: (m) => requireEngine().decodeTokens(m.tokens),
