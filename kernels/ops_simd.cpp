@@ -98,8 +98,7 @@ struct Acts {
     std::vector<float> f;        // float rows (F32 copies, or F16/BF16 rounded and widened)
     std::vector<float> d;        // Q8_0: each block's scale as float
     std::vector<int32_t> sum4;   // Q8_0: 8 x the sum of each 4 consecutive values (Q4_0's offset, lane order)
-    std::vector<int32_t> bsum;   // Q8_0: 8 x each block's sum (Q4_0's offset, row order)
-    std::vector<int32_t> neg_bsum;  // the same negated: where the Rows4 kernel's sums start
+    std::vector<int32_t> neg_bsum;  // Q8_0: -8 x each block's sum (Q4_0's offset, row order)
 };
 
 // Quantises (or widens) every token's activations, tokens split across the pool's threads.
@@ -118,7 +117,6 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
         if (a.type == TensorType::Q8_0) {
             a.d.resize(size_t(n_tokens * nb));
             a.sum4.resize(size_t(n_tokens * nb * 8));
-            a.bsum.resize(size_t(n_tokens * nb));
             a.neg_bsum.resize(size_t(n_tokens * nb));
         }
     }
@@ -142,7 +140,6 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
                     a.sum4[size_t((t * nb + b) * 8 + l)] = 8 * s;
                     total += s;
                 }
-                a.bsum[size_t(t * nb + b)] = 8 * total;
                 a.neg_bsum[size_t(t * nb + b)] = -8 * total;
             }
         }
@@ -211,7 +208,7 @@ float dot_q4_0_lanes(const block_q4_0* x, const block_q8_0* y, const float* yd, 
 
 // Q4_0 x Q8_0, row order (llama.cpp's repacked kernel), four rows at once: lane k of the
 // accumulator is row k, one FMA per block of its exact integer dot.
-v128 dot_q4_0_rows4(const block_q4_0* const x[4], const block_q8_0* y, const float* yd, const int32_t* bsum, int64_t nb) {
+v128 dot_q4_0_rows4(const block_q4_0* const x[4], const block_q8_0* y, const float* yd, const int32_t* neg_bsum, int64_t nb) {
     const float* h = half_table();  // block scales, looked up
     v128 acc = wasm_f32x4_splat(0);
     for (int64_t b = 0; b < nb; ++b) {
@@ -221,7 +218,7 @@ v128 dot_q4_0_rows4(const block_q4_0* const x[4], const block_q8_0* y, const flo
             const v128 q = load(x[k][b].qs);
             s[k] = dot_s8_u7_total(a_hi, wasm_u8x16_shr(q, 4), dot_s8_u7_total(a_lo, wasm_v128_and(q, kLowNibbles), wasm_i32x4_splat(0)));
         }
-        const v128 isum = wasm_i32x4_sub(hsum4_i32(s[0], s[1], s[2], s[3]), wasm_i32x4_splat(bsum[b]));
+        const v128 isum = wasm_i32x4_add(hsum4_i32(s[0], s[1], s[2], s[3]), wasm_i32x4_splat(neg_bsum[b]));
         const v128 d = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][b].d], h[x[1][b].d], h[x[2][b].d], h[x[3][b].d]), wasm_f32x4_splat(yd[b]));
         acc = madd(wasm_f32x4_convert_i32x4(isum), d, acc);
     }
@@ -236,7 +233,7 @@ void rows_q4_0(const RowJob& j, int64_t r0, int64_t r1) {
             return dot_q4_0_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.sum4[size_t(t * nb * 8)], nb);
         });
     each_four_rows<block_q4_0>(j, r0, r1, [&](const block_q4_0* const* x, int64_t t) {
-        return dot_q4_0_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.bsum[size_t(t * nb)], nb);
+        return dot_q4_0_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.neg_bsum[size_t(t * nb)], nb);
     });
 }
 
