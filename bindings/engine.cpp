@@ -68,7 +68,7 @@ public:
             if (!p) RILL_FAIL("cannot allocate %.0f bytes for the model: it does not fit the wasm32 memory (4 GB at most, shared with the KV cache and the runtime)", n);
             pending_.push_back(p);
             if (!ctx_) start_threads(n_threads);  // no model uses the pool: it may be resized
-            prefault(static_cast<uint8_t*>(p), size_t(n), pool_ && pool_->size() == n_threads ? pool_.get() : nullptr);
+            prefault(static_cast<uint8_t*>(p), size_t(n), pool_.get());
             return double(reinterpret_cast<uintptr_t>(p));
         });
     }

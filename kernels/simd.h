@@ -42,17 +42,34 @@ inline v128 sum4_i16(v128 lo, v128 hi, v128 acc) {
     return wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6), wasm_i32x4_shuffle(lo, hi, 1, 3, 5, 7)));
 }
 
+// Lane sums of 4 consecutive products (see dot4_s8_u7) accumulated over many add()s: relaxed
+// SIMD sums into the lanes directly; strict SIMD128 keeps the i16x8 pair sums of bytes 0-7 and
+// 8-15 apart and regroups them into lane sums only in total(), not after every product.
+struct Dot4Sum {
+#if defined(__wasm_relaxed_simd__)
+    v128 lanes;
+    explicit Dot4Sum(v128 init) : lanes(init) {}
+    void add(v128 a, v128 b) { lanes = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, lanes); }
+    v128 total() const { return lanes; }
+#else
+    v128 init, lo = wasm_i32x4_splat(0), hi = wasm_i32x4_splat(0);
+    explicit Dot4Sum(v128 start) : init(start) {}
+    void add(v128 a, v128 b) {
+        lo = wasm_i32x4_add(lo, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b)));
+        hi = wasm_i32x4_add(hi, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b)));
+    }
+    v128 total() const { return sum4_i16(lo, hi, init); }
+#endif
+};
+
 // acc + lane sums of 4 consecutive products: lane i += sum_{j<4} a[4i+j] * b[4i+j], with a
 // signed bytes and b unsigned bytes 0..127. Relaxed: one i32x4.relaxed_dot_i8x16_i7x16_add,
 // which is exact for b in 0..127 on every engine (x86's pmaddubsw reads b as unsigned; pairs
 // of products stay far below i16 saturation for the values used here, at most 2 * 127 * 63).
 inline v128 dot4_s8_u7(v128 a, v128 b, v128 acc) {
-#if defined(__wasm_relaxed_simd__)
-    return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, acc);
-#else
-    return sum4_i16(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b)),
-                    wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b)), acc);
-#endif
+    Dot4Sum s(acc);
+    s.add(a, b);
+    return s.total();
 }
 
 // acc + s x (the lane sums of dot4_s8_u7) for a group scale s given as an i16 splat (|s| <= 128):
@@ -78,26 +95,6 @@ inline v128 dot_s8_u7_total(v128 a, v128 b, v128 acc) {
     return wasm_i32x4_add(acc, wasm_i32x4_add(lo, hi));
 #endif
 }
-
-// Many dot4_s8_u7 into one accumulator, regrouped once at the end: relaxed SIMD sums lanes
-// directly; strict SIMD128 keeps the i16x8 pair sums of bytes 0-7 and 8-15 apart and regroups
-// them into 4-element lane sums only in total(), instead of after every product.
-struct Dot4Sum {
-#if defined(__wasm_relaxed_simd__)
-    v128 lanes;
-    explicit Dot4Sum(v128 init) : lanes(init) {}
-    void add(v128 a, v128 b) { lanes = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, lanes); }
-    v128 total() const { return lanes; }
-#else
-    v128 init, lo = wasm_i32x4_splat(0), hi = wasm_i32x4_splat(0);
-    explicit Dot4Sum(v128 start) : init(start) {}
-    void add(v128 a, v128 b) {
-        lo = wasm_i32x4_add(lo, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b)));
-        hi = wasm_i32x4_add(hi, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b)));
-    }
-    v128 total() const { return sum4_i16(lo, hi, init); }
-#endif
-};
 
 // The same for two signed operands (Q8_0 weights can be -128, which no 7-bit operand holds):
 // widened to i16 in both builds.
