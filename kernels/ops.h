@@ -36,8 +36,8 @@ WeightLayout preferred_layout(TensorType weight, int64_t rows, int64_t cols, Sum
 // Rearranges a Plain matrix in place into `layout` (a no-op for Plain).
 void repack(WeightLayout layout, TensorType weight, void* W, int64_t rows, int64_t cols);
 
-float dot_f32_lanes16(const float* a, const float* b, int64_t n);
-float dot_f32_blocks64(const float* a, const float* b, int64_t n);
+float dot_f32_lanes8(const float* a, const float* b, int64_t n);
+float dot_f32_blocks32(const float* a, const float* b, int64_t n);
 void silu_inplace(float* x, int64_t n);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 void softmax(float* x, int64_t n);

@@ -12,21 +12,24 @@
 namespace rill {
 namespace {
 
-constexpr int64_t kBlock = 16;  // llama.cpp's vector width for these ops on AVX-512
+// llama.cpp's vector width for these ops in its haswell (AVX2) CPU variant, the one the golden
+// pins on every host (tests/oracle/llama_oracle.mjs).
+constexpr int64_t kBlock = 8;
 
-// Sum of 8 float lanes in the pairing of a 256-bit horizontal add: (l + l+4), then (0+2)+(1+3).
+// Sum of 8 float lanes as ggml's hsum_float_8 and llamafile's hsum do it (256-bit halves added,
+// then movehl + movehdup): (l + l+4), then (0+2)+(1+3).
 float tree_sum8(const float* v) {
     float r[4];
     for (int i = 0; i < 4; ++i) r[i] = v[i + 4] + v[i];
     return (r[0] + r[2]) + (r[1] + r[3]);
 }
 
-// Sum of 16 floats in the pairing a 512-bit horizontal add uses (halves, then quarters, ...).
-float tree_sum16(const float* v) {
-    float a[8], b[4];
-    for (int i = 0; i < 8; ++i) a[i] = v[i + 8] + v[i];
-    for (int i = 0; i < 4; ++i) b[i] = a[i + 4] + a[i];
-    return (b[0] + b[2]) + (b[1] + b[3]);
+// Sum of 8 float lanes as GGML_F32x8_REDUCE does it (halves added, then two horizontal adds):
+// (l + l+4), then (0+1)+(2+3).
+float hadd_sum8(const float* v) {
+    float r[4];
+    for (int i = 0; i < 4; ++i) r[i] = v[i + 4] + v[i];
+    return (r[0] + r[1]) + (r[2] + r[3]);
 }
 
 // Q8_0 / Q8_1 activations the way llama.cpp's x86 CPU code makes them.
@@ -308,15 +311,15 @@ void quantize_activations(TensorType weight, const float* x, int64_t n, std::vec
     }
 }
 
-SumOrder llama_cpp_sum_order(TensorType w, int64_t rows, bool is_token_embd) {
-    const bool repacked = (w == TensorType::Q4_0 || w == TensorType::Q4_K) && rows % 8 == 0 && !is_token_embd;
+SumOrder llama_cpp_sum_order(TensorType w, int64_t rows) {
+    const bool repacked = (w == TensorType::Q4_0 || w == TensorType::Q4_K) && rows % 8 == 0;
     return repacked ? SumOrder::Rows : SumOrder::Lanes;
 }
 
 float dot_row(TensorType w, const void* row, const void* acts, int64_t n, SumOrder order) {
     const int64_t nb = n / traits(w).block_size;
     switch (w) {
-        case TensorType::F32: return dot_f32_lanes16(static_cast<const float*>(row), static_cast<const float*>(acts), n);
+        case TensorType::F32: return dot_f32_lanes8(static_cast<const float*>(row), static_cast<const float*>(acts), n);
         case TensorType::F16:
         case TensorType::BF16: {
             const auto* a = static_cast<const uint16_t*>(row);
@@ -324,7 +327,7 @@ float dot_row(TensorType w, const void* row, const void* acts, int64_t n, SumOrd
             const auto cvt = w == TensorType::F16 ? fp16_to_f32 : bf16_to_f32;
             std::vector<float> fa(static_cast<size_t>(n)), fb(static_cast<size_t>(n));
             for (int64_t i = 0; i < n; ++i) { fa[size_t(i)] = cvt(a[i]); fb[size_t(i)] = cvt(b[i]); }
-            return dot_f32_lanes16(fa.data(), fb.data(), n);
+            return dot_f32_lanes8(fa.data(), fb.data(), n);
         }
         case TensorType::Q4_0: return dot_q4_0_q8_0(static_cast<const block_q4_0*>(row), static_cast<const block_q8_0*>(acts), nb, order);
         case TensorType::Q4_1: return dot_q4_1_q8_1(static_cast<const block_q4_1*>(row), static_cast<const block_q8_1*>(acts), nb);
@@ -348,11 +351,9 @@ void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float
     std::vector<uint8_t> acts;
     const uint64_t rb = row_bytes(w, uint64_t(cols));
     const auto* base = static_cast<const uint8_t*>(W);
-    // llama.cpp's one-row path for F32/F16 weights sums in 4 x 16 lanes (ggml_vec_dot_f32/_f16);
-    // its batched path (llamafile) in 16 lanes. Half-precision rows and activations are widened
-    // to float (exactly) once, not per dot product.
+    // Half-precision rows and activations are widened to float (exactly) once, not per dot product.
     const bool half = w == TensorType::F16 || w == TensorType::BF16;
-    const bool blocks64 = (w == TensorType::F32 || w == TensorType::F16) && n_tokens == 1;
+    const bool blocks = float_matmul_sums_in_blocks(w, rows, cols, n_tokens);
     std::vector<float> wf, xf;
     if (half) {
         wf.resize(size_t(cols));
@@ -364,7 +365,7 @@ void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float
         if (w == TensorType::F32) {
             for (int64_t r = 0; r < rows; ++r) {
                 const auto* row = reinterpret_cast<const float*>(base + uint64_t(r) * rb);
-                y[r] = blocks64 ? dot_f32_blocks64(row, x, cols) : dot_f32_lanes16(row, x, cols);
+                y[r] = blocks ? dot_f32_blocks32(row, x, cols) : dot_f32_lanes8(row, x, cols);
             }
             continue;
         }
@@ -373,7 +374,7 @@ void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float
             dequantize_row(w, acts.data(), xf.data(), cols);
             for (int64_t r = 0; r < rows; ++r) {
                 dequantize_row(w, base + uint64_t(r) * rb, wf.data(), cols);
-                y[r] = blocks64 ? dot_f32_blocks64(wf.data(), xf.data(), cols) : dot_f32_lanes16(wf.data(), xf.data(), cols);
+                y[r] = blocks ? dot_f32_blocks32(wf.data(), xf.data(), cols) : dot_f32_lanes8(wf.data(), xf.data(), cols);
             }
             continue;
         }
@@ -386,28 +387,34 @@ void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float
     }
 }
 
-float dot_f32_lanes16(const float* a, const float* b, int64_t n) {
-    float lane[16] = {};
+bool float_matmul_sums_in_blocks(TensorType w, int64_t rows, int64_t cols, int64_t n_tokens) {
+    if (w != TensorType::F32 && w != TensorType::F16) return false;
+    const bool llamafile = n_tokens >= 2 && cols % 8 == 0 && rows % 4 == 0;
+    return !llamafile;
+}
+
+float dot_f32_lanes8(const float* a, const float* b, int64_t n) {
+    float lane[8] = {};
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; ++l) lane[l] = std::fma(a[i + l], b[i + l], lane[l]);
-    float s = tree_sum16(lane);
-    for (; i < n; ++i) s = std::fma(a[i], b[i], s);  // llama.cpp needs n % 16 == 0 here; kept for completeness
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; ++l) lane[l] = std::fma(a[i + l], b[i + l], lane[l]);
+    float s = tree_sum8(lane);
+    for (; i < n; ++i) s = std::fma(a[i], b[i], s);  // llama.cpp needs n % 8 == 0 here (see matmul); kept for completeness
     return s;
 }
 
-float dot_f32_blocks64(const float* a, const float* b, int64_t n) {
-    float acc[4][16] = {};
+float dot_f32_blocks32(const float* a, const float* b, int64_t n) {
+    float acc[4][8] = {};
     int64_t i = 0;
-    for (; i + 64 <= n; i += 64)
+    for (; i + 32 <= n; i += 32)
         for (int j = 0; j < 4; ++j)
-            for (int l = 0; l < 16; ++l) acc[j][l] = std::fma(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
-    for (int l = 0; l < 16; ++l) {
+            for (int l = 0; l < 8; ++l) acc[j][l] = std::fma(a[i + 8 * j + l], b[i + 8 * j + l], acc[j][l]);
+    for (int l = 0; l < 8; ++l) {
         acc[0][l] += acc[2][l];
         acc[1][l] += acc[3][l];
     }
-    for (int l = 0; l < 16; ++l) acc[0][l] += acc[1][l];
-    float s = tree_sum16(acc[0]);
+    for (int l = 0; l < 8; ++l) acc[0][l] += acc[1][l];
+    float s = hadd_sum8(acc[0]);
     for (; i < n; ++i) s = std::fma(a[i], b[i], s);  // the compiler contracts llama.cpp's tail loop to FMA
     return s;
 }
@@ -433,13 +440,21 @@ float exp_poly(float x) {
     const float shift = 0x1.8p23f;  // adding it rounds to an integer in the low mantissa bits
     const float z = std::fma(x, 0x1.715476p+0f, shift);  // x / ln2 + shift
     const float n = z - shift;
-    if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
     // b = x - n ln2, with ln2 split in two parts for accuracy.
     const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+    const uint32_t e = f32_to_bits(z) << 23;        // n in the exponent field
+    const float k = bits_to_f32(e + 0x3f800000u);   // 2^n while |n| <= 126
     const float u = b * b;
-    const float p = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
-                             u, std::fma(0x1.ffffecp-1f, b, 1.0f));
-    return std::ldexp(p, int(n));
+    // p(b) - 1, so that the result k + k (p - 1) rounds once.
+    const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                             u, 0x1.ffffecp-1f * b);
+    if (!(std::fabs(n) > 126.0f)) return std::fma(j, k, k);  // nan goes this way too
+    // 2^n split into two factors that are each representable: s1 (2^127 or 2^-125) and s2.
+    const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+    const float s1 = bits_to_f32(g + 0x7f000000u);
+    if (std::fabs(n) > 192.0f) return s1 * s1;  // inf or 0
+    const float s2 = bits_to_f32(e - g);
+    return std::fma(s2, j, s2) * s1;
 }
 
 namespace {
@@ -466,7 +481,7 @@ void softmax(float* x, int64_t n) {
     const int64_t vec_end = n - n % kBlock;
     for (int64_t i = 0; i < vec_end; i += kBlock) {
         for (int64_t j = i; j < i + kBlock; ++j) x[j] = exp_poly(x[j] - mx);
-        sum += double(tree_sum16(x + i));
+        sum += double(tree_sum8(x + i));
     }
     for (int64_t i = vec_end; i < n; ++i) {
         x[i] = std::exp(x[i] - mx);
@@ -579,22 +594,31 @@ void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const flo
 
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
                     int64_t v_stride, float scale, bool batched, float* scores, float* out) {
-    for (int64_t t = 0; t < n_kv; ++t) scores[t] = dot_f32_blocks64(k + t * k_stride, q, head_dim) * scale;
+    for (int64_t t = 0; t < n_kv; ++t) scores[t] = dot_f32_blocks32(k + t * k_stride, q, head_dim) * scale;
     // llama.cpp's rows hold masked positions up to a padded length; they add exact zeros.
     const int64_t padded = (n_kv + 63) / 64 * 64;
     for (int64_t t = n_kv; t < padded; ++t) scores[t] = -INFINITY;
     softmax(scores, padded);
     for (int64_t i = 0; i < head_dim; ++i) {
         const float* vi = v + i * v_stride;  // positions beyond n_kv meet zero weights
-        out[i] = batched ? dot_f32_lanes16(vi, scores, padded) : dot_f32_blocks64(vi, scores, padded);
+        out[i] = batched ? dot_f32_lanes8(vi, scores, padded) : dot_f32_blocks32(vi, scores, padded);
     }
 }
 
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out) {
+    const int unfused = conv1d_unfused_terms(K);
     for (int64_t c = 0; c < channels; ++c) {
         float s = 0.0f;
-        for (int k = 0; k < K - 1; ++k) s = std::fma(state[int64_t(k) * channels + c], w[c * K + k], s);
-        out[c] = std::fma(x[c], w[c * K + K - 1], s);
+        for (int k = 0; k < K; ++k) {
+            const float a = k < K - 1 ? state[int64_t(k) * channels + c] : x[c];
+            if (k < unfused) {
+                const float p = a * w[c * K + k];
+                s += p;
+            } else {
+                s = std::fma(a, w[c * K + k], s);
+            }
+        }
+        out[c] = s;
     }
     conv1d_push_state(state, x, channels, K);
 }
@@ -612,9 +636,9 @@ void delta_rule_step(float* S, const float* q, const float* k, const float* v, f
     for (int64_t j = 0; j < dv; ++j) {
         float* col = S + j * dk;
         for (int64_t i = 0; i < dk; ++i) col[i] *= decay;
-        const float d = (v[j] - dot_f32_blocks64(col, k, dk)) * beta;
+        const float d = (v[j] - dot_f32_blocks32(col, k, dk)) * beta;
         for (int64_t i = 0; i < dk; ++i) col[i] = std::fma(k[i], d, col[i]);
-        out[j] = dot_f32_blocks64(col, q, dk) * scale;
+        out[j] = dot_f32_blocks32(col, q, dk) * scale;
     }
 }
 

@@ -18,11 +18,11 @@ TensorType activation_type(TensorType weight);
 bool weight_type_supported(TensorType weight);
 
 // The order in which a dot product's per-block terms are summed. The integer parts are
-// exact; this decides the last bits. llama.cpp's x86 backend repacks Q4_0 and Q4_K matrices
-// whose row count is a multiple of 8 (but not token_embd, which it also reads row by row)
-// and sums their blocks one after another (Rows); elsewhere it keeps 8 lanes (Lanes).
+// exact; this decides the last bits. llama.cpp's x86 backend (AVX2) repacks Q4_0 and Q4_K
+// matrices whose row count is a multiple of 8, a tied token_embd used as the output head
+// included, and sums their blocks one after another (Rows); elsewhere it keeps 8 lanes (Lanes).
 enum class SumOrder : uint8_t { Lanes, Rows };
-SumOrder llama_cpp_sum_order(TensorType weight, int64_t rows, bool is_token_embd);
+SumOrder llama_cpp_sum_order(TensorType weight, int64_t rows);
 
 // How a weight matrix's bytes are arranged. Plain: as in the file, row after row. Rows4: a
 // Q4_0 matrix rearranged at load (kern::repack) for the SIMD kernels' row-order dot product:
@@ -40,23 +40,28 @@ float dot_row(TensorType weight, const void* row, const void* acts, int64_t n, S
 void matvec(TensorType weight, const void* W, int64_t rows, int64_t cols, const float* x, float* y,
             SumOrder order = SumOrder::Lanes);
 // Y[t] = W X[t] for n_tokens rows of X. Float weights are summed in the order llama.cpp uses
-// for that batch size (16 FMA lanes for n >= 2, 4 x 16 lanes for a single row); quantised
-// weights have one order whatever the batch.
+// for that shape (see float_matmul_sums_in_blocks); quantised weights have one order whatever the batch.
 void matmul(TensorType weight, const void* W, int64_t rows, int64_t cols, const float* X, float* Y, int64_t n_tokens,
             SumOrder order = SumOrder::Lanes);
 
-// F32 dot products in llama.cpp's two x86 (AVX-512) orders. Both are exact re-orderings of
-// the same sum; which one is used decides the last bits, and those decide later roundings.
-float dot_f32_lanes16(const float* a, const float* b, int64_t n);      // 16 FMA lanes, then a tree
-float dot_f32_blocks64(const float* a, const float* b, int64_t n);     // 4 x 16 FMA lanes, folded, tree
+// F32 dot products in llama.cpp's two x86 orders (its haswell variant: 256-bit vectors). Both
+// are exact re-orderings of the same sum; which one is used decides the last bits, and those
+// decide later roundings.
+float dot_f32_lanes8(const float* a, const float* b, int64_t n);      // llamafile's tinyBLAS: 8 FMA lanes, then a tree
+float dot_f32_blocks32(const float* a, const float* b, int64_t n);    // ggml_vec_dot_f32: 4 x 8 FMA lanes, folded, hadd tree
+// True where llama.cpp multiplies an F32/F16 matrix row by row with ggml_vec_dot (blocks32): one
+// token, or a shape llamafile's AVX2 tinyBLAS refuses (cols % 8, rows % 4); false where
+// tinyBLAS sums it (lanes8), and for every other weight type.
+bool float_matmul_sums_in_blocks(TensorType weight, int64_t rows, int64_t cols, int64_t n_tokens);
 
 // ---- element-wise and normalisation ------------------------------------------------------
 
 // exp(x) by the polynomial llama.cpp's CPU backend uses (from Arm's optimized routines:
-// x = n ln2 + b, exp(x) = 2^n p(b), error below 2 ulp). Rill uses it wherever llama.cpp does
+// x = n ln2 + b, exp(x) = 2^n + 2^n (p(b) - 1), error below 2 ulp), in the form of its AVX2 code
+// (ggml_v_expf of the haswell variant; the AVX-512 one rounds differently). Rill uses it wherever llama.cpp does
 // (SiLU, softmax), which keeps rounding-sensitive steps identical and vectorises well.
 float exp_poly(float x);
-// ggml processes these in 16-wide vector blocks and finishes a remainder with libm expf;
+// ggml processes these in 8-wide vector blocks and finishes a remainder with libm expf;
 // the reference mirrors that split so that results match bit for bit.
 void silu_inplace(float* x, int64_t n);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);  // silu(gate) * up
@@ -67,7 +72,7 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 void l2_norm(float* x, int64_t n, float eps);
 inline float sigmoid(float x);
 float softplus(float x);
-// In-place softmax of n values: max subtracted, exp_poly over 16-wide blocks (each block
+// In-place softmax of n values: max subtracted, exp_poly over 8-wide blocks (each block
 // summed as a tree, then added in double), libm expf for a remainder, scaled by 1/sum.
 void softmax(float* x, int64_t n);
 
@@ -97,8 +102,12 @@ void attention_head(const float* q, const float* k, const float* v, int64_t n_kv
 // Causal depthwise conv1d for one token over `channels` channels with kernel size K:
 // out[c] = sum_k window[k][c] * w[c][k], window = (K-1 previous inputs from state, x).
 // state holds K-1 rows of `channels` (oldest first) and is shifted to take x.
+// The sum as llama.cpp's ssm_conv loop is compiled for haswell: GCC vectorises the products of
+// the first K - K % 4 terms (8 or 4 at a time), rounds each, and adds them in order; it fuses
+// the last K % 4 terms into FMAs (its scalar tail). See conv1d_unfused_terms.
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out);
 // The state's window moved on by one input: drops the oldest row, appends x (every kernel's last step).
+inline int conv1d_unfused_terms(int K) { return K - K % 4; }
 void conv1d_push_state(float* state, const float* x, int64_t channels, int K);
 
 // One token of the gated delta rule for one head. S is [dv][dk] (k contiguous):

@@ -35,8 +35,8 @@ void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float
     });
 }
 
-float dot_f32_lanes16(const float* a, const float* b, int64_t n) { return rill::dot_f32_lanes16(a, b, n); }
-float dot_f32_blocks64(const float* a, const float* b, int64_t n) { return rill::dot_f32_blocks64(a, b, n); }
+float dot_f32_lanes8(const float* a, const float* b, int64_t n) { return rill::dot_f32_lanes8(a, b, n); }
+float dot_f32_blocks32(const float* a, const float* b, int64_t n) { return rill::dot_f32_blocks32(a, b, n); }
 void silu_inplace(float* x, int64_t n) { rill::silu_inplace(x, n); }
 void swiglu(const float* gate, const float* up, float* out, int64_t n) { rill::swiglu(gate, up, out, n); }
 void softmax(float* x, int64_t n) { rill::softmax(x, n); }

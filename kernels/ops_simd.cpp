@@ -51,8 +51,11 @@ const float* half_table() {
 
 // ---- float dot products ---------------------------------------------------------------------
 
-inline float tree16(v128 a0, v128 a1, v128 a2, v128 a3) {  // ops_ref's tree_sum16 of lanes a0|a1|a2|a3
-    return hsum_f32x4_tree(wasm_f32x4_add(wasm_f32x4_add(a3, a1), wasm_f32x4_add(a2, a0)));
+inline float tree8(v128 lo, v128 hi) {  // ops_ref's tree_sum8 of lanes lo|hi
+    return hsum_f32x4_tree(wasm_f32x4_add(hi, lo));
+}
+inline float hadd8(v128 lo, v128 hi) {  // ops_ref's hadd_sum8 of lanes lo|hi
+    return hsum_f32x4_pairs(wasm_f32x4_add(hi, lo));
 }
 
 // Finishes a scalar tail with madd on lane 0 (an FMA exactly where the reference has one).
@@ -60,29 +63,29 @@ inline float madd1(float a, float b, float c) {
     return wasm_f32x4_extract_lane(madd(wasm_f32x4_splat(a), wasm_f32x4_splat(b), wasm_f32x4_splat(c)), 0);
 }
 
-float dot_lanes16(const float* a, const float* b, int64_t n) {
-    v128 acc[4] = {wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0), wasm_f32x4_splat(0)};
+float dot_lanes8(const float* a, const float* b, int64_t n) {
+    v128 acc[2] = {wasm_f32x4_splat(0), wasm_f32x4_splat(0)};
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 4; ++j) acc[j] = madd(load(a + i + 4 * j), load(b + i + 4 * j), acc[j]);
-    float s = tree16(acc[0], acc[1], acc[2], acc[3]);
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 2; ++j) acc[j] = madd(load(a + i + 4 * j), load(b + i + 4 * j), acc[j]);
+    float s = tree8(acc[0], acc[1]);
     for (; i < n; ++i) s = madd1(a[i], b[i], s);
     return s;
 }
 
-float dot_blocks64(const float* a, const float* b, int64_t n) {
-    v128 acc[16];
+float dot_blocks32(const float* a, const float* b, int64_t n) {
+    v128 acc[8];
     for (auto& v : acc) v = wasm_f32x4_splat(0);
     int64_t i = 0;
-    for (; i + 64 <= n; i += 64)
-        for (int j = 0; j < 16; ++j) acc[j] = madd(load(a + i + 4 * j), load(b + i + 4 * j), acc[j]);
-    // acc[4 * block + part]: blocks 0+2 and 1+3, then 0+1, then the 16-lane tree.
-    for (int p = 0; p < 4; ++p) {
-        acc[p] = wasm_f32x4_add(acc[p], acc[8 + p]);
-        acc[4 + p] = wasm_f32x4_add(acc[4 + p], acc[12 + p]);
+    for (; i + 32 <= n; i += 32)
+        for (int j = 0; j < 8; ++j) acc[j] = madd(load(a + i + 4 * j), load(b + i + 4 * j), acc[j]);
+    // acc[2 * block + half]: blocks 0+2 and 1+3, then 0+1, then the 8-lane hadd tree.
+    for (int h = 0; h < 2; ++h) {
+        acc[h] = wasm_f32x4_add(acc[h], acc[4 + h]);
+        acc[2 + h] = wasm_f32x4_add(acc[2 + h], acc[6 + h]);
     }
-    for (int p = 0; p < 4; ++p) acc[p] = wasm_f32x4_add(acc[p], acc[4 + p]);
-    float s = tree16(acc[0], acc[1], acc[2], acc[3]);
+    for (int h = 0; h < 2; ++h) acc[h] = wasm_f32x4_add(acc[h], acc[2 + h]);
+    float s = hadd8(acc[0], acc[1]);
     for (; i < n; ++i) s = madd1(a[i], b[i], s);
     return s;
 }
@@ -544,7 +547,7 @@ void rows_q6_K(const RowJob& j, int64_t r0, int64_t r1) {
 
 // F32 / F16 / BF16 weights: rows widened to float, summed in llama.cpp's order for the batch size.
 void rows_float(const RowJob& j, int64_t r0, int64_t r1, TensorType w) {
-    const bool blocks64 = (w == TensorType::F32 || w == TensorType::F16) && j.a->n_tokens == 1;
+    const bool blocks = float_matmul_sums_in_blocks(w, j.ldy, j.cols, j.a->n_tokens);
     const float* X = w == TensorType::F32 ? j.X : j.a->f.data();
     std::vector<float> wide(w == TensorType::F32 ? 0 : size_t(j.cols));
     for (int64_t r = r0; r < r1; ++r) {
@@ -565,7 +568,7 @@ void rows_float(const RowJob& j, int64_t r0, int64_t r1, TensorType w) {
             row = wide.data();
         }
         for (int64_t t = 0; t < j.a->n_tokens; ++t)
-            j.Y[t * j.ldy + r] = blocks64 ? dot_blocks64(row, X + t * j.cols, j.cols) : dot_lanes16(row, X + t * j.cols, j.cols);
+            j.Y[t * j.ldy + r] = blocks ? dot_blocks32(row, X + t * j.cols, j.cols) : dot_lanes8(row, X + t * j.cols, j.cols);
     }
 }
 
@@ -590,25 +593,30 @@ void rows(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
 
 // ---- exp and friends ------------------------------------------------------------------------
 
-// exp_poly of ops_ref on four lanes; 2^n applied in two exact steps (n1 + n2 = n, each within
-// the normal exponent range), which rounds once, as ldexp does.
+// exp_poly of ops_ref on four lanes: 2^n built in the exponent bits, 2^n + 2^n (p - 1) in one
+// madd; beyond |n| > 126 the power in two factors, beyond 192 saturated to 0 or inf.
 v128 exp_poly4(v128 x) {
     const v128 shift = wasm_f32x4_splat(0x1.8p23f);
     const v128 z = madd(x, wasm_f32x4_splat(0x1.715476p+0f), shift);
     const v128 n = wasm_f32x4_sub(z, shift);
     const v128 neg_n = wasm_f32x4_neg(n);
     const v128 b = madd(neg_n, wasm_f32x4_splat(0x1.7f7d1cp-20f), madd(neg_n, wasm_f32x4_splat(0x1.62e4p-1f), x));
+    const v128 e = wasm_i32x4_shl(z, 23);
+    const v128 k = wasm_i32x4_add(e, wasm_i32x4_splat(0x3f800000));
     const v128 u = wasm_f32x4_mul(b, b);
-    const v128 p = madd(madd(madd(wasm_f32x4_splat(0x1.0e4020p-7f), b, wasm_f32x4_splat(0x1.573e2ep-5f)), u,
+    const v128 j = madd(madd(madd(wasm_f32x4_splat(0x1.0e4020p-7f), b, wasm_f32x4_splat(0x1.573e2ep-5f)), u,
                              madd(wasm_f32x4_splat(0x1.555e66p-3f), b, wasm_f32x4_splat(0x1.fffdb6p-2f))),
-                        u, madd(wasm_f32x4_splat(0x1.ffffecp-1f), b, wasm_f32x4_splat(1.0f)));
-    const v128 ni = wasm_i32x4_trunc_sat_f32x4(n);
-    const v128 n1 = wasm_i32x4_shr(ni, 1), n2 = wasm_i32x4_sub(ni, n1);
-    const v128 bias = wasm_i32x4_splat(127);
-    v128 r = wasm_f32x4_mul(wasm_f32x4_mul(p, wasm_i32x4_shl(wasm_i32x4_add(n1, bias), 23)), wasm_i32x4_shl(wasm_i32x4_add(n2, bias), 23));
-    const v128 big = wasm_f32x4_gt(wasm_f32x4_abs(n), wasm_f32x4_splat(192.0f));
-    const v128 limit = wasm_v128_bitselect(wasm_f32x4_splat(0.0f), wasm_f32x4_splat(INFINITY), wasm_f32x4_le(n, wasm_f32x4_splat(0.0f)));
-    return wasm_v128_bitselect(limit, r, big);
+                        u, wasm_f32x4_mul(wasm_f32x4_splat(0x1.ffffecp-1f), b));
+    const v128 normal = madd(j, k, k);
+    const v128 abs_n = wasm_f32x4_abs(n);
+    const v128 c = wasm_f32x4_gt(abs_n, wasm_f32x4_splat(126.0f));
+    if (!wasm_v128_any_true(c)) return normal;
+    const v128 g = wasm_v128_and(wasm_f32x4_le(n, wasm_f32x4_splat(0.0f)), wasm_i32x4_splat(int32_t(0x82000000u)));
+    const v128 s1 = wasm_i32x4_add(g, wasm_i32x4_splat(0x7f000000));
+    const v128 s2 = wasm_i32x4_sub(e, g);
+    const v128 scaled = wasm_f32x4_mul(madd(s2, j, s2), s1);
+    const v128 d = wasm_f32x4_gt(abs_n, wasm_f32x4_splat(192.0f));
+    return wasm_v128_bitselect(wasm_f32x4_mul(s1, s1), wasm_v128_bitselect(scaled, normal, c), d);
 }
 
 inline v128 silu4(v128 x) {
@@ -616,7 +624,7 @@ inline v128 silu4(v128 x) {
 }
 inline float silu_libm(float x) { return x / (1.0f + std::exp(-x)); }
 
-constexpr int64_t kBlock = 16;  // the reference's vector blocks (llama.cpp's AVX-512 width)
+constexpr int64_t kBlock = 8;  // the reference's vector blocks (llama.cpp's AVX2 width)
 
 }  // namespace
 
@@ -653,8 +661,8 @@ void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const flo
     });
 }
 
-float dot_f32_lanes16(const float* a, const float* b, int64_t n) { return dot_lanes16(a, b, n); }
-float dot_f32_blocks64(const float* a, const float* b, int64_t n) { return dot_blocks64(a, b, n); }
+float dot_f32_lanes8(const float* a, const float* b, int64_t n) { return dot_lanes8(a, b, n); }
+float dot_f32_blocks32(const float* a, const float* b, int64_t n) { return dot_blocks32(a, b, n); }
 
 void silu_inplace(float* x, int64_t n) {
     const int64_t vec_end = n - n % kBlock;
@@ -679,12 +687,12 @@ void softmax(float* x, int64_t n) {
     double sum = 0.0;
     const int64_t vec_end = n - n % kBlock;
     for (i = 0; i < vec_end; i += kBlock) {
-        v128 e[4];
-        for (int j = 0; j < 4; ++j) {
+        v128 e[2];
+        for (int j = 0; j < 2; ++j) {
             e[j] = exp_poly4(wasm_f32x4_sub(load(x + i + 4 * j), vmx));
             wasm_v128_store(x + i + 4 * j, e[j]);
         }
-        sum += double(tree16(e[0], e[1], e[2], e[3]));
+        sum += double(tree8(e[0], e[1]));
     }
     for (i = vec_end; i < n; ++i) {
         x[i] = std::exp(x[i] - mx);
@@ -713,31 +721,35 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
 
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
                     int64_t v_stride, float scale, bool batched, float* scores, float* out) {
-    for (int64_t t = 0; t < n_kv; ++t) scores[t] = dot_blocks64(k + t * k_stride, q, head_dim) * scale;
+    for (int64_t t = 0; t < n_kv; ++t) scores[t] = dot_blocks32(k + t * k_stride, q, head_dim) * scale;
     const int64_t padded = (n_kv + 63) / 64 * 64;
     for (int64_t t = n_kv; t < padded; ++t) scores[t] = -INFINITY;
     softmax(scores, padded);
     for (int64_t i = 0; i < head_dim; ++i) {
         const float* vi = v + i * v_stride;
-        out[i] = batched ? dot_lanes16(vi, scores, padded) : dot_blocks64(vi, scores, padded);
+        out[i] = batched ? dot_lanes8(vi, scores, padded) : dot_blocks32(vi, scores, padded);
     }
 }
 
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out) {
+    const int unfused = conv1d_unfused_terms(K);
     int64_t c = 0;
     for (; c + 4 <= channels; c += 4) {
         v128 s = wasm_f32x4_splat(0.0f);
-        for (int k = 0; k < K - 1; ++k)
-            s = madd(load(state + int64_t(k) * channels + c),
-                     wasm_f32x4_make(w[c * K + k], w[(c + 1) * K + k], w[(c + 2) * K + k], w[(c + 3) * K + k]), s);
-        const int k = K - 1;
-        s = madd(load(x + c), wasm_f32x4_make(w[c * K + k], w[(c + 1) * K + k], w[(c + 2) * K + k], w[(c + 3) * K + k]), s);
+        for (int k = 0; k < K; ++k) {
+            const v128 a = load(k < K - 1 ? state + int64_t(k) * channels + c : x + c);
+            const v128 wk = wasm_f32x4_make(w[c * K + k], w[(c + 1) * K + k], w[(c + 2) * K + k], w[(c + 3) * K + k]);
+            s = k < unfused ? wasm_f32x4_add(s, wasm_f32x4_mul(a, wk)) : madd(a, wk, s);
+        }
         wasm_v128_store(out + c, s);
     }
     for (; c < channels; ++c) {
         float s = 0.0f;
-        for (int k = 0; k < K - 1; ++k) s = madd1(state[int64_t(k) * channels + c], w[c * K + k], s);
-        out[c] = madd1(x[c], w[c * K + K - 1], s);
+        for (int k = 0; k < K; ++k) {
+            const float a = k < K - 1 ? state[int64_t(k) * channels + c] : x[c];
+            s = k < unfused ? s + a * w[c * K + k] : madd1(a, w[c * K + k], s);
+        }
+        out[c] = s;
     }
     conv1d_push_state(state, x, channels, K);
 }
@@ -753,13 +765,13 @@ void delta_rule_step(float* S, const float* q, const float* k, const float* v, f
         if (vec)
             for (; i < dk; i += 4) wasm_v128_store(col + i, wasm_f32x4_mul(load(col + i), vdecay));
         for (; i < dk; ++i) col[i] *= decay;
-        const float d = (v[j] - dot_blocks64(col, k, dk)) * beta;
+        const float d = (v[j] - dot_blocks32(col, k, dk)) * beta;
         const v128 vd = wasm_f32x4_splat(d);
         i = 0;
         if (vec)
             for (; i < dk; i += 4) wasm_v128_store(col + i, madd(load(k + i), vd, load(col + i)));
         for (; i < dk; ++i) col[i] = madd1(k[i], d, col[i]);
-        out[j] = dot_blocks64(col, q, dk) * scale;
+        out[j] = dot_blocks32(col, q, dk) * scale;
     }
 }
 

@@ -5,6 +5,7 @@
 
 #include "gguf/types.h"
 #include "kernels/quant_blocks.h"
+#include "rill/mutation.h"
 
 namespace rill {
 
@@ -37,6 +38,11 @@ inline void k4_scale_min(int j, const uint8_t* s, uint8_t& scale, uint8_t& min) 
     } else {
         scale = uint8_t((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
         min = uint8_t((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+        if (mutation::on("q4k-scale-nibble") && j == 4) {  // the golden's mutation test: scale and min trade low nibbles
+            const uint8_t low_scale = scale & 0x0f, low_min = min & 0x0f;
+            scale = uint8_t((scale & 0x30) | low_min);
+            min = uint8_t((min & 0x30) | low_scale);
+        }
     }
 }
 

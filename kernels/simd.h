@@ -129,9 +129,14 @@ inline v128 f16x4_to_f32x4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
     return f16x4_to_f32x4(wasm_i32x4_make(a, b, c, d));
 }
 
-inline float hsum_f32x4_tree(v128 v) {  // (v0 + v2) + (v1 + v3): the last step of the 8/16-lane trees
+inline float hsum_f32x4_tree(v128 v) {  // (v0 + v2) + (v1 + v3): the last step of movehl-style 8-lane sums
     return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 2)) +
            (wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 3));
+}
+
+inline float hsum_f32x4_pairs(v128 v) {  // (v0 + v1) + (v2 + v3): the last step of hadd-style 8-lane sums
+    return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+           (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
 }
 
 }  // namespace rill::simd

@@ -37,4 +37,20 @@ if [ ! -f .cache/llama.cpp/models/ggml-vocab-qwen35.gguf ]; then
   mkdir -p .cache
   git clone -q node_modules/node-llama-cpp/llama/gitRelease.bundle .cache/llama.cpp 2>/dev/null
 fi
+# The golden's oracle runs one ggml CPU variant on every host: node-llama-cpp loads the best
+# libggml-cpu-*.so the CPU supports (haswell on AVX2 machines, zen4/skylakex/... with AVX-512), and
+# their float sum orders differ. A private copy of the package whose binary folder holds only the
+# haswell library (which every x86-64 CPU with AVX2+FMA runs) pins it; the installed package is untouched.
+PIN=.cache/llama-oracle/node_modules
+if [ "$(uname -m)" = x86_64 ] && { [ ! -f $PIN/.pinned ] || [ node_modules/.rill-installed -nt $PIN/.pinned ]; }; then
+  echo "setup: pinning the golden oracle to ggml's haswell CPU variant in $PIN"
+  rm -rf .cache/llama-oracle
+  mkdir -p $PIN/@node-llama-cpp
+  for pkg in node-llama-cpp @node-llama-cpp/linux-x64; do  # hard links where the file system allows
+    cp -al node_modules/$pkg $PIN/$pkg 2>/dev/null || { rm -rf $PIN/$pkg; cp -a node_modules/$pkg $PIN/$pkg; }
+  done
+  find $PIN/@node-llama-cpp/linux-x64/bins -name 'libggml-cpu-*.so' ! -name libggml-cpu-haswell.so -delete
+  [ -f $PIN/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-cpu-haswell.so ] || { echo "setup: node-llama-cpp has no haswell ggml CPU library"; exit 1; }
+  touch $PIN/.pinned
+fi
 echo "setup: ok ($(node_modules/.bin/node --version), $(emcc --version 2>/dev/null | head -1 | cut -c1-40))"

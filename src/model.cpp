@@ -44,7 +44,8 @@ struct Binder {
     const gguf::File& f;
     std::vector<Tensor>* repacks;  // matrices to rearrange into their preferred layout
 
-    Tensor bind(const std::string& name, std::vector<int64_t> shape, bool matrix, bool required = true) const {
+    // lookup: rows are also read one by one (token_embd), so the bytes keep the file's layout.
+    Tensor bind(const std::string& name, std::vector<int64_t> shape, bool matrix, bool required = true, bool lookup = false) const {
         const gguf::TensorInfo* ti = f.find_tensor(name);
         if (!ti) {
             if (required) RILL_FAIL("missing tensor '%s'", name.c_str());
@@ -54,7 +55,7 @@ struct Binder {
         t.type = ti->type;
         std::copy(ti->ne, ti->ne + 4, t.ne);
         t.data = ti->data;
-        t.order = llama_cpp_sum_order(t.type, ti->ne[1], name == "token_embd.weight");
+        t.order = llama_cpp_sum_order(t.type, ti->ne[1]);
         bool ok = ti->n_dims <= 4;
         for (size_t d = 0; d < 4; ++d) ok = ok && ti->ne[d] == (d < shape.size() ? shape[d] : 1);
         if (!ok) {
@@ -65,7 +66,7 @@ struct Binder {
         if (matrix ? !weight_type_supported(t.type) : t.type != TensorType::F32)
             RILL_FAIL("tensor '%s' has type %s, which Rill does not support for %s", name.c_str(),
                       std::string(type_name(t.type)).c_str(), matrix ? "a weight matrix" : "a vector weight (needs f32)");
-        if (matrix && f.writable()) {  // owned bytes: the kernels' preferred layout
+        if (matrix && !lookup && f.writable()) {  // owned bytes: the kernels' preferred layout
             t.layout = kern::preferred_layout(t.type, t.ne[1], t.ne[0], t.order);
             if (t.layout != WeightLayout::Plain) repacks->push_back(t);
         }
@@ -164,7 +165,7 @@ std::shared_ptr<const Model> Model::load(const gguf::File& file) {
     c.n_vocab = int(emb->ne[1]);
     if (size_t(c.n_vocab) < m->tokenizer_.n_tokens())
         RILL_FAIL("token_embd.weight has %d rows but the vocabulary has %zu tokens", c.n_vocab, m->tokenizer_.n_tokens());
-    m->token_embd_ = b.bind("token_embd.weight", {c.n_embd, c.n_vocab}, true);
+    m->token_embd_ = b.bind("token_embd.weight", {c.n_embd, c.n_vocab}, true, true, /*lookup=*/true);
     m->output_norm_ = b.bind("output_norm.weight", {c.n_embd}, false);
     m->output_ = b.bind("output.weight", {c.n_embd, c.n_vocab}, true, false);
     if (!m->output_.present()) m->output_ = m->token_embd_;

@@ -232,8 +232,8 @@ TEST(Kernels, ElementwiseAndNormsMatchReference) {
         rms_norm(x.data(), w.data(), a.data(), n, 1e-6f);
         kern::rms_norm(x.data(), w.data(), b.data(), n, 1e-6f);
         EXPECT_EQ(a, b) << "rms_norm (element-wise scaling is exact)";
-        const float d1 = dot_f32_lanes16(x.data(), w.data(), n), d2 = kern::dot_f32_lanes16(x.data(), w.data(), n);
-        const float e1 = dot_f32_blocks64(x.data(), w.data(), n), e2 = kern::dot_f32_blocks64(x.data(), w.data(), n);
+        const float d1 = dot_f32_lanes8(x.data(), w.data(), n), d2 = kern::dot_f32_lanes8(x.data(), w.data(), n);
+        const float e1 = dot_f32_blocks32(x.data(), w.data(), n), e2 = kern::dot_f32_blocks32(x.data(), w.data(), n);
         double m = 0;
         for (int64_t i = 0; i < n; ++i) m += std::fabs(double(x[size_t(i)]) * w[size_t(i)]);
         expect_close({d2, e2}, {d1, e1}, {float(m), float(m)}, "f32 dots");

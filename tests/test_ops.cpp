@@ -68,8 +68,8 @@ TEST(Ops, F32DotOrdersAreBothTheSum) {
         auto a = gaussian(size_t(n), 1), b = gaussian(size_t(n), 2);
         double ref = 0;
         for (int64_t i = 0; i < n; ++i) ref += double(a[size_t(i)]) * b[size_t(i)];
-        EXPECT_NEAR(dot_f32_lanes16(a.data(), b.data(), n), ref, 1e-5);
-        EXPECT_NEAR(dot_f32_blocks64(a.data(), b.data(), n), ref, 1e-5);
+        EXPECT_NEAR(dot_f32_lanes8(a.data(), b.data(), n), ref, 1e-5);
+        EXPECT_NEAR(dot_f32_blocks32(a.data(), b.data(), n), ref, 1e-5);
     }
 }
 
