@@ -11,6 +11,7 @@
 #include "kernels/ops.h"
 #include "kernels/quant_ref.h"
 #include "rill/error.h"
+#include "rill/mutation.h"
 #include "src/thread_pool.h"
 
 namespace rill {
@@ -29,6 +30,13 @@ struct Context::Batch {
 
 namespace {
 
+
+// The first layer of a kind (attention when recurrent is false), where a mutation applies.
+bool first_of_kind(const ModelConfig& c, int il) {
+    for (int i = 0; i < il; ++i)
+        if (c.recurrent[size_t(i)] == c.recurrent[size_t(il)]) return false;
+    return true;
+}
 
 void add_bias(const Tensor& b, float* y, int n_tokens) {
     if (!b.present()) return;
@@ -164,6 +172,12 @@ void Context::attention_block(int il, Batch& b) {
             float* qh = &q[size_t(t * q_stride + h * q_head_stride)];
             if (L.q_norm.present()) kern::rms_norm(qh, L.q_norm.f32(), qh, D, c.rms_eps);
             rope(qh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors);
+            if (mutation::on("rope-angle") && first_of_kind(c, il)) {  // pair 1's angle 0.01 rad off
+                const int a = c.rope_neox ? 1 : 2, bb = c.rope_neox ? 1 + c.n_rot / 2 : 3;
+                const float x0 = qh[a], x1 = qh[bb], cs = std::cos(0.01f), sn = std::sin(0.01f);
+                qh[a] = x0 * cs - x1 * sn;
+                qh[bb] = x0 * sn + x1 * cs;
+            }
         }
         for (int h = 0; h < HKV; ++h) {
             float* kh = &k[size_t(t * kv_stride + h * D)];
@@ -238,7 +252,11 @@ void Context::deltanet_block(int il, Batch& b) {
                 const float* q = &mixed[size_t(t * C)];
                 const float* k = q + int64_t(nk) * dk;
                 const float* v = k + int64_t(nk) * dk;
-                const float g = softplus(alpha[size_t(t * nv + h)] + L.dt_bias.f32()[h]) * L.ssm_a.f32()[h];
+                float g = softplus(alpha[size_t(t * nv + h)] + L.dt_bias.f32()[h]) * L.ssm_a.f32()[h];
+                if (mutation::on("decay-position") && first_of_kind(c, il)) {  // the previous token's decay
+                    static std::vector<float> previous(4096, 0.0f);
+                    std::swap(g, previous[size_t(h)]);
+                }
                 const float bt = sigmoid(beta[size_t(t * nv + h)]);
                 float* o = &mixed_out[size_t(t * value_dim + h * dv)];
                 kern::delta_rule_step(S, q + hk * dk, k + hk * dk, v + h * dv, g, bt, q_scale, dk, dv, o);
@@ -267,6 +285,8 @@ void Context::ffn_block(int il, Batch& b) {
     matmul(L.ffn_up, b.h.data(), up.data(), n);
     for (int t = 0; t < n; ++t) kern::swiglu(&gate[size_t(t * F)], &up[size_t(t * F)], &gate[size_t(t * F)], F);
     matmul(L.ffn_down, gate.data(), down.data(), n);
+    if (mutation::on("weight-row") && il == 0)  // row 0 of ffn_down scaled by 1 + 1e-3
+        for (int t = 0; t < n; ++t) down[size_t(t * E)] *= 1.001f;
     for (size_t i = 0; i < down.size(); ++i) b.x[i] += down[i];
 }
 

@@ -3,7 +3,9 @@
 // Checks: identical token ids, identical detokenisation of llama.cpp's ids, and
 // detokenize(tokenize(s)) == s wherever llama.cpp itself round-trips s.
 //
-//   node tests/oracle/tokenizer_diff.mjs [--count N] [--seed S] [--vocab NAME ...]
+//   node tests/oracle/tokenizer_diff.mjs [--count N] [--seed S] [--inject-failure] [--vocab NAME ...]
+// --inject-failure corrupts one of Rill's results, so that the run must fail (the test command's
+// self-check that a failing comparison fails its step).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,6 +21,7 @@ const seed = Number(opt('--seed', 1234));
 const rill = opt('--rill', path.join(root, 'build/native/rill'));
 const vocabDir = path.join(root, '.cache/llama.cpp/models');
 const claimed = ['qwen35', 'qwen2', 'llama-bpe', 'gpt-2', 'llama-spm', 'phi-3', 'mpt', 'default'];
+const injectFailure = args.includes('--inject-failure');
 const selected = args.includes('--vocab') ? args.slice(args.indexOf('--vocab') + 1).filter((a) => !a.startsWith('--')) : claimed;
 
 // ---- deterministic string generator ---------------------------------------------------
@@ -129,6 +132,7 @@ for (const name of selected) {
   const row = { vocab: name, strings: strings.length, ids_ok: 0, ids_bad: 0, detok_ok: 0, detok_bad: 0, roundtrip_ok: 0, roundtrip_bad: 0, roundtrip_na: 0 };
   for (const special of [false, true]) {
     const ours = runRill('tokenize', file, strings.map((s) => JSON.stringify(s)), special ? [] : ['--no-special']);
+    if (injectFailure && rows.length === 0 && !special) ours[0] = [...ours[0], 0];
     const theirs = strings.map((s) => Array.from(model.tokenize(s, special)));
     const ourText = runRill('detokenize', file, theirs.map((t) => JSON.stringify(t)), special ? ['--special'] : []);
     const ourRoundTrip = runRill('detokenize', file, ours.map((t) => JSON.stringify(t)), special ? ['--special'] : []);
