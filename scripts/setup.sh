@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(cmake ninja-build python3 git clang-19 lld-19 libclang-rt-19-dev emscripten
+DEBS=(cmake ninja-build python3 git g++ clang-19 lld-19 libclang-rt-19-dev emscripten
       googletest libgtest-dev nlohmann-json3-dev unicode-data chromium)
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 missing=()
@@ -37,20 +37,23 @@ if [ ! -f .cache/llama.cpp/models/ggml-vocab-qwen35.gguf ]; then
   mkdir -p .cache
   git clone -q node_modules/node-llama-cpp/llama/gitRelease.bundle .cache/llama.cpp 2>/dev/null
 fi
-# The golden's oracle runs one ggml CPU variant on every host: node-llama-cpp loads the best
-# libggml-cpu-*.so the CPU supports (haswell on AVX2 machines, zen4/skylakex/... with AVX-512), and
-# their float sum orders differ. A private copy of the package whose binary folder holds only the
-# haswell library (which every x86-64 CPU with AVX2+FMA runs) pins it; the installed package is untouched.
-PIN=.cache/llama-oracle/node_modules
-if [ "$(uname -m)" = x86_64 ] && { [ ! -f $PIN/.pinned ] || [ node_modules/.rill-installed -nt $PIN/.pinned ]; }; then
-  echo "setup: pinning the golden oracle to ggml's haswell CPU variant in $PIN"
-  rm -rf .cache/llama-oracle
-  mkdir -p $PIN/@node-llama-cpp
-  for pkg in node-llama-cpp @node-llama-cpp/linux-x64; do  # hard links where the file system allows
-    cp -al node_modules/$pkg $PIN/$pkg 2>/dev/null || { rm -rf $PIN/$pkg; cp -a node_modules/$pkg $PIN/$pkg; }
-  done
-  find $PIN/@node-llama-cpp/linux-x64/bins -name 'libggml-cpu-*.so' ! -name libggml-cpu-haswell.so -delete
-  [ -f $PIN/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-cpu-haswell.so ] || { echo "setup: node-llama-cpp has no haswell ggml CPU library"; exit 1; }
-  touch $PIN/.pinned
+# The golden's oracle runs one ggml CPU variant on every host: node-llama-cpp's prebuilt llama.cpp
+# comes with one libggml-cpu-*.so per x86 level (haswell, zen4, skylakex, ...) and loads the best one
+# the CPU supports, and their float sum orders differ. .cache/llama-oracle/bins holds the prebuilt
+# libraries with only the haswell CPU variant (which every x86-64 CPU with AVX2+FMA runs), and
+# tests/oracle/llama_logits.cpp, built against them and the bundled headers, drives llama.cpp from there.
+ORACLE=.cache/llama-oracle
+BINS=node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
+if [ "$(uname -m)" = x86_64 ] && { [ ! -x $ORACLE/llama_logits ] || [ node_modules/.rill-installed -nt $ORACLE/llama_logits ] ||
+                                   [ tests/oracle/llama_logits.cpp -nt $ORACLE/llama_logits ]; }; then
+  echo "setup: the golden's oracle: llama.cpp with ggml's haswell CPU variant only, in $ORACLE"
+  rm -rf $ORACLE
+  mkdir -p $ORACLE/bins
+  cp -a $BINS/. $ORACLE/bins/
+  find $ORACLE/bins -name 'libggml-cpu-*.so' ! -name libggml-cpu-haswell.so -delete
+  [ -f $ORACLE/bins/libggml-cpu-haswell.so ] || { echo "setup: node-llama-cpp has no haswell ggml CPU library"; exit 1; }
+  libs=$(cd $ORACLE/bins && ls libllama.v*.so libggml.v*.so libggml-base.so | sed 's/^/-l:/')
+  g++ -O2 -std=c++17 -Wall -Wextra -I.cache/llama.cpp/include -I.cache/llama.cpp/ggml/include tests/oracle/llama_logits.cpp \
+      -o $ORACLE/llama_logits -L$ORACLE/bins $libs -Wl,-rpath,"$PWD/$ORACLE/bins"
 fi
 echo "setup: ok ($(node_modules/.bin/node --version), $(emcc --version 2>/dev/null | head -1 | cut -c1-40))"

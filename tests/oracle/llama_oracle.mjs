@@ -1,28 +1,27 @@
 // llama.cpp as the golden's oracle, the same arithmetic on every x86-64 host.
 //
-// node-llama-cpp loads the best ggml CPU library the host supports (libggml-cpu-haswell.so on
-// AVX2 machines, -zen4, -skylakex, -sapphirerapids, ... with AVX-512), and those differ in vector
-// width, sum orders and exp polynomial: logits move in the last bits, and 32 greedy steps over a
-// 300-token prompt amplify that far past any useful tolerance. scripts/setup.sh makes a private copy
-// of the package whose binary folder holds only the haswell library (AVX2 + FMA + F16C, which every
-// host the project supports runs); Rill's reference kernels mirror that variant bit for bit.
+// node-llama-cpp's prebuilt llama.cpp loads the best ggml CPU library the host supports
+// (libggml-cpu-haswell.so on AVX2 machines, -zen4, -skylakex, -sapphirerapids, ... with AVX-512),
+// and those differ in vector width, sum orders and exp polynomial: logits move in the last bits,
+// and 32 greedy steps after a 300-token prompt amplify that far past any useful tolerance.
+// scripts/setup.sh copies the prebuilt libraries with only the haswell CPU variant (AVX2 + FMA +
+// F16C, which every host the project supports runs) into .cache/llama-oracle/bins and builds
+// llama_logits.cpp against them; Rill's reference kernels mirror that variant bit for bit.
 //
-// loadOracle() returns the Llama instance and the ggml CPU variant actually mapped into this
-// process (read from /proc/self/maps), and refuses to run with any other.
+// runOracle() runs it on one thread (its logits do not depend on the thread count, checked on
+// both modes; two threads made single-token decoding 17x slower on a 2-core VM, a wake-up per
+// tiny op) and refuses a result computed by any other variant. Its logits are
+// bit-identical to what node-llama-cpp's JS API returns for the same context (checked when the
+// driver was written), without the sorted Map per row that made that API the golden's bottleneck.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const PINNED_VARIANT = 'haswell';
-const pinnedDir = path.join(root, '.cache/llama-oracle/node_modules');
-const pinned = path.join(pinnedDir, 'node-llama-cpp/dist/index.js');
-
-// The ggml CPU libraries mapped into this process, e.g. ['haswell'].
-export function loadedCpuVariants() {
-  const maps = fs.readFileSync('/proc/self/maps', 'utf8');
-  return [...new Set([...maps.matchAll(/(\S*)libggml-cpu-([a-z0-9_]+)\.so/g)].map((m) => m[2] + (m[1].startsWith(pinnedDir) ? '' : ' (unpinned)')))];
-}
+const dir = path.join(root, '.cache/llama-oracle');
+const driver = path.join(dir, 'llama_logits');
 
 // The host's CPU as the golden reports it: model name and whether AVX-512 / VNNI are there.
 export function hostCpu() {
@@ -33,13 +32,20 @@ export function hostCpu() {
   return { model, kind, avx2: flags.has('avx2') && flags.has('fma') };
 }
 
-export async function loadOracle() {
-  if (!fs.existsSync(pinned)) throw new Error(`pinned oracle missing: ${pinned} (run scripts/setup.sh)`);
+// Greedy-generates `steps` tokens after `prompt` (fed as one batch, or one token at a time when
+// `single`) and returns { tokens, rows, chosen, n }: the prompt's tokens, every step's logits,
+// the tokens chosen, the vocabulary size.
+export function runOracle(modelPath, prompt, steps, single, work) {
+  if (!fs.existsSync(driver)) throw new Error(`oracle missing: ${driver} (run scripts/setup.sh)`);
   if (!hostCpu().avx2) throw new Error('the golden needs an x86-64 CPU with AVX2 and FMA (ggml\'s haswell variant)');
-  const { getLlama } = await import(pathToFileURL(pinned).href);
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
-  const variants = loadedCpuVariants();
-  if (variants.length !== 1 || variants[0] !== PINNED_VARIANT)
-    throw new Error(`the oracle loaded ggml CPU variant(s) [${variants}] instead of only ${PINNED_VARIANT}`);
-  return { llama, variant: variants[0] };
+  const out = path.join(work, 'oracle.bin');
+  const r = spawnSync(driver, [path.join(dir, 'bins'), modelPath, prompt, String(steps), out, single ? '1' : '0', '1'], { maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`llama_logits failed on ${modelPath}:\n${r.stderr}`);
+  const meta = JSON.parse(fs.readFileSync(out + '.json', 'utf8'));
+  if (meta.cpu_variants.join() !== PINNED_VARIANT)
+    throw new Error(`the oracle ran ggml CPU variant(s) [${meta.cpu_variants}] instead of only ${PINNED_VARIANT}`);
+  const buf = fs.readFileSync(out);
+  const n = meta.n_vocab;
+  const rows = Array.from({ length: steps }, (_, s) => new Float32Array(buf.buffer, buf.byteOffset + s * n * 4, n));
+  return { tokens: meta.prompt_tokens, rows, chosen: meta.tokens, n, variant: meta.cpu_variants[0] };
 }

@@ -1,0 +1,141 @@
+// The golden's oracle run: llama.cpp (the prebuilt libraries of node-llama-cpp, pinned to one ggml
+// CPU variant by scripts/setup.sh) greedy-generates N tokens after a prompt and writes every
+// step's full logit vector, in the same files `rill logits` writes (float32 rows, FILE.json).
+// The context is the one node-llama-cpp makes (tests/oracle/golden.mjs used it through its JS
+// API, which returns each logit row as a sorted Map: most of the golden's time): flash attention
+// off, F32 KV cache, batch = ubatch, non-unified KV, no SWA cache.
+//
+//   llama_logits BACKEND_DIR MODEL PROMPT STEPS OUT BATCH THREADS
+// BATCH 0 feeds the prompt as one batch, 1 one token at a time; the prompt is tokenised with the
+// model's BOS rule and special tokens recognised. FILE.json also names the ggml CPU libraries
+// mapped into the process ("cpu_variants"), which the golden checks against the pinned one.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "llama.h"
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+    std::fprintf(stderr, "llama_logits: %s\n", what.c_str());
+    std::exit(1);
+}
+
+// Decodes tokens [i0, i1) at positions i0.., keeping the logits of the last one only.
+void decode(llama_context* ctx, const std::vector<llama_token>& toks, size_t i0, size_t i1) {
+    llama_batch b = llama_batch_init(int32_t(i1 - i0), 0, 1);
+    for (size_t i = i0; i < i1; ++i) {
+        const int32_t k = b.n_tokens++;
+        b.token[k] = toks[i];
+        b.pos[k] = llama_pos(i);
+        b.n_seq_id[k] = 1;
+        b.seq_id[k][0] = 0;
+        b.logits[k] = i + 1 == i1;
+    }
+    const int32_t rc = llama_decode(ctx, b);
+    llama_batch_free(b);
+    if (rc != 0) fail("llama_decode returned " + std::to_string(rc));
+}
+
+// The ggml CPU variants loaded, from the libggml-cpu-NAME.so files mapped into this process.
+std::string cpu_variants_json() {
+    std::ifstream maps("/proc/self/maps");
+    std::set<std::string> names;
+    for (std::string line; std::getline(maps, line);) {
+        const size_t at = line.find("libggml-cpu-");
+        if (at == std::string::npos) continue;
+        const size_t from = at + std::strlen("libggml-cpu-"), to = line.find(".so", from);
+        names.insert(line.substr(from, to - from));
+    }
+    std::string json = "[";
+    for (const auto& n : names) json += (json.size() > 1 ? ",\"" : "\"") + n + "\"";
+    return json + "]";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 8) fail("usage: llama_logits BACKEND_DIR MODEL PROMPT STEPS OUT BATCH THREADS");
+    const char* backends = argv[1];
+    const char* model_path = argv[2];
+    const std::string prompt = argv[3];
+    const int steps = std::atoi(argv[4]);
+    const std::string out = argv[5];
+    const bool single = std::atoi(argv[6]) == 1;
+    const int threads = std::atoi(argv[7]);
+
+    llama_log_set([](ggml_log_level level, const char* text, void*) {
+        if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);
+    }, nullptr);
+    ggml_backend_load_all_from_path(backends);
+    llama_backend_init();
+
+    llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = 0;
+    mp.progress_callback = [](float, void*) { return true; };  // no progress dots
+    llama_model* model = llama_model_load_from_file(model_path, mp);
+    if (!model) fail(std::string("cannot load ") + model_path);
+    const llama_vocab* vocab = llama_model_get_vocab(model);
+    const int n_vocab = llama_vocab_n_tokens(vocab);
+
+    std::vector<llama_token> toks(prompt.size() + 16);
+    const int n = llama_tokenize(vocab, prompt.data(), int32_t(prompt.size()), toks.data(), int32_t(toks.size()), true, true);
+    if (n <= 0) fail("the prompt tokenises to nothing");
+    toks.resize(size_t(n));
+
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = 1024;
+    cp.n_batch = cp.n_ubatch = single ? 1 : 1024;
+    cp.n_seq_max = 1;
+    cp.n_threads = cp.n_threads_batch = threads;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.type_k = cp.type_v = GGML_TYPE_F32;
+    cp.no_perf = true;
+    cp.swa_full = false;
+    cp.kv_unified = false;
+    llama_context* ctx = llama_init_from_model(model, cp);
+    if (!ctx) fail("cannot create the context");
+
+    if (single)
+        for (size_t i = 0; i < toks.size(); ++i) decode(ctx, toks, i, i + 1);
+    else
+        decode(ctx, toks, 0, toks.size());
+
+    FILE* f = std::fopen(out.c_str(), "wb");
+    if (!f) fail("cannot write " + out);
+    std::vector<llama_token> chosen;
+    std::vector<llama_token> all = toks;
+    for (int s = 0; s < steps; ++s) {
+        const float* row = llama_get_logits_ith(ctx, -1);
+        if (!row) fail("no logits");
+        std::fwrite(row, sizeof(float), size_t(n_vocab), f);
+        int best = 0;
+        for (int i = 1; i < n_vocab; ++i)
+            if (row[i] > row[best]) best = i;
+        chosen.push_back(best);
+        all.push_back(best);
+        if (s + 1 < steps) decode(ctx, all, all.size() - 1, all.size());
+    }
+    std::fclose(f);
+
+    std::string json = "{\"cpu_variants\":" + cpu_variants_json() + ",\"n_vocab\":" + std::to_string(n_vocab) + ",\"prompt_tokens\":[";
+    for (size_t i = 0; i < toks.size(); ++i) json += (i ? "," : "") + std::to_string(toks[i]);
+    json += "],\"tokens\":[";
+    for (size_t i = 0; i < chosen.size(); ++i) json += (i ? "," : "") + std::to_string(chosen[i]);
+    json += "]}\n";
+    FILE* j = std::fopen((out + ".json").c_str(), "w");
+    if (!j) fail("cannot write " + out + ".json");
+    std::fputs(json.c_str(), j);
+    std::fclose(j);
+
+    llama_free(ctx);
+    llama_model_free(model);
+    llama_backend_free();
+    return 0;
+}
