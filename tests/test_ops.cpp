@@ -27,6 +27,11 @@ TEST(Ops, ExpPolyIsWithinTwoUlpOfExp) {
     EXPECT_EQ(exp_poly(-200.0f), 0.0f);
     EXPECT_TRUE(std::isinf(exp_poly(200.0f)));
     for (float x = -80.0f; x < 80.0f; x += 0.0137f) ASSERT_LE(ulp_distance(exp_poly(x), std::exp(x)), 2.0) << x;
+    // |n| > 126: 2^n in two factors (subnormal results below -87.3, up to the largest float above 87.3).
+    for (float x = -103.0f; x < -87.0f; x += 0.0071f) ASSERT_LE(ulp_distance(exp_poly(x), std::exp(x)), 2.0) << x;
+    for (float x = 87.0f; x < 88.7f; x += 0.0013f) ASSERT_LE(ulp_distance(exp_poly(x), std::exp(x)), 2.0) << x;
+    EXPECT_TRUE(std::isinf(exp_poly(88.8f)));
+    EXPECT_TRUE(std::isnan(exp_poly(NAN)));
 }
 
 TEST(Ops, SoftmaxSiluSwiglu) {
