@@ -35,7 +35,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hostCpu, PINNED_VARIANT, runOracle } from './llama_oracle.mjs';
+import { hostCpu, PINNED_VARIANT, readLogits, runOracle } from './llama_oracle.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -222,9 +222,7 @@ for (const c of selected) {
         const out = path.join(work, 'logits.bin');
         await timed('cli', () => run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', '-t', '2',
                                             ...(c.rillArgs ?? []), ...(batch ? ['--batch', String(batch)] : [])], { ...process.env, RILL_MUTATION: mutant }));
-        meta = JSON.parse(fs.readFileSync(out + '.json', 'utf8'));
-        const buf = fs.readFileSync(out);
-        rows = Array.from({ length: steps }, (_, s) => new Float32Array(buf.buffer, buf.byteOffset + s * ref.n * 4, ref.n));
+        ({ meta, rows } = readLogits(out, steps));
       } else {
         const ra = c.rillArgs ?? [];
         const b = ra.includes('--batch') ? Number(ra[ra.indexOf('--batch') + 1]) : batch;

@@ -41,11 +41,17 @@ export function runOracle(modelPath, prompt, steps, single, work) {
   const out = path.join(work, 'oracle.bin');
   const r = spawnSync(driver, [path.join(dir, 'bins'), modelPath, prompt, String(steps), out, single ? '1' : '0', '1'], { maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`llama_logits failed on ${modelPath}:\n${r.stderr}`);
-  const meta = JSON.parse(fs.readFileSync(out + '.json', 'utf8'));
+  const { meta, rows } = readLogits(out, steps);
   if (meta.cpu_variants.join() !== PINNED_VARIANT)
     throw new Error(`the oracle ran ggml CPU variant(s) [${meta.cpu_variants}] instead of only ${PINNED_VARIANT}`);
-  const buf = fs.readFileSync(out);
+  return { tokens: meta.prompt_tokens, rows, chosen: meta.tokens, n: meta.n_vocab, variant: meta.cpu_variants[0] };
+}
+
+// The files `rill logits` and llama_logits write: FILE (steps rows of n_vocab float32) and FILE.json.
+export function readLogits(file, steps) {
+  const meta = JSON.parse(fs.readFileSync(file + '.json', 'utf8'));
+  const buf = fs.readFileSync(file);
   const n = meta.n_vocab;
   const rows = Array.from({ length: steps }, (_, s) => new Float32Array(buf.buffer, buf.byteOffset + s * n * 4, n));
-  return { tokens: meta.prompt_tokens, rows, chosen: meta.tokens, n, variant: meta.cpu_variants[0] };
+  return { meta, rows };
 }
