@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -36,15 +38,16 @@ void run_case(const Case& c, int64_t n_tokens, ThreadPool* pool) {
     const uint64_t mat_bytes = rb * uint64_t(rows);
     const int mats = int(96e6 / double(mat_bytes)) + 1;
     std::vector<uint8_t> W(mat_bytes * uint64_t(mats));
-    {
+    {  // one matrix quantised, then copied (distinct bytes in memory: the caches see every copy)
         std::mt19937 rng(7);
         std::normal_distribution<float> g(0.0f, 1.0f);
         std::vector<float> f(static_cast<size_t>(cols));
-        for (int64_t r = 0; r < rows * mats; ++r) {
+        for (int64_t r = 0; r < rows; ++r) {
             for (auto& v : f) v = g(rng);
             quantize_row(c.type, f.data(), W.data() + uint64_t(r) * rb, cols);
         }
-        for (int m = 0; m < mats; ++m) kern::repack(c.layout, c.type, W.data() + mat_bytes * uint64_t(m), rows, cols);
+        kern::repack(c.layout, c.type, W.data(), rows, cols);
+        for (int m = 1; m < mats; ++m) std::memcpy(W.data() + mat_bytes * uint64_t(m), W.data(), mat_bytes);
     }
     std::vector<float> X(size_t(cols * n_tokens)), Y(size_t(rows * n_tokens));
     std::mt19937 rng(3);
@@ -57,7 +60,7 @@ void run_case(const Case& c, int64_t n_tokens, ThreadPool* pool) {
             kern::matmul(c.type, W.data() + mat_bytes * uint64_t(m), rows, cols, X.data(), Y.data(), n_tokens, c.order, pool, c.layout);
         best = std::min(best, (seconds_now() - t0) / mats);
     }
-    std::printf("| %-10s | %6lld | %8.3f | %7.2f | %8.1f |\n", c.name, static_cast<long long>(n_tokens), best * 1e3,
+    std::printf("| %-12s | %6lld | %8.3f | %7.2f | %8.1f |\n", c.name, static_cast<long long>(n_tokens), best * 1e3,
                 double(mat_bytes) / best / 1e9, double(rows * cols * n_tokens) / best / 1e9);
 }
 
@@ -67,15 +70,23 @@ int main() {
     const char* env = std::getenv("RILL_THREADS");
     const int threads = env ? std::atoi(env) : 1;
     ThreadPool pool(threads);
-    std::printf("kernels: %s, threads: %d, matrix 3584 x 1024\n\n", kern::kernel_set(), threads);
+    // RILL_GROUP_DOT=i32|i16 forces the Rows4 kernels' group-dot form (default: timed, the faster).
+    const char* form = std::getenv("RILL_GROUP_DOT");
+    if (form) kern::set_group_dot_form(std::string(form) == "i16" ? kern::GroupDotForm::I16 : kern::GroupDotForm::I32);
+    const char* only = std::getenv("RILL_ONLY");  // a substring of the format names to run
+    std::printf("kernels: %s, group dots: %s, threads: %d, matrix 3584 x 1024\n\n", kern::kernel_set(), kern::group_dot_form(), threads);
     std::printf("| format     | tokens | ms/call  | GB/s    | GMAC/s   |\n|---|---|---|---|---|\n");
     const Case cases[] = {
         {"Q4_0 rows4", TensorType::Q4_0, SumOrder::Rows, WeightLayout::Rows4},
         {"Q4_0 rows", TensorType::Q4_0, SumOrder::Rows}, {"Q4_0 lanes", TensorType::Q4_0, SumOrder::Lanes},
         {"Q8_0", TensorType::Q8_0, SumOrder::Lanes},     {"Q4_K rows", TensorType::Q4_K, SumOrder::Rows},
+        {"Q4_K rows4", TensorType::Q4_K, SumOrder::Rows, WeightLayout::Rows4},
         {"Q5_K", TensorType::Q5_K, SumOrder::Lanes},     {"Q6_K", TensorType::Q6_K, SumOrder::Lanes},
+        {"IQ4_NL rows4", TensorType::IQ4_NL, SumOrder::Rows, WeightLayout::Rows4},
+        {"IQ4_NL lanes", TensorType::IQ4_NL, SumOrder::Lanes}, {"IQ4_XS", TensorType::IQ4_XS, SumOrder::Lanes},
     };
     for (const Case& c : cases)
+        if (!only || std::strstr(c.name, only))
         for (int64_t n : {1, 16, 64}) run_case(c, n, threads > 1 ? &pool : nullptr);
     return 0;
 }

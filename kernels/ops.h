@@ -30,11 +30,19 @@ bool madd_is_fused();
 void matmul(TensorType weight, const void* W, int64_t rows, int64_t cols, const float* X, float* Y, int64_t n_tokens,
             SumOrder order, ThreadPool* pool, WeightLayout layout = WeightLayout::Plain);
 
-// The layout this build's matmul reads a weight fastest in: Rows4 for row-order Q4_0 matrices
-// in the SIMD builds, Plain otherwise. Depends only on the arguments, never on the bytes.
+// The layout this build's matmul reads a weight fastest in: Rows4 for row-order Q4_0, IQ4_NL
+// and Q4_K matrices in the SIMD builds, Plain otherwise. Depends only on the arguments, never
+// on the bytes.
 WeightLayout preferred_layout(TensorType weight, int64_t rows, int64_t cols, SumOrder order);
 // Rearranges a Plain matrix in place into `layout` (a no-op for Plain).
 void repack(WeightLayout layout, TensorType weight, void* W, int64_t rows, int64_t cols);
+
+// How the Rows4 kernels sum groups of byte products (kernels/simd.h): I32 lanes, or I16 pair
+// sums scaled by one multiply-add (relaxed SIMD only). Both give the same integers; Auto (the
+// default) times both once and keeps the faster. group_dot_form() says which runs ("i32", "i16").
+enum class GroupDotForm { Auto, I32, I16 };
+void set_group_dot_form(GroupDotForm form);
+const char* group_dot_form();
 
 float dot_f32_lanes8(const float* a, const float* b, int64_t n);
 float dot_f32_blocks32(const float* a, const float* b, int64_t n);

@@ -52,46 +52,19 @@ void quantize_q8_acts(const float* x, Block* y, int64_t n, bool with_sum) {
     }
 }
 
-int32_t dot_i8(const int8_t* a, const int8_t* b, int n) {
-    int32_t s = 0;
-    for (int i = 0; i < n; ++i) s += int32_t(a[i]) * int32_t(b[i]);
-    return s;
-}
-
 inline int q4_0_value(const block_q4_0& b, int e) { return (e < 16 ? (b.qs[e] & 0x0f) : (b.qs[e - 16] >> 4)) - 8; }
 
-// Q4_0 x Q8_0. Rows: one FMA per block of the exact integer dot with the product of the
-// scales (llama.cpp's repacked kernel). Lanes: 8 lanes of 4-element sums, as for Q8_0.
-float dot_q4_0_q8_0(const block_q4_0* x, const block_q8_0* y, int64_t nb, SumOrder order) {
-    if (order == SumOrder::Rows) {
-        float acc = 0.0f;
-        for (int64_t i = 0; i < nb; ++i) {
-            int32_t s = 0;
-            for (int e = 0; e < 32; ++e) s += q4_0_value(x[i], e) * y[i].qs[e];
-            acc = std::fma(float(s), fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d), acc);
-        }
-        return acc;
-    }
-    float acc[8] = {};
-    for (int64_t i = 0; i < nb; ++i) {
-        const float d = fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d);
-        for (int l = 0; l < 8; ++l) {
-            int32_t s = 0;
-            for (int k = 0; k < 4; ++k) s += q4_0_value(x[i], 4 * l + k) * y[i].qs[4 * l + k];
-            acc[l] = std::fma(d, float(s), acc[l]);
-        }
-    }
-    return tree_sum8(acc);
-}
-
-float dot_q4_1_q8_1(const block_q4_1* x, const block_q8_1* y, int64_t nb) {
-    float sum = 0.0f;
+// llama.cpp's repacked kernels for blocks of 32 against Q8_0 (Q4_0, IQ4_NL): one FMA per block
+// of the exact integer dot with the product of the scales.
+template <typename Block, typename Value>
+float dot_rows_order_32(const Block* x, const block_q8_0* y, int64_t nb, Value value) {
+    float acc = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         int32_t s = 0;
-        for (int j = 0; j < 16; ++j) s += (x[i].qs[j] & 0x0f) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
-        sum += fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d) * float(s) + fp16_to_f32(x[i].m) * fp16_to_f32(y[i].s);
+        for (int e = 0; e < 32; ++e) s += value(x[i], e) * y[i].qs[e];
+        acc = std::fma(float(s), fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d), acc);
     }
-    return sum;
+    return acc;
 }
 
 int q5_value(const uint8_t qs[16], const uint8_t qh[4], int j) {
@@ -101,36 +74,49 @@ int q5_value(const uint8_t qs[16], const uint8_t qh[4], int j) {
     return nib | int((h >> j) & 1u) << 4;
 }
 
-float dot_q5_0_q8_0(const block_q5_0* x, const block_q8_0* y, int64_t nb) {
-    float sum = 0.0f;
+template <typename Block>
+constexpr bool kHasMin = sizeof(Block) == sizeof(block_q4_1) || sizeof(Block) == sizeof(block_q5_1);
+
+// llama.cpp's AVX2 kernels for blocks of 32 against Q8_0 / Q8_1 (Q4_0 and IQ4_NL unrepacked,
+// Q4_1, Q5_0, Q5_1, Q8_0): per block 8 lanes of 4-element integer sums, each FMA'd with
+// d_x d_y into its lane, the 8-lane tree; Q4_1 / Q5_1 add their offsets m_x s_y beside, one FMA
+// per block (GCC contracts `summs += m * s`), after the tree.
+template <typename Block, typename YBlock, typename Value>
+float dot_lanes_order_32(const Block* x, const YBlock* y, int64_t nb, Value value) {
+    float acc[8] = {}, summs = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
-        int32_t s = 0;
-        for (int j = 0; j < 32; ++j) s += (q5_value(x[i].qs, x[i].qh, j) - 16) * y[i].qs[j];
-        sum += fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d) * float(s);
+        if constexpr (kHasMin<Block>) summs = std::fma(fp16_to_f32(x[i].m), fp16_to_f32(y[i].s), summs);
+        const float d = fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d);
+        for (int l = 0; l < 8; ++l) {
+            int32_t s = 0;
+            for (int k = 0; k < 4; ++k) s += value(x[i], 4 * l + k) * y[i].qs[4 * l + k];
+            acc[l] = std::fma(d, float(s), acc[l]);
+        }
     }
-    return sum;
+    if constexpr (kHasMin<Block>) return tree_sum8(acc) + summs;
+    return tree_sum8(acc);
+}
+
+// Q4_0 x Q8_0: dot_rows_order_32 or dot_lanes_order_32.
+float dot_q4_0_q8_0(const block_q4_0* x, const block_q8_0* y, int64_t nb, SumOrder order) {
+    return order == SumOrder::Rows ? dot_rows_order_32(x, y, nb, q4_0_value) : dot_lanes_order_32(x, y, nb, q4_0_value);
+}
+
+float dot_q4_1_q8_1(const block_q4_1* x, const block_q8_1* y, int64_t nb) {
+    return dot_lanes_order_32(x, y, nb, [](const block_q4_1& b, int e) { return e < 16 ? (b.qs[e] & 0x0f) : (b.qs[e - 16] >> 4); });
+}
+
+float dot_q5_0_q8_0(const block_q5_0* x, const block_q8_0* y, int64_t nb) {
+    return dot_lanes_order_32(x, y, nb, [](const block_q5_0& b, int e) { return q5_value(b.qs, b.qh, e) - 16; });
 }
 
 float dot_q5_1_q8_1(const block_q5_1* x, const block_q8_1* y, int64_t nb) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < nb; ++i) {
-        int32_t s = 0;
-        for (int j = 0; j < 32; ++j) s += q5_value(x[i].qs, x[i].qh, j) * y[i].qs[j];
-        sum += fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d) * float(s) + fp16_to_f32(x[i].m) * fp16_to_f32(y[i].s);
-    }
-    return sum;
+    return dot_lanes_order_32(x, y, nb, [](const block_q5_1& b, int e) { return q5_value(b.qs, b.qh, e); });
 }
 
-// Q8_0 x Q8_0 in llama.cpp's x86 order: per block, 8 lanes each holding the integer sum
-// of 4 consecutive products, accumulated across blocks with FMA, then summed as a tree.
-// Integer parts are exact; keeping the float order makes results bit-identical.
+// Q8_0 x Q8_0: dot_lanes_order_32.
 float dot_q8_0_q8_0(const block_q8_0* x, const block_q8_0* y, int64_t nb) {
-    float acc[8] = {};
-    for (int64_t i = 0; i < nb; ++i) {
-        const float d = fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d);
-        for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(dot_i8(x[i].qs + 4 * l, y[i].qs + 4 * l, 4)), acc[l]);
-    }
-    return tree_sum8(acc);
+    return dot_lanes_order_32(x, y, nb, [](const block_q8_0& b, int e) { return int(b.qs[e]); });
 }
 
 // K-quants against Q8_K: integer sums per group, scaled by the group's integer scale,
@@ -278,14 +264,67 @@ float dot_q6_K_q8_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
     return tree_sum8(acc);
 }
 
+// IQ4_NL x Q8_0. Rows: dot_rows_order_32 (llama.cpp repacks IQ4_NL as Q4_0). Lanes (its AVX2 kernel): 8 lanes of 4-element sums in two accumulators,
+// even and odd blocks, added lane by lane and summed as a tree; an odd last block is added
+// with one FMA (GCC contracts the scalar tail).
+float dot_iq4_nl_q8_0(const block_iq4_nl* x, const block_q8_0* y, int64_t nb, SumOrder order) {
+    const auto value = [](const block_iq4_nl& b, int e) {
+        return int(kIQ4Values[e < 16 ? (b.qs[e] & 0x0f) : (b.qs[e - 16] >> 4)]);
+    };
+    if (order == SumOrder::Rows) return dot_rows_order_32(x, y, nb, value);
+    float acc[2][8] = {};
+    int64_t i = 0;
+    for (; i + 1 < nb; i += 2)
+        for (int k = 0; k < 2; ++k) {
+            const float d = fp16_to_f32(y[i + k].d) * fp16_to_f32(x[i + k].d);
+            for (int l = 0; l < 8; ++l) {
+                int32_t s = 0;
+                for (int j = 0; j < 4; ++j) s += value(x[i + k], 4 * l + j) * y[i + k].qs[4 * l + j];
+                acc[k][l] = std::fma(d, float(s), acc[k][l]);
+            }
+        }
+    for (int l = 0; l < 8; ++l) acc[0][l] += acc[1][l];
+    float sum = tree_sum8(acc[0]);
+    for (; i < nb; ++i) {
+        int32_t s = 0;
+        for (int e = 0; e < 32; ++e) s += value(x[i], e) * y[i].qs[e];
+        sum = std::fma(fp16_to_f32(y[i].d) * fp16_to_f32(x[i].d), float(s), sum);
+    }
+    return sum;
+}
+
+// IQ4_XS x Q8_K in the order of llama.cpp's AVX2 kernel: 8 integer lanes (lane l: for every
+// group, its signed scale times the sum of the products at 4l..4l+3), an FMA per block, the tree.
+float dot_iq4_xs_q8_K(const block_iq4_xs* x, const block_q8_K* y, int64_t nb) {
+    float acc[8] = {};
+    for (int64_t i = 0; i < nb; ++i) {
+        int32_t lane[8] = {};
+        for (int g = 0; g < 8; ++g) {
+            const int ls = iq4_xs_scale(x[i], g);
+            const uint8_t* q = x[i].qs + 16 * g;
+            for (int l = 0; l < 8; ++l) {
+                int32_t s = 0;
+                for (int j = 0; j < 4; ++j) {
+                    const int e = 4 * l + j;
+                    s += kIQ4Values[e < 16 ? (q[e] & 0x0f) : (q[e - 16] >> 4)] * y[i].qs[32 * g + e];
+                }
+                lane[l] += ls * s;
+            }
+        }
+        const float d = fp16_to_f32(x[i].d) * y[i].d;
+        for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(lane[l]), acc[l]);
+    }
+    return tree_sum8(acc);
+}
+
 }  // namespace
 
 TensorType activation_type(TensorType w) {
     switch (w) {
-        case TensorType::Q4_0: case TensorType::Q5_0: case TensorType::Q8_0: return TensorType::Q8_0;
+        case TensorType::Q4_0: case TensorType::Q5_0: case TensorType::Q8_0: case TensorType::IQ4_NL: return TensorType::Q8_0;
         case TensorType::Q4_1: case TensorType::Q5_1: return TensorType::Q8_1;
         case TensorType::Q2_K: case TensorType::Q3_K: case TensorType::Q4_K: case TensorType::Q5_K:
-        case TensorType::Q6_K: return TensorType::Q8_K;
+        case TensorType::Q6_K: case TensorType::IQ4_XS: return TensorType::Q8_K;
         case TensorType::F16: return TensorType::F16;
         case TensorType::BF16: return TensorType::BF16;
         default: return TensorType::F32;
@@ -296,7 +335,8 @@ bool weight_type_supported(TensorType w) {
     switch (w) {
         case TensorType::F32: case TensorType::F16: case TensorType::BF16: case TensorType::Q4_0: case TensorType::Q4_1:
         case TensorType::Q5_0: case TensorType::Q5_1: case TensorType::Q8_0: case TensorType::Q2_K: case TensorType::Q3_K:
-        case TensorType::Q4_K: case TensorType::Q5_K: case TensorType::Q6_K: return true;
+        case TensorType::Q4_K: case TensorType::Q5_K: case TensorType::Q6_K: case TensorType::IQ4_NL:
+        case TensorType::IQ4_XS: return true;
         default: return false;
     }
 }
@@ -312,7 +352,7 @@ void quantize_activations(TensorType weight, const float* x, int64_t n, std::vec
 }
 
 SumOrder llama_cpp_sum_order(TensorType w, int64_t rows) {
-    const bool repacked = (w == TensorType::Q4_0 || w == TensorType::Q4_K) && rows % 8 == 0;
+    const bool repacked = (w == TensorType::Q4_0 || w == TensorType::Q4_K || w == TensorType::IQ4_NL) && rows % 8 == 0;
     return repacked ? SumOrder::Rows : SumOrder::Lanes;
 }
 
@@ -339,6 +379,9 @@ float dot_row(TensorType w, const void* row, const void* acts, int64_t n, SumOrd
         case TensorType::Q4_K: return dot_q4_K_q8_K(static_cast<const block_q4_K*>(row), static_cast<const block_q8_K*>(acts), nb, order);
         case TensorType::Q5_K: return dot_q5_K_q8_K(static_cast<const block_q5_K*>(row), static_cast<const block_q8_K*>(acts), nb);
         case TensorType::Q6_K: return dot_q6_K_q8_K(static_cast<const block_q6_K*>(row), static_cast<const block_q8_K*>(acts), nb);
+        case TensorType::IQ4_NL:
+            return dot_iq4_nl_q8_0(static_cast<const block_iq4_nl*>(row), static_cast<const block_q8_0*>(acts), nb, order);
+        case TensorType::IQ4_XS: return dot_iq4_xs_q8_K(static_cast<const block_iq4_xs*>(row), static_cast<const block_q8_K*>(acts), nb);
         default: RILL_FAIL("no dot product for weight type %s", std::string(type_name(w)).c_str());
     }
 }
@@ -374,7 +417,8 @@ void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float
             dequantize_row(w, acts.data(), xf.data(), cols);
             for (int64_t r = 0; r < rows; ++r) {
                 dequantize_row(w, base + uint64_t(r) * rb, wf.data(), cols);
-                y[r] = blocks ? dot_f32_blocks32(wf.data(), xf.data(), cols) : dot_f32_lanes8(wf.data(), xf.data(), cols);
+                y[r] = !blocks ? dot_f32_lanes8(wf.data(), xf.data(), cols)
+                       : w == TensorType::BF16 ? dot_bf16_blocks32(wf.data(), xf.data(), cols) : dot_f32_blocks32(wf.data(), xf.data(), cols);
             }
             continue;
         }
@@ -388,7 +432,7 @@ void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float
 }
 
 bool float_matmul_sums_in_blocks(TensorType w, int64_t rows, int64_t cols, int64_t n_tokens) {
-    if (w != TensorType::F32 && w != TensorType::F16) return false;
+    if (w != TensorType::F32 && w != TensorType::F16 && w != TensorType::BF16) return false;
     const bool llamafile = n_tokens >= 2 && cols % 8 == 0 && rows % 4 == 0;
     return !llamafile;
 }
@@ -403,19 +447,28 @@ float dot_f32_lanes8(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-float dot_f32_blocks32(const float* a, const float* b, int64_t n) {
+// The 4 x 8 lanes of both block sums, folded (0 + 2) + (1 + 3).
+static void blocks32_lanes(const float* a, const float* b, int64_t n, float lanes[8]) {
     float acc[4][8] = {};
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32)
+    for (int64_t i = 0; i + 32 <= n; i += 32)
         for (int j = 0; j < 4; ++j)
             for (int l = 0; l < 8; ++l) acc[j][l] = std::fma(a[i + 8 * j + l], b[i + 8 * j + l], acc[j][l]);
-    for (int l = 0; l < 8; ++l) {
-        acc[0][l] += acc[2][l];
-        acc[1][l] += acc[3][l];
-    }
-    for (int l = 0; l < 8; ++l) acc[0][l] += acc[1][l];
-    float s = hadd_sum8(acc[0]);
-    for (; i < n; ++i) s = std::fma(a[i], b[i], s);  // the compiler contracts llama.cpp's tail loop to FMA
+    for (int l = 0; l < 8; ++l) lanes[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+}
+
+float dot_bf16_blocks32(const float* a, const float* b, int64_t n) {
+    float lanes[8];
+    blocks32_lanes(a, b, n, lanes);
+    double sum = double(tree_sum8(lanes));
+    for (int64_t i = n - n % 32; i < n; ++i) sum += double(a[i] * b[i]);
+    return float(sum);
+}
+
+float dot_f32_blocks32(const float* a, const float* b, int64_t n) {
+    float lanes[8];
+    blocks32_lanes(a, b, n, lanes);
+    float s = hadd_sum8(lanes);
+    for (int64_t i = n - n % 32; i < n; ++i) s = std::fma(a[i], b[i], s);  // the compiler contracts llama.cpp's tail loop to FMA
     return s;
 }
 

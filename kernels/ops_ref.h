@@ -13,22 +13,24 @@ namespace rill {
 // ---- matrix-vector products -------------------------------------------------------------
 
 // The format llama.cpp converts activations to before multiplying by a weight of type t:
-// Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants, F16/BF16/F32 as is.
+// Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K for the K-quants and IQ4_XS,
+// F16/BF16/F32 as is.
 TensorType activation_type(TensorType weight);
 bool weight_type_supported(TensorType weight);
 
 // The order in which a dot product's per-block terms are summed. The integer parts are
-// exact; this decides the last bits. llama.cpp's x86 backend (AVX2) repacks Q4_0 and Q4_K
-// matrices whose row count is a multiple of 8, a tied token_embd used as the output head
+// exact; this decides the last bits. llama.cpp's x86 backend (AVX2) repacks Q4_0, Q4_K and
+// IQ4_NL matrices whose row count is a multiple of 8, a tied token_embd used as the output head
 // included, and sums their blocks one after another (Rows); elsewhere it keeps 8 lanes (Lanes).
 enum class SumOrder : uint8_t { Lanes, Rows };
 SumOrder llama_cpp_sum_order(TensorType weight, int64_t rows);
 
 // How a weight matrix's bytes are arranged. Plain: as in the file, row after row. Rows4: a
-// Q4_0 matrix rearranged at load (kern::repack) for the SIMD kernels' row-order dot product:
-// rows in groups of four, each block of the group 72 bytes, the four rows' fp16 scales, then
-// four 16-byte vectors; vector j holds, for row k at bytes 4k..4k+3, elements 4j..4j+3 of the
-// block in the low nibbles and elements 16+4j..16+4j+3 in the high nibbles. Same size as Plain.
+// Q4_0, IQ4_NL or Q4_K matrix rearranged at load (kern::repack) for the SIMD kernels'
+// row-order dot product, rows in groups of four, the same size as Plain. Q4_0 / IQ4_NL: each
+// block of the group 72 bytes, the four rows' fp16 scales, then four 16-byte vectors; vector j
+// holds, for row k at bytes 4k..4k+3, elements 4j..4j+3 of the block in the low nibbles and
+// elements 16+4j..16+4j+3 in the high nibbles. Q4_K: see ops_simd.cpp (super-blocks of 576 bytes).
 enum class WeightLayout : uint8_t { Plain, Rows4 };
 
 // Activations of n elements quantised to activation_type(weight), as llama.cpp's x86 CPU
@@ -49,7 +51,10 @@ void matmul(TensorType weight, const void* W, int64_t rows, int64_t cols, const 
 // decide later roundings.
 float dot_f32_lanes8(const float* a, const float* b, int64_t n);      // llamafile's tinyBLAS: 8 FMA lanes, then a tree
 float dot_f32_blocks32(const float* a, const float* b, int64_t n);    // ggml_vec_dot_f32: 4 x 8 FMA lanes, folded, hadd tree
-// True where llama.cpp multiplies an F32/F16 matrix row by row with ggml_vec_dot (blocks32): one
+// ggml_vec_dot_bf16 on widened bfloat16 values: the same 4 x 8 lanes and fold, then the movehl tree
+// (as tree_sum8), a remainder of n % 32 products added in double.
+float dot_bf16_blocks32(const float* a, const float* b, int64_t n);
+// True where llama.cpp multiplies an F32/F16/BF16 matrix row by row with ggml_vec_dot (blocks32): one
 // token, or a shape llamafile's AVX2 tinyBLAS refuses (cols % 8, rows % 4); false where
 // tinyBLAS sums it (lanes8), and for every other weight type.
 bool float_matmul_sums_in_blocks(TensorType weight, int64_t rows, int64_t cols, int64_t n_tokens);

@@ -14,6 +14,9 @@ namespace rill::kern {
 const char* kernel_set() { return "scalar"; }
 bool madd_is_fused() { return true; }  // the reference uses std::fma
 
+void set_group_dot_form(GroupDotForm) {}
+const char* group_dot_form() { return "i32"; }
+
 WeightLayout preferred_layout(TensorType, int64_t, int64_t, SumOrder) { return WeightLayout::Plain; }
 
 void repack(WeightLayout layout, TensorType, void*, int64_t, int64_t) {

@@ -4,6 +4,7 @@
 #if defined(__wasm_simd128__)
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -73,21 +74,35 @@ float dot_lanes8(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-float dot_blocks32(const float* a, const float* b, int64_t n) {
+// The 4 x 8 lanes of ops_ref's blocks32 sums, folded: blocks 0+2 and 1+3, then 0+1.
+void blocks32_lanes(const float* a, const float* b, int64_t n, v128& lo, v128& hi) {
     v128 acc[8];
     for (auto& v : acc) v = wasm_f32x4_splat(0);
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32)
+    for (int64_t i = 0; i + 32 <= n; i += 32)
         for (int j = 0; j < 8; ++j) acc[j] = madd(load(a + i + 4 * j), load(b + i + 4 * j), acc[j]);
-    // acc[2 * block + half]: blocks 0+2 and 1+3, then 0+1, then the 8-lane hadd tree.
+    // acc[2 * block + half]
     for (int h = 0; h < 2; ++h) {
         acc[h] = wasm_f32x4_add(acc[h], acc[4 + h]);
         acc[2 + h] = wasm_f32x4_add(acc[2 + h], acc[6 + h]);
     }
-    for (int h = 0; h < 2; ++h) acc[h] = wasm_f32x4_add(acc[h], acc[2 + h]);
-    float s = hadd8(acc[0], acc[1]);
-    for (; i < n; ++i) s = madd1(a[i], b[i], s);
+    lo = wasm_f32x4_add(acc[0], acc[2]);
+    hi = wasm_f32x4_add(acc[1], acc[3]);
+}
+
+float dot_blocks32(const float* a, const float* b, int64_t n) {
+    v128 lo, hi;
+    blocks32_lanes(a, b, n, lo, hi);
+    float s = hadd8(lo, hi);
+    for (int64_t i = n - n % 32; i < n; ++i) s = madd1(a[i], b[i], s);
     return s;
+}
+
+float dot_bf16_blocks(const float* a, const float* b, int64_t n) {  // ops_ref's dot_bf16_blocks32
+    v128 lo, hi;
+    blocks32_lanes(a, b, n, lo, hi);
+    double sum = double(tree8(lo, hi));
+    for (int64_t i = n - n % 32; i < n; ++i) sum += double(a[i] * b[i]);
+    return float(sum);
 }
 
 // ---- activations ----------------------------------------------------------------------------
@@ -244,23 +259,32 @@ void rows_q4_0(const RowJob& j, int64_t r0, int64_t r1) {
 
 constexpr uint64_t kRows4Block = 72;  // one block of four rows: 4 fp16 scales, 4 x 16 nibble bytes
 
-void repack_q4_0_rows4(uint8_t* W, int64_t rows, int64_t cols) {
-    const int64_t nb = cols / QK4_0;
-    const uint64_t rb = row_bytes(TensorType::Q4_0, uint64_t(cols));
+// Rearranges a matrix four rows at a time: write(group, plain) fills the group's bytes from a
+// copy of its four plain rows.
+template <typename Write>
+void repack_groups_of_4(uint8_t* W, int64_t rows, uint64_t rb, Write write) {
     std::vector<uint8_t> plain(size_t(4 * rb));
     for (int64_t r = 0; r < rows; r += 4) {
         uint8_t* group = W + uint64_t(r) * rb;
         std::memcpy(plain.data(), group, plain.size());
+        write(group, plain.data());
+    }
+}
+
+void repack_q4_0_rows4(uint8_t* W, int64_t rows, int64_t cols) {
+    const int64_t nb = cols / QK4_0;
+    const uint64_t rb = row_bytes(TensorType::Q4_0, uint64_t(cols));
+    repack_groups_of_4(W, rows, rb, [&](uint8_t* group, const uint8_t* plain) {
         for (int64_t b = 0; b < nb; ++b) {
             uint8_t* out = group + uint64_t(b) * kRows4Block;
             for (int k = 0; k < 4; ++k) {
-                const block_q4_0& x = reinterpret_cast<const block_q4_0*>(plain.data() + uint64_t(k) * rb)[b];
+                const block_q4_0& x = reinterpret_cast<const block_q4_0*>(plain + uint64_t(k) * rb)[b];
                 std::memcpy(out + 2 * k, &x.d, 2);
                 // byte i of qs holds element i (low nibble) and element 16 + i (high nibble)
                 for (int j = 0; j < 4; ++j) std::memcpy(out + 8 + 16 * j + 4 * k, x.qs + 4 * j, 4);
             }
         }
-    }
+    });
 }
 
 // Four fp16 values (8 bytes) as floats, exactly for every half: the magnitude bits moved into
@@ -275,50 +299,279 @@ inline v128 half4_to_f32x4(const void* p) {
     return wasm_v128_or(wasm_v128_bitselect(special, finite, wasm_u32x4_ge(mag, wasm_i32x4_splat(0x0f800000))), sign);
 }
 
-// Q4_0 x Q8_0 in row order from the Rows4 layout: lane k of a token's accumulator is row k.
-// Per block, the nibbles are unpacked once and serve up to kTile tokens; each 4-element group
-// of activations is broadcast and multiplied with the same elements of the four rows. The
-// integer sum starts at the block's offset (-8 x its activation sum), then one FMA per block.
-void rows_q4_0_rows4(const RowJob& j, int64_t r0, int64_t r1) {
-    constexpr int64_t kTile = 8;
+// IQ4 codebook values of nibbles as |value| (0..127: the unsigned operand of the byte dots)
+// and a mask of the negative ones (see with_sign).
+const v128 kIQ4Abs = wasm_i8x16_make(127, 104, 83, 65, 49, 35, 22, 10, 1, 13, 25, 38, 53, 69, 89, 113);
+const v128 kIQ4Neg = wasm_i8x16_make(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0);
+
+// The Rows4 kernels' outer loops: every group of four rows, the tokens in tiles of kRows4Tile;
+// tile(group bytes, Y + r, first token, tokens in the tile).
+constexpr int64_t kRows4Tile = 8;
+template <typename Tile>
+void rows4_tiles(const RowJob& j, int64_t r0, int64_t r1, Tile tile) {
+    for (int64_t r = r0; r < r1; r += 4)
+        for (int64_t t0 = 0; t0 < j.a->n_tokens; t0 += kRows4Tile)
+            tile(j.W + uint64_t(r) * j.rb, j.Y + r, t0, std::min(kRows4Tile, j.a->n_tokens - t0));
+}
+
+// Q4_0 or IQ4_NL x Q8_0 in row order from the Rows4 layout: lane k of a token's accumulator is
+// row k. Per block, the nibbles are unpacked once and serve up to kTile tokens; each 4-element
+// group of activations is broadcast and multiplied with the same elements of the four rows.
+// Q4_0's integer sum starts at the block's offset (-8 x its activation sum); IQ4_NL's values
+// are looked up, their signs moved onto the activations. Then one FMA per block.
+template <bool kIQ4, typename GroupDot>
+void rows_4bit_rows4(const RowJob& j, int64_t r0, int64_t r1) {
     const Acts& a = *j.a;
     const int64_t nb = j.cols / QK4_0;
     const v128 zero = wasm_i32x4_splat(0);
-    for (int64_t r = r0; r < r1; r += 4) {
-        const uint8_t* group = j.W + uint64_t(r) * j.rb;
-        for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTile) {
-            const int64_t nt = std::min(kTile, a.n_tokens - t0);
-            v128 acc[kTile];
-            for (int64_t t = 0; t < nt; ++t) acc[t] = zero;
-            for (int64_t b = 0; b < nb; ++b) {
-                const uint8_t* blk = group + uint64_t(b) * kRows4Block;
-                const v128 d = half4_to_f32x4(blk);
-                v128 lo[4], hi[4];
-                for (int i = 0; i < 4; ++i) {
-                    const v128 q = load(blk + 8 + 16 * i);
-                    lo[i] = wasm_v128_and(q, kLowNibbles);
-                    hi[i] = wasm_v128_and(wasm_u16x8_shr(q, 4), kLowNibbles);
-                }
-                for (int64_t t = 0; t < nt; ++t) {
-                    const int64_t tb = (t0 + t) * nb + b;
-                    const int8_t* y = qrow<block_q8_0>(a, t0 + t)[b].qs;
-                    const v128 y_lo = load(y), y_hi = load(y + 16);  // each 4-byte group broadcast by a shuffle
-                    Dot4Sum s_lo(wasm_v128_load32_splat(&a.neg_bsum[size_t(tb)])), s_hi(zero);
-                    s_lo.add(wasm_i32x4_shuffle(y_lo, y_lo, 0, 0, 0, 0), lo[0]);
-                    s_hi.add(wasm_i32x4_shuffle(y_hi, y_hi, 0, 0, 0, 0), hi[0]);
-                    s_lo.add(wasm_i32x4_shuffle(y_lo, y_lo, 1, 1, 1, 1), lo[1]);
-                    s_hi.add(wasm_i32x4_shuffle(y_hi, y_hi, 1, 1, 1, 1), hi[1]);
-                    s_lo.add(wasm_i32x4_shuffle(y_lo, y_lo, 2, 2, 2, 2), lo[2]);
-                    s_hi.add(wasm_i32x4_shuffle(y_hi, y_hi, 2, 2, 2, 2), hi[2]);
-                    s_lo.add(wasm_i32x4_shuffle(y_lo, y_lo, 3, 3, 3, 3), lo[3]);
-                    s_hi.add(wasm_i32x4_shuffle(y_hi, y_hi, 3, 3, 3, 3), hi[3]);
-                    const v128 isum = wasm_i32x4_add(s_lo.total(), s_hi.total());
-                    acc[t] = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(d, wasm_f32x4_splat(a.d[size_t(tb)])), acc[t]);
+    rows4_tiles(j, r0, r1, [&](const uint8_t* group, float* out, int64_t t0, int64_t nt) {
+        v128 acc[kRows4Tile];
+        for (int64_t t = 0; t < nt; ++t) acc[t] = zero;
+        for (int64_t b = 0; b < nb; ++b) {
+            const uint8_t* blk = group + uint64_t(b) * kRows4Block;
+            const v128 d = half4_to_f32x4(blk);
+            v128 lo[4], hi[4], lo_neg[4], hi_neg[4];
+            for (int i = 0; i < 4; ++i) {
+                const v128 q = load(blk + 8 + 16 * i);
+                lo[i] = wasm_v128_and(q, kLowNibbles);
+                hi[i] = wasm_v128_and(wasm_u16x8_shr(q, 4), kLowNibbles);
+                if constexpr (kIQ4) {
+                    lo_neg[i] = lookup16(kIQ4Neg, lo[i]);
+                    hi_neg[i] = lookup16(kIQ4Neg, hi[i]);
+                    lo[i] = lookup16(kIQ4Abs, lo[i]);
+                    hi[i] = lookup16(kIQ4Abs, hi[i]);
                 }
             }
-            for (int64_t t = 0; t < nt; ++t) wasm_v128_store(j.Y + (t0 + t) * j.ldy + r, acc[t]);
+            for (int64_t t = 0; t < nt; ++t) {
+                const int64_t tb = (t0 + t) * nb + b;
+                const int8_t* y = qrow<block_q8_0>(a, t0 + t)[b].qs;
+                const v128 y_lo = load(y), y_hi = load(y + 16);  // each 4-byte group broadcast by a shuffle
+                v128 ys_lo[4] = {lane32<0>(y_lo), lane32<1>(y_lo), lane32<2>(y_lo), lane32<3>(y_lo)};
+                v128 ys_hi[4] = {lane32<0>(y_hi), lane32<1>(y_hi), lane32<2>(y_hi), lane32<3>(y_hi)};
+                if constexpr (kIQ4)
+                    for (int i = 0; i < 4; ++i) {
+                        ys_lo[i] = with_sign(ys_lo[i], lo_neg[i]);
+                        ys_hi[i] = with_sign(ys_hi[i], hi_neg[i]);
+                    }
+                GroupDot s;
+                for (int i = 0; i < 4; ++i) {
+                    s.add(ys_lo[i], lo[i]);
+                    s.add(ys_hi[i], hi[i]);
+                }
+                v128 isum = s.total();
+                if constexpr (!kIQ4) isum = wasm_i32x4_add(isum, wasm_v128_load32_splat(&a.neg_bsum[size_t(tb)]));
+                acc[t] = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(d, wasm_f32x4_splat(a.d[size_t(tb)])), acc[t]);
+            }
         }
+        for (int64_t t = 0; t < nt; ++t) wasm_v128_store(out + (t0 + t) * j.ldy, acc[t]);
+    });
+}
+
+// IQ4_NL x Q8_0, lane order: 8 lanes of 4-element sums, even and odd blocks in two
+// accumulators, added lane by lane, the tree; an odd last block with one madd.
+float dot_iq4_nl_lanes(const block_iq4_nl* x, const block_q8_0* y, const float* yd, int64_t nb) {
+    const float* h = half_table();  // block scales, looked up
+    v128 acc[2][2] = {{wasm_f32x4_splat(0), wasm_f32x4_splat(0)}, {wasm_f32x4_splat(0), wasm_f32x4_splat(0)}};
+    const v128 zero = wasm_i32x4_splat(0);
+    const auto block = [&](int64_t b, v128& lo, v128& hi) {
+        const v128 q = load(x[b].qs), nlo = wasm_v128_and(q, kLowNibbles), nhi = wasm_u8x16_shr(q, 4);
+        lo = dot4_s8_u7(with_sign(load(y[b].qs), lookup16(kIQ4Neg, nlo)), lookup16(kIQ4Abs, nlo), zero);
+        hi = dot4_s8_u7(with_sign(load(y[b].qs + 16), lookup16(kIQ4Neg, nhi)), lookup16(kIQ4Abs, nhi), zero);
+    };
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2)
+        for (int k = 0; k < 2; ++k) {
+            v128 lo, hi;
+            block(b + k, lo, hi);
+            const v128 d = wasm_f32x4_splat(yd[b + k] * h[x[b + k].d]);
+            acc[k][0] = madd(d, wasm_f32x4_convert_i32x4(lo), acc[k][0]);
+            acc[k][1] = madd(d, wasm_f32x4_convert_i32x4(hi), acc[k][1]);
+        }
+    float sum = tree8(wasm_f32x4_add(acc[0][0], acc[1][0]), wasm_f32x4_add(acc[0][1], acc[1][1]));
+    for (; b < nb; ++b) {
+        v128 lo, hi;
+        block(b, lo, hi);
+        const v128 t = wasm_i32x4_add(lo, hi);
+        const int32_t s = wasm_i32x4_extract_lane(t, 0) + wasm_i32x4_extract_lane(t, 1) + wasm_i32x4_extract_lane(t, 2) +
+                          wasm_i32x4_extract_lane(t, 3);
+        sum = madd1(yd[b] * h[x[b].d], float(s), sum);
     }
+    return sum;
+}
+
+// IQ4_NL x Q8_0, row order, four rows from the plain layout: one FMA per block.
+v128 dot_iq4_nl_rows4(const block_iq4_nl* const x[4], const block_q8_0* y, const float* yd, int64_t nb) {
+    const float* h = half_table();  // block scales, looked up
+    v128 acc = wasm_f32x4_splat(0);
+    const v128 zero = wasm_i32x4_splat(0);
+    for (int64_t b = 0; b < nb; ++b) {
+        const v128 a_lo = load(y[b].qs), a_hi = load(y[b].qs + 16);
+        v128 s[4];
+        for (int k = 0; k < 4; ++k) {
+            const v128 q = load(x[k][b].qs), nlo = wasm_v128_and(q, kLowNibbles), nhi = wasm_u8x16_shr(q, 4);
+            s[k] = dot_s8_u7_total(with_sign(a_hi, lookup16(kIQ4Neg, nhi)), lookup16(kIQ4Abs, nhi),
+                                   dot_s8_u7_total(with_sign(a_lo, lookup16(kIQ4Neg, nlo)), lookup16(kIQ4Abs, nlo), zero));
+        }
+        const v128 d = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][b].d], h[x[1][b].d], h[x[2][b].d], h[x[3][b].d]), wasm_f32x4_splat(yd[b]));
+        acc = madd(wasm_f32x4_convert_i32x4(hsum4_i32(s[0], s[1], s[2], s[3])), d, acc);
+    }
+    return acc;
+}
+
+void rows_iq4_nl(const RowJob& j, int64_t r0, int64_t r1) {
+    const Acts& a = *j.a;
+    const int64_t nb = j.cols / QK4_0;
+    if (j.order == SumOrder::Lanes)
+        return each_row<block_iq4_nl>(j, r0, r1, [&](const block_iq4_nl* x, int64_t t) {
+            return dot_iq4_nl_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], nb);
+        });
+    each_four_rows<block_iq4_nl>(j, r0, r1, [&](const block_iq4_nl* const* x, int64_t t) {
+        return dot_iq4_nl_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], nb);
+    });
+}
+
+// IQ4_XS x Q8_K: 8 integer lanes (each group's 4-element sums times its signed scale), an FMA
+// per block, the tree.
+float dot_iq4_xs(const block_iq4_xs* x, const block_q8_K* y, int64_t nb) {
+    const float* h = half_table();  // block scales, looked up
+    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
+    for (int64_t i = 0; i < nb; ++i) {
+        v128 lane_lo = wasm_i32x4_splat(0), lane_hi = lane_lo;
+        for (int g = 0; g < 8; ++g) {
+            const v128 q = load(x[i].qs + 16 * g), nlo = wasm_v128_and(q, kLowNibbles), nhi = wasm_u8x16_shr(q, 4);
+            const v128 ls = wasm_i16x8_splat(int16_t(iq4_xs_scale(x[i], g)));
+            const int8_t* a = y[i].qs + 32 * g;
+            lane_lo = dot4_scaled_s8_u7(with_sign(load(a), lookup16(kIQ4Neg, nlo)), lookup16(kIQ4Abs, nlo), ls, lane_lo);
+            lane_hi = dot4_scaled_s8_u7(with_sign(load(a + 16), lookup16(kIQ4Neg, nhi)), lookup16(kIQ4Abs, nhi), ls, lane_hi);
+        }
+        const v128 d = wasm_f32x4_splat(h[x[i].d] * y[i].d);
+        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lane_lo), acc_lo);
+        acc_hi = madd(d, wasm_f32x4_convert_i32x4(lane_hi), acc_hi);
+    }
+    return tree8(acc_lo, acc_hi);
+}
+
+void rows_iq4_xs(const RowJob& j, int64_t r0, int64_t r1) {
+    const int64_t nb = j.cols / QK_K;
+    each_row<block_iq4_xs>(j, r0, r1, [&](const block_iq4_xs* x, int64_t t) { return dot_iq4_xs(x, qrow<block_q8_K>(*j.a, t), nb); });
+}
+
+// ---- Q4_K in the Rows4 layout (ops_ref.h) ------------------------------------------------
+//
+// One super-block of four rows is 576 bytes, as four plain blocks: the four d (fp16), the four
+// dmin, 48 bytes of 6-bit scales and mins, then 32 vectors of nibbles. The 32 scales (and the 32
+// mins) of a super-block are numbered i = 8 (g / 2) + 2 k + g % 2 for group g of row k, so that
+// the mins of a pair of groups widen straight into i16 pairs; bytes 16..31 hold the low 4 bits
+// of scale i (low nibble) and scale i + 16 (high nibble), bytes 32..47 the same for the mins,
+// bytes 48..63 the high 2 bits: scale i, scale i + 16, min i, min i + 16 from bit 0 up. Vector
+// 8p + v (p: pair of groups 2p, 2p + 1) holds, for row k at bytes 4k..4k+3, the plain qs bytes
+// 32p + 4v .. 32p + 4v + 3: group 2p's elements 4v.. in the low nibbles, group 2p + 1's in the high.
+
+constexpr uint64_t kK4Rows4Block = 4 * sizeof(block_q4_K);
+
+inline int k4_index(int g, int k) { return 8 * (g / 2) + 2 * k + g % 2; }
+
+void repack_q4_K_rows4(uint8_t* W, int64_t rows, int64_t cols) {
+    const int64_t nb = cols / QK_K;
+    const uint64_t rb = row_bytes(TensorType::Q4_K, uint64_t(cols));
+    repack_groups_of_4(W, rows, rb, [&](uint8_t* group, const uint8_t* plain) {
+        for (int64_t b = 0; b < nb; ++b) {
+            uint8_t* out = group + uint64_t(b) * kK4Rows4Block;
+            uint8_t sc[32], mn[32];
+            for (int k = 0; k < 4; ++k) {
+                const block_q4_K& x = reinterpret_cast<const block_q4_K*>(plain + uint64_t(k) * rb)[b];
+                std::memcpy(out + 2 * k, &x.d, 2);
+                std::memcpy(out + 8 + 2 * k, &x.dmin, 2);
+                for (int g = 0; g < 8; ++g) k4_scale_min(g, x.scales, sc[k4_index(g, k)], mn[k4_index(g, k)]);
+                for (int p = 0; p < 4; ++p)
+                    for (int v = 0; v < 8; ++v) std::memcpy(out + 64 + 128 * p + 16 * v + 4 * k, x.qs + 32 * p + 4 * v, 4);
+            }
+            for (int i = 0; i < 16; ++i) {
+                out[16 + i] = uint8_t((sc[i] & 15) | (sc[i + 16] & 15) << 4);
+                out[32 + i] = uint8_t((mn[i] & 15) | (mn[i + 16] & 15) << 4);
+                out[48 + i] = uint8_t(sc[i] >> 4 | (sc[i + 16] >> 4) << 2 | (mn[i] >> 4) << 4 | (mn[i + 16] >> 4) << 6);
+            }
+        }
+    });
+}
+
+// The unpacked scales and mins of a Rows4 super-block: bytes i of lo (i < 16) and hi (i + 16).
+struct K4Scales {
+    v128 sc_lo, sc_hi, mn_lo, mn_hi;
+    explicit K4Scales(const uint8_t* p) {
+        const v128 a = load(p), b = load(p + 16), c = load(p + 32), bits45 = wasm_i8x16_splat(0x30);
+        sc_lo = wasm_v128_or(wasm_v128_and(a, kLowNibbles), wasm_v128_and(wasm_i16x8_shl(c, 4), bits45));
+        sc_hi = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(a, 4), kLowNibbles), wasm_v128_and(wasm_i16x8_shl(c, 2), bits45));
+        mn_lo = wasm_v128_or(wasm_v128_and(b, kLowNibbles), wasm_v128_and(c, bits45));
+        mn_hi = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(b, 4), kLowNibbles), wasm_v128_and(wasm_u16x8_shr(c, 2), bits45));
+    }
+    // Group g's four scales in the form GroupDot::scaled takes.
+    template <typename GroupDot>
+    v128 scales(int g) const {
+        const int i0 = k4_index(g, 0) % 16;  // lanes k: i0 + 2k
+        const v128 idx = GroupDot::kPairScales
+            ? wasm_i8x16_make(i0, -128, i0, -128, i0 + 2, -128, i0 + 2, -128, i0 + 4, -128, i0 + 4, -128, i0 + 6, -128, i0 + 6, -128)
+            : wasm_i8x16_make(i0, -128, -128, -128, i0 + 2, -128, -128, -128, i0 + 4, -128, -128, -128, i0 + 6, -128, -128, -128);
+        return wasm_i8x16_swizzle(g < 4 ? sc_lo : sc_hi, idx);
+    }
+    // Lane k: the row's mins term, sum over groups of min x (the group's two Q8_K 16-sums).
+    v128 mins(const int16_t* bsums) const {
+        const v128 ones = wasm_i16x8_splat(1);
+        const v128 pair = wasm_i16x8_narrow_i32x4(wasm_i32x4_dot_i16x8(load(bsums), ones), wasm_i32x4_dot_i16x8(load(bsums + 8), ones));
+        v128 m = wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(mn_lo), lane32<0>(pair));
+        m = wasm_i32x4_add(m, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(mn_lo), lane32<1>(pair)));
+        m = wasm_i32x4_add(m, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(mn_hi), lane32<2>(pair)));
+        return wasm_i32x4_add(m, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(mn_hi), lane32<3>(pair)));
+    }
+};
+
+// Q4_K x Q8_K in row order (dot_q4_K_rows4's sums) from the Rows4 layout: lane k of a token's
+// accumulators is row k. A group's 8 nibble vectors are unpacked once and serve up to kTile
+// tokens; per super-block one FMA of the scaled integer dot and one of the mins term.
+template <typename GroupDot>
+void rows_q4_K_rows4(const RowJob& j, int64_t r0, int64_t r1) {
+    const Acts& a = *j.a;
+    const int64_t nb = j.cols / QK_K;
+    const v128 zero = wasm_i32x4_splat(0);
+    rows4_tiles(j, r0, r1, [&](const uint8_t* group, float* out, int64_t t0, int64_t nt) {
+        v128 acc[kRows4Tile], acc_min[kRows4Tile], isum[kRows4Tile];
+        for (int64_t t = 0; t < nt; ++t) acc[t] = acc_min[t] = zero;
+        for (int64_t b = 0; b < nb; ++b) {
+            const uint8_t* blk = group + uint64_t(b) * kK4Rows4Block;
+            const K4Scales sc(blk + 16);
+            for (int64_t t = 0; t < nt; ++t) isum[t] = zero;
+            for (int g = 0; g < 8; ++g) {
+                const uint8_t* q = blk + 64 + 128 * (g / 2);
+                v128 vals[8];
+                for (int v = 0; v < 8; ++v)
+                    vals[v] = g % 2 == 0 ? wasm_v128_and(load(q + 16 * v), kLowNibbles)
+                                         : wasm_v128_and(wasm_u16x8_shr(load(q + 16 * v), 4), kLowNibbles);
+                const v128 scale = sc.scales<GroupDot>(g);
+                for (int64_t t = 0; t < nt; ++t) {
+                    const int8_t* y = qrow<block_q8_K>(a, t0 + t)[b].qs + 32 * g;
+                    const v128 y0 = load(y), y1 = load(y + 16);
+                    GroupDot s;
+                    s.add(lane32<0>(y0), vals[0]);
+                    s.add(lane32<1>(y0), vals[1]);
+                    s.add(lane32<2>(y0), vals[2]);
+                    s.add(lane32<3>(y0), vals[3]);
+                    s.add(lane32<0>(y1), vals[4]);
+                    s.add(lane32<1>(y1), vals[5]);
+                    s.add(lane32<2>(y1), vals[6]);
+                    s.add(lane32<3>(y1), vals[7]);
+                    isum[t] = wasm_i32x4_add(isum[t], s.scaled(scale));
+                }
+            }
+            const v128 d = half4_to_f32x4(blk), dmin = half4_to_f32x4(blk + 8);
+            for (int64_t t = 0; t < nt; ++t) {
+                const block_q8_K& y = qrow<block_q8_K>(a, t0 + t)[b];
+                const v128 yd = wasm_f32x4_splat(y.d);
+                acc[t] = madd(wasm_f32x4_convert_i32x4(isum[t]), wasm_f32x4_mul(d, yd), acc[t]);
+                acc_min[t] = madd(wasm_f32x4_convert_i32x4(sc.mins(y.bsums)), wasm_f32x4_mul(dmin, yd), acc_min[t]);
+            }
+        }
+        for (int64_t t = 0; t < nt; ++t) wasm_v128_store(out + (t0 + t) * j.ldy, wasm_f32x4_sub(acc[t], acc_min[t]));
+    });
 }
 
 // Q8_0 x Q8_0: 8 lanes of signed 4-element sums, an FMA per block, the tree.
@@ -341,6 +594,62 @@ void rows_q8_0(const RowJob& j, int64_t r0, int64_t r1) {
     each_row<block_q8_0>(j, r0, r1, [&](const block_q8_0* x, int64_t t) {
         return dot_q8_0(x, qrow<block_q8_0>(*j.a, t), &j.a->d[size_t(t * nb)], nb);
     });
+}
+
+// ---- Q4_1, Q5_0, Q5_1: lane order (dot_lanes_order_32) ------------------------------------
+
+// The fifth bits of a Q5_0 / Q5_1 block as 0x10 in the bytes of elements 0..15 (lo), 16..31 (hi).
+inline void q5_fifth_bits(const uint8_t qh[4], v128& lo, v128& hi) {
+    const v128 h = wasm_v128_load32_splat(qh);
+    const v128 bit = wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+    const v128 b_lo = wasm_i8x16_shuffle(h, h, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const v128 b_hi = wasm_i8x16_shuffle(h, h, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const v128 fifth = wasm_i8x16_splat(0x10);
+    lo = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(b_lo, bit), bit), fifth);
+    hi = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(b_hi, bit), bit), fifth);
+}
+
+// Blocks of 32 with unsigned 4- or 5-bit values (Q5_0's offset 16 taken off through the
+// activations' sums): 8 lanes of 4-element sums, an FMA per block, the tree, plus the mins
+// term of Q4_1 / Q5_1 one FMA per block.
+template <typename Block, typename YBlock>
+float dot_lanes_32(const Block* x, const YBlock* y, int64_t nb) {
+    constexpr bool kFifth = sizeof(Block) == sizeof(block_q5_0) || sizeof(Block) == sizeof(block_q5_1);
+    constexpr bool kMin = sizeof(Block) == sizeof(block_q4_1) || sizeof(Block) == sizeof(block_q5_1);
+    constexpr bool kOffset = sizeof(Block) == sizeof(block_q5_0);
+    const float* h = half_table();  // block scales, looked up
+    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
+    float summs = 0.0f;
+    const v128 zero = wasm_i32x4_splat(0), sixteen = wasm_i8x16_splat(16);
+    for (int64_t b = 0; b < nb; ++b) {
+        if constexpr (kMin) summs = madd1(h[x[b].m], h[y[b].s], summs);
+        const v128 q = load(x[b].qs);
+        v128 v_lo = wasm_v128_and(q, kLowNibbles), v_hi = wasm_u8x16_shr(q, 4);
+        if constexpr (kFifth) {
+            v128 f_lo, f_hi;
+            q5_fifth_bits(x[b].qh, f_lo, f_hi);
+            v_lo = wasm_v128_or(v_lo, f_lo);
+            v_hi = wasm_v128_or(v_hi, f_hi);
+        }
+        const v128 a_lo = load(y[b].qs), a_hi = load(y[b].qs + 16);
+        v128 init_lo = zero, init_hi = zero;
+        if constexpr (kOffset) {
+            init_lo = wasm_i32x4_neg(dot4_s8_u7(a_lo, sixteen, zero));
+            init_hi = wasm_i32x4_neg(dot4_s8_u7(a_hi, sixteen, zero));
+        }
+        const v128 lo = dot4_s8_u7(a_lo, v_lo, init_lo), hi = dot4_s8_u7(a_hi, v_hi, init_hi);
+        const v128 d = wasm_f32x4_splat(h[x[b].d] * h[y[b].d]);
+        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
+        acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
+    }
+    if constexpr (kMin) return tree8(acc_lo, acc_hi) + summs;
+    return tree8(acc_lo, acc_hi);
+}
+
+template <typename Block, typename YBlock>
+void rows_lanes_32(const RowJob& j, int64_t r0, int64_t r1) {
+    const int64_t nb = j.cols / 32;
+    each_row<Block>(j, r0, r1, [&](const Block* x, int64_t t) { return dot_lanes_32(x, qrow<YBlock>(*j.a, t), nb); });
 }
 
 // The 32 4-bit values of group g (0..7) of a Q4_K/Q5_K block as two vectors (elements 0..15,
@@ -563,16 +872,25 @@ void rows_float(const RowJob& j, int64_t r0, int64_t r1, TensorType w) {
             }
             for (; i < j.cols; ++i) wide[size_t(i)] = fp16_to_f32(h[i]);
             row = wide.data();
-        } else if (w == TensorType::BF16) {
-            dequantize_row(w, src, wide.data(), j.cols);
+        } else if (w == TensorType::BF16) {  // a bfloat16 is the top half of its float
+            const auto* h = reinterpret_cast<const uint16_t*>(src);
+            int64_t i = 0;
+            for (; i + 8 <= j.cols; i += 8) {
+                const v128 v = load(h + i);
+                wasm_v128_store(&wide[size_t(i)], wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(v), 16));
+                wasm_v128_store(&wide[size_t(i + 4)], wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(v), 16));
+            }
+            for (; i < j.cols; ++i) wide[size_t(i)] = bf16_to_f32(h[i]);
             row = wide.data();
         }
         for (int64_t t = 0; t < j.a->n_tokens; ++t)
-            j.Y[t * j.ldy + r] = blocks ? dot_blocks32(row, X + t * j.cols, j.cols) : dot_lanes8(row, X + t * j.cols, j.cols);
+            j.Y[t * j.ldy + r] = !blocks ? dot_lanes8(row, X + t * j.cols, j.cols)
+                                 : w == TensorType::BF16 ? dot_bf16_blocks(row, X + t * j.cols, j.cols)
+                                                         : dot_blocks32(row, X + t * j.cols, j.cols);
     }
 }
 
-// Formats without a SIMD kernel (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K): the reference dot per row.
+// Formats without a SIMD kernel (Q2_K, Q3_K): the reference dot per row.
 void rows_reference(const RowJob& j, int64_t r0, int64_t r1, TensorType w) {
     each_row<uint8_t>(j, r0, r1, [&](const uint8_t* x, int64_t t) {
         return dot_row(w, x, j.a->q.data() + uint64_t(t) * j.a->q_stride, j.cols, j.order);
@@ -583,9 +901,14 @@ void rows(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
     switch (w) {
         case TensorType::Q4_0: return rows_q4_0(j, r0, r1);
         case TensorType::Q8_0: return rows_q8_0(j, r0, r1);
+        case TensorType::Q4_1: return rows_lanes_32<block_q4_1, block_q8_1>(j, r0, r1);
+        case TensorType::Q5_0: return rows_lanes_32<block_q5_0, block_q8_0>(j, r0, r1);
+        case TensorType::Q5_1: return rows_lanes_32<block_q5_1, block_q8_1>(j, r0, r1);
         case TensorType::Q4_K: return rows_q4_K(j, r0, r1);
         case TensorType::Q5_K: return rows_q5_K(j, r0, r1);
         case TensorType::Q6_K: return rows_q6_K(j, r0, r1);
+        case TensorType::IQ4_NL: return rows_iq4_nl(j, r0, r1);
+        case TensorType::IQ4_XS: return rows_iq4_xs(j, r0, r1);
         case TensorType::F32: case TensorType::F16: case TensorType::BF16: return rows_float(j, r0, r1, w);
         default: return rows_reference(j, r0, r1, w);
     }
@@ -626,20 +949,82 @@ inline float silu_libm(float x) { return x / (1.0f + std::exp(-x)); }
 
 constexpr int64_t kBlock = 8;  // the reference's vector blocks (llama.cpp's AVX2 width)
 
+// ---- the group-dot form (simd.h): chosen once by timing both -----------------------------
+
+GroupDotForm g_form = GroupDotForm::Auto;
+
+#if defined(__wasm_relaxed_simd__)
+bool i16_group_dots_faster() {
+    static const bool faster = [] {
+        // A Q4_K matrix in the Rows4 layout (zeros: the time does not depend on the values),
+        // one token, the best of a few interleaved runs of each form.
+        const int64_t rows = 256, cols = 4096;
+        std::vector<uint8_t> w(size_t(row_bytes(TensorType::Q4_K, uint64_t(cols)) * uint64_t(rows)));
+        std::vector<float> x(size_t(cols), 0.5f), y(static_cast<size_t>(rows));
+        Acts acts;
+        prepare_acts(TensorType::Q4_K, x.data(), 1, cols, acts, nullptr);
+        const RowJob job{w.data(), row_bytes(TensorType::Q4_K, uint64_t(cols)), cols, &acts, x.data(), y.data(), rows, SumOrder::Rows};
+        const auto time = [&](auto kernel) {
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int i = 0; i < 4; ++i) kernel(job, 0, rows);
+            return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        };
+        double best32 = 1e30, best16 = 1e30;
+        for (int round = 0; round < 5; ++round) {
+            best32 = std::min(best32, time(rows_q4_K_rows4<GroupDotI32>));
+            best16 = std::min(best16, time(rows_q4_K_rows4<GroupDotI16>));
+        }
+        return best16 < best32;
+    }();
+    return faster;
+}
+#endif
+
+bool use_i16_group_dots() {
+#if defined(__wasm_relaxed_simd__)
+    return g_form == GroupDotForm::I16 || (g_form == GroupDotForm::Auto && i16_group_dots_faster());
+#else
+    return false;
+#endif
+}
+
+// Rows of a matrix in the Rows4 layout.
+void rows_rows4(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
+#if defined(__wasm_relaxed_simd__)
+    if (use_i16_group_dots()) {
+        if (w == TensorType::Q4_0) return rows_4bit_rows4<false, GroupDotI16>(j, r0, r1);
+        if (w == TensorType::Q4_K) return rows_q4_K_rows4<GroupDotI16>(j, r0, r1);
+    }
+#endif
+    switch (w) {
+        case TensorType::Q4_0: return rows_4bit_rows4<false, GroupDotI32>(j, r0, r1);
+        case TensorType::IQ4_NL: return rows_4bit_rows4<true, GroupDotI32>(j, r0, r1);
+        case TensorType::Q4_K: return rows_q4_K_rows4<GroupDotI32>(j, r0, r1);
+        default: RILL_FAIL("matmul: no Rows4 kernel for %s", std::string(type_name(w)).c_str());
+    }
+}
+
+bool has_rows4(TensorType w) { return w == TensorType::Q4_0 || w == TensorType::IQ4_NL || w == TensorType::Q4_K; }
+
 }  // namespace
 
 // ---- public kernels -------------------------------------------------------------------------
 
+void set_group_dot_form(GroupDotForm form) { g_form = form; }
+
+const char* group_dot_form() { return use_i16_group_dots() ? "i16" : "i32"; }
+
 WeightLayout preferred_layout(TensorType w, int64_t rows, int64_t cols, SumOrder order) {
-    const bool rows4 = w == TensorType::Q4_0 && order == SumOrder::Rows && rows % 4 == 0 && cols % QK4_0 == 0;
+    const bool rows4 = has_rows4(w) && order == SumOrder::Rows && rows % 4 == 0 && cols % traits(w).block_size == 0;
     return rows4 ? WeightLayout::Rows4 : WeightLayout::Plain;
 }
 
 void repack(WeightLayout layout, TensorType w, void* W, int64_t rows, int64_t cols) {
     if (layout == WeightLayout::Plain) return;
-    if (w != TensorType::Q4_0 || rows % 4 != 0 || cols % QK4_0 != 0)
-        RILL_FAIL("the Rows4 layout is for Q4_0 matrices with a multiple of 4 rows");
-    repack_q4_0_rows4(static_cast<uint8_t*>(W), rows, cols);
+    if (!has_rows4(w) || rows % 4 != 0 || cols % traits(w).block_size != 0)
+        RILL_FAIL("the Rows4 layout is for Q4_0, IQ4_NL and Q4_K matrices with a multiple of 4 rows");
+    if (w == TensorType::Q4_K) return repack_q4_K_rows4(static_cast<uint8_t*>(W), rows, cols);
+    repack_q4_0_rows4(static_cast<uint8_t*>(W), rows, cols);  // IQ4_NL blocks have Q4_0's shape
 }
 
 void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const float* X, float* Y, int64_t n_tokens,
@@ -648,9 +1033,10 @@ void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const flo
     prepare_acts(w, X, n_tokens, cols, acts, pool);
     const RowJob job{static_cast<const uint8_t*>(W), row_bytes(w, uint64_t(cols)), cols, &acts, X, Y, rows_n, order};
     const bool rows4 = layout == WeightLayout::Rows4;
-    if (rows4 && (w != TensorType::Q4_0 || order != SumOrder::Rows || rows_n % 4 != 0))
-        RILL_FAIL("matmul: the Rows4 layout holds row-order Q4_0 matrices with a multiple of 4 rows");
-    const auto part = [&](int64_t r0, int64_t r1) { rows4 ? rows_q4_0_rows4(job, r0, r1) : rows(job, w, r0, r1); };
+    if (rows4 && (!has_rows4(w) || order != SumOrder::Rows || rows_n % 4 != 0))
+        RILL_FAIL("matmul: the Rows4 layout holds row-order Q4_0, IQ4_NL or Q4_K matrices with a multiple of 4 rows");
+    if (rows4) use_i16_group_dots();  // decided (timed) before the threads start
+    const auto part = [&](int64_t r0, int64_t r1) { rows4 ? rows_rows4(job, w, r0, r1) : rows(job, w, r0, r1); };
     const int nth = pool ? pool->size() : 1;
     if (nth == 1 || rows_n < 16) return part(0, rows_n);
     pool->run([&](int ith, int n) {

@@ -157,6 +157,62 @@ void dequant_q8_K(const block_q8_K* b, float* y, int64_t nb) {
         for (int j = 0; j < QK_K; ++j) *y++ = b[i].d * float(b[i].qs[j]);
 }
 
+void dequant_iq4_nl(const block_iq4_nl* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i, y += QK4_0) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int j = 0; j < QK4_0 / 2; ++j) {
+            y[j] = d * float(kIQ4Values[b[i].qs[j] & 0x0f]);
+            y[j + QK4_0 / 2] = d * float(kIQ4Values[b[i].qs[j] >> 4]);
+        }
+    }
+}
+
+void dequant_iq4_xs(const block_iq4_xs* b, float* y, int64_t nb) {
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int g = 0; g < QK_K / 32; ++g, y += 32) {
+            const float dl = d * float(iq4_xs_scale(b[i], g));
+            for (int j = 0; j < 16; ++j) {
+                y[j] = dl * float(kIQ4Values[b[i].qs[16 * g + j] & 0x0f]);
+                y[j + 16] = dl * float(kIQ4Values[b[i].qs[16 * g + j] >> 4]);
+            }
+        }
+    }
+}
+
+// Index of the codebook value nearest to v.
+int iq4_nearest(float v) {
+    int best = 0;
+    for (int k = 1; k < 16; ++k)
+        if (std::fabs(v - float(kIQ4Values[k])) < std::fabs(v - float(kIQ4Values[best]))) best = k;
+    return best;
+}
+
+// The scale of a group of 32 values on the IQ4 codebook with the least squared error, from
+// candidates around the one that maps the value of largest magnitude to -127.
+float iq4_group_scale(const float* x) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; ++j)
+        if (std::fabs(x[j]) > amax) { amax = std::fabs(x[j]); max = x[j]; }
+    if (amax == 0.0f) return 0.0f;
+    float best_d = max / -127.0f, best_err = INFINITY;
+    for (int k = -8; k <= 8; ++k) {
+        const float d = max / (-127.0f + 2.0f * float(k));
+        float err = 0.0f;
+        for (int j = 0; j < 32; ++j) {
+            const float e = x[j] - d * float(kIQ4Values[iq4_nearest(x[j] / d)]);
+            err += e * e;
+        }
+        if (err < best_err) { best_err = err; best_d = d; }
+    }
+    return best_d;
+}
+
+void iq4_pack_group(const float* x, float d, uint8_t qs[16]) {
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < 16; ++j) qs[j] = uint8_t(iq4_nearest(x[j] * id) | (iq4_nearest(x[j + 16] * id) << 4));
+}
+
 // Packs the 6-bit scales and mins of 8 groups into the 12-byte Q4_K / Q5_K layout
 // (the inverse of k4_scale_min).
 void pack_k4_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t out[K_SCALE_SIZE]) {
@@ -283,6 +339,50 @@ void quantize_row_q4_0(const float* x, block_q4_0* y, int64_t n) {
     }
 }
 
+// Q4_1 / Q5_1: an affine map over the block's range, as llama.cpp's reference quantisers.
+template <typename Block, int kLevels>
+void quantize_affine_32(const float* x, Block* y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; ++i, x += 32) {
+        float lo = x[0], hi = x[0];
+        for (int j = 1; j < 32; ++j) { lo = std::min(lo, x[j]); hi = std::max(hi, x[j]); }
+        const float d = (hi - lo) / float(kLevels - 1);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = f32_to_fp16(d);
+        y[i].m = f32_to_fp16(lo);
+        uint32_t qh = 0;
+        for (int j = 0; j < 16; ++j) {
+            const int a = std::min(kLevels - 1, int((x[j] - lo) * id + 0.5f));
+            const int b = std::min(kLevels - 1, int((x[j + 16] - lo) * id + 0.5f));
+            y[i].qs[j] = uint8_t((a & 0x0f) | (b & 0x0f) << 4);
+            qh |= uint32_t(a >> 4) << j | uint32_t(b >> 4) << (j + 16);
+        }
+        if constexpr (kLevels == 32) std::memcpy(y[i].qh, &qh, 4);
+    }
+}
+
+void quantize_row_q4_1(const float* x, block_q4_1* y, int64_t n) { quantize_affine_32<block_q4_1, 16>(x, y, n); }
+void quantize_row_q5_1(const float* x, block_q5_1* y, int64_t n) { quantize_affine_32<block_q5_1, 32>(x, y, n); }
+
+// Q5_0: the value of largest magnitude maps to -16, as llama.cpp's reference quantiser.
+void quantize_row_q5_0(const float* x, block_q5_0* y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; ++i, x += 32) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < 32; ++j)
+            if (amax < std::fabs(x[j])) { amax = std::fabs(x[j]); max = x[j]; }
+        const float d = max / -16.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = f32_to_fp16(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < 16; ++j) {
+            const int a = std::min(31, int(int8_t(x[j] * id + 16.5f)));
+            const int b = std::min(31, int(int8_t(x[j + 16] * id + 16.5f)));
+            y[i].qs[j] = uint8_t((a & 0x0f) | (b & 0x0f) << 4);
+            qh |= uint32_t(a >> 4) << j | uint32_t(b >> 4) << (j + 16);
+        }
+        std::memcpy(y[i].qh, &qh, 4);
+    }
+}
+
 void quantize_row_q4_K(const float* x, block_q4_K* y, int64_t n) {
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
         uint8_t q[QK_K];
@@ -341,6 +441,34 @@ void quantize_row_q6_K(const float* x, block_q6_K* y, int64_t n) {
     }
 }
 
+void quantize_row_iq4_nl(const float* x, block_iq4_nl* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK4_0; ++i, x += QK4_0) {
+        y[i].d = f32_to_fp16(iq4_group_scale(x));
+        iq4_pack_group(x, fp16_to_f32(y[i].d), y[i].qs);
+    }
+}
+
+void quantize_row_iq4_xs(const float* x, block_iq4_xs* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+        float s[8], max = 0.0f;
+        for (int g = 0; g < 8; ++g) {
+            s[g] = iq4_group_scale(x + 32 * g);
+            if (std::fabs(s[g]) > std::fabs(max)) max = s[g];
+        }
+        y[i].d = f32_to_fp16(max / -32.0f);  // the largest group scale becomes -32 (the 6-bit range is -32..31)
+        const float d = fp16_to_f32(y[i].d);
+        y[i].scales_h = 0;
+        std::memset(y[i].scales_l, 0, sizeof(y[i].scales_l));
+        for (int g = 0; g < 8; ++g) {
+            const int l = d != 0.0f ? std::clamp(nearest_int(s[g] / d), -32, 31) : 0;
+            const int u = l + 32;
+            y[i].scales_l[g / 2] |= uint8_t((u & 0x0f) << (4 * (g % 2)));
+            y[i].scales_h |= uint16_t((u >> 4) << (2 * g));
+            iq4_pack_group(x + 32 * g, d * float(l), y[i].qs + 16 * g);
+        }
+    }
+}
+
 void dequantize_row(TensorType t, const void* src, float* dst, int64_t n) {
     const int64_t nb = n / traits(t).block_size;
     switch (t) {
@@ -367,6 +495,8 @@ void dequantize_row(TensorType t, const void* src, float* dst, int64_t n) {
         case TensorType::Q5_K: return dequant_q5_K(blocks<block_q5_K>(src), dst, nb);
         case TensorType::Q6_K: return dequant_q6_K(blocks<block_q6_K>(src), dst, nb);
         case TensorType::Q8_K: return dequant_q8_K(blocks<block_q8_K>(src), dst, nb);
+        case TensorType::IQ4_NL: return dequant_iq4_nl(blocks<block_iq4_nl>(src), dst, nb);
+        case TensorType::IQ4_XS: return dequant_iq4_xs(blocks<block_iq4_xs>(src), dst, nb);
         default: RILL_FAIL("cannot dequantise tensor type %s", std::string(type_name(t)).c_str());
     }
 }
@@ -386,11 +516,16 @@ void quantize_row(TensorType t, const float* src, void* dst, int64_t n) {
         }
         case TensorType::Q4_0: return quantize_row_q4_0(src, static_cast<block_q4_0*>(dst), n);
         case TensorType::Q8_0: return quantize_row_q8_0(src, static_cast<block_q8_0*>(dst), n);
+        case TensorType::Q4_1: return quantize_row_q4_1(src, static_cast<block_q4_1*>(dst), n);
+        case TensorType::Q5_0: return quantize_row_q5_0(src, static_cast<block_q5_0*>(dst), n);
+        case TensorType::Q5_1: return quantize_row_q5_1(src, static_cast<block_q5_1*>(dst), n);
         case TensorType::Q8_1: return quantize_row_q8_1(src, static_cast<block_q8_1*>(dst), n);
         case TensorType::Q4_K: return quantize_row_q4_K(src, static_cast<block_q4_K*>(dst), n);
         case TensorType::Q5_K: return quantize_row_q5_K(src, static_cast<block_q5_K*>(dst), n);
         case TensorType::Q6_K: return quantize_row_q6_K(src, static_cast<block_q6_K*>(dst), n);
         case TensorType::Q8_K: return quantize_row_q8_K(src, static_cast<block_q8_K*>(dst), n);
+        case TensorType::IQ4_NL: return quantize_row_iq4_nl(src, static_cast<block_iq4_nl*>(dst), n);
+        case TensorType::IQ4_XS: return quantize_row_iq4_xs(src, static_cast<block_iq4_xs*>(dst), n);
         default: RILL_FAIL("cannot quantise to tensor type %s", std::string(type_name(t)).c_str());
     }
 }

@@ -14,7 +14,7 @@ namespace rill {
 void dequantize_row(TensorType t, const void* src, float* dst, int64_t n);
 
 // Quantises n elements into type t. Supported: F32, F16, BF16, Q4_0, Q8_0, Q8_1,
-// Q4_K, Q5_K, Q6_K, Q8_K. Throws rill::Error for other types.
+// Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS. Throws rill::Error for other types.
 void quantize_row(TensorType t, const float* src, void* dst, int64_t n);
 
 // Activation formats, rounding exactly as llama.cpp's reference quantisers:
@@ -26,9 +26,19 @@ void quantize_row_q8_K(const float* x, block_q8_K* y, int64_t n);
 
 // Weight formats.
 void quantize_row_q4_0(const float* x, block_q4_0* y, int64_t n);  // as llama.cpp's reference
+void quantize_row_q4_1(const float* x, block_q4_1* y, int64_t n);  // as llama.cpp's references
+void quantize_row_q5_0(const float* x, block_q5_0* y, int64_t n);
+void quantize_row_q5_1(const float* x, block_q5_1* y, int64_t n);
 void quantize_row_q4_K(const float* x, block_q4_K* y, int64_t n);
 void quantize_row_q5_K(const float* x, block_q5_K* y, int64_t n);
 void quantize_row_q6_K(const float* x, block_q6_K* y, int64_t n);
+void quantize_row_iq4_nl(const float* x, block_iq4_nl* y, int64_t n);  // Rill's own search (any valid block reads the same)
+void quantize_row_iq4_xs(const float* x, block_iq4_xs* y, int64_t n);
+
+// The signed scale (-32..31) of group g (0..7) of an IQ4_XS block.
+inline int iq4_xs_scale(const block_iq4_xs& b, int g) {
+    return (((b.scales_l[g / 2] >> (4 * (g % 2))) & 0x0f) | (((b.scales_h >> (2 * g)) & 3) << 4)) - 32;
+}
 
 // Unpacks the j-th (0..7) 6-bit scale and min of a Q4_K / Q5_K block.
 inline void k4_scale_min(int j, const uint8_t* s, uint8_t& scale, uint8_t& min) {

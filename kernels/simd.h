@@ -103,6 +103,47 @@ inline v128 dot4_s8_s8(v128 a, v128 b, v128 acc) {
                     wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_i16x8_extend_high_i8x16(b)), acc);
 }
 
+// table[idx[i]] for indices 0..15 (one pshufb where relaxed SIMD is on).
+inline v128 lookup16(v128 table, v128 idx) {
+#if defined(__wasm_relaxed_simd__)
+    return wasm_i8x16_relaxed_swizzle(table, idx);
+#else
+    return wasm_i8x16_swizzle(table, idx);
+#endif
+}
+
+// y negated where neg is all ones (and kept where it is 0): with |w| as the unsigned operand,
+// |w| . (y with w's sign) = w . y, so signed weights use the signed-by-unsigned byte dots.
+inline v128 with_sign(v128 y, v128 neg) { return wasm_i8x16_sub(wasm_v128_xor(y, neg), neg); }
+
+// Lane L of an i32x4 in every lane (4 bytes broadcast).
+template <int L>
+inline v128 lane32(v128 v) { return wasm_i32x4_shuffle(v, v, L, L, L, L); }
+
+// Exact integer sums of a group of Rows4 vectors (lane k: row k; each add() contributes the
+// products of 4 bytes), times a per-row integer scale. Two forms of the same integers:
+// I32 sums into i32 lanes (relaxed: one vpdpbusd where the CPU has VNNI; pmaddubsw, pmaddwd
+// and an add without), then an i32 multiply; I16 (relaxed only) keeps pair sums in i16 lanes
+// (one pmaddubsw and an add per product vector) and applies the scale with one pmaddwd, which
+// needs the group's sum of pairs to fit in i16 (8 adds of 4-bit x 7-bit values at most). Which
+// is faster depends on the CPU; the kernels time both once (kern::GroupDotForm).
+struct GroupDotI32 {
+    static constexpr bool kPairScales = false;  // scale vector: the row's scale in byte 0 of its i32 lane
+    Dot4Sum s{wasm_i32x4_splat(0)};
+    void add(v128 a, v128 b) { s.add(a, b); }
+    v128 scaled(v128 scale) const { return wasm_i32x4_mul(s.total(), scale); }
+    v128 total() const { return s.total(); }
+};
+#if defined(__wasm_relaxed_simd__)
+struct GroupDotI16 {
+    static constexpr bool kPairScales = true;  // scale vector: the row's scale in both i16 halves of its lane
+    v128 s = wasm_i32x4_splat(0);
+    void add(v128 a, v128 b) { s = wasm_i16x8_add(s, wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b)); }
+    v128 scaled(v128 scale) const { return wasm_i32x4_dot_i16x8(s, scale); }
+    v128 total() const { return wasm_i32x4_dot_i16x8(s, wasm_i16x8_splat(1)); }
+};
+#endif
+
 // [sum(a), sum(b), sum(c), sum(d)] of four i32x4 vectors (exact, order irrelevant).
 inline v128 hsum4_i32(v128 a, v128 b, v128 c, v128 d) {
     const v128 ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7));

@@ -59,16 +59,22 @@ std::vector<uint8_t> make_weights(TensorType t, int64_t rows, int64_t cols, uint
         uint8_t* blk = w.data() + uint64_t(i) * traits(t).type_size;
         auto put = [&](size_t off) { const uint16_t h = f32_to_fp16(scale(rng)); std::memcpy(blk + off, &h, 2); };
         switch (t) {
-            case TensorType::Q4_0: case TensorType::Q8_0: case TensorType::Q5_0: put(0); break;
+            case TensorType::Q4_0: case TensorType::Q8_0: case TensorType::Q5_0: case TensorType::IQ4_NL: case TensorType::IQ4_XS:
+                put(0);
+                break;
             case TensorType::Q3_K: put(offsetof(block_q3_K, d)); break;
-            case TensorType::Q4_K: case TensorType::Q5_K: put(0); put(2); break;
+            case TensorType::Q4_K: case TensorType::Q5_K: case TensorType::Q4_1: case TensorType::Q5_1: put(0); put(2); break;
             case TensorType::Q6_K: put(offsetof(block_q6_K, d)); break;
             case TensorType::F16: for (int64_t e = 0; e < cols; ++e) put(size_t(2 * e)); i = nblocks; break;
             default: break;
         }
     }
-    if (t == TensorType::F16) {  // every element a sane half
-        for (size_t e = 0; e < w.size() / 2; ++e) { const uint16_t h = f32_to_fp16(scale(rng) * 20); std::memcpy(&w[2 * e], &h, 2); }
+    if (t == TensorType::F16 || t == TensorType::BF16) {  // every element a sane half
+        for (size_t e = 0; e < w.size() / 2; ++e) {
+            const float v = scale(rng) * 20;
+            const uint16_t h = t == TensorType::F16 ? f32_to_fp16(v) : uint16_t(f32_to_bits(v) >> 16);
+            std::memcpy(&w[2 * e], &h, 2);
+        }
     }
     return w;
 }
@@ -89,8 +95,10 @@ std::vector<float> magnitudes(TensorType t, const std::vector<uint8_t>& w, int64
     return m;
 }
 
-const TensorType kWeightTypes[] = {TensorType::F32, TensorType::F16, TensorType::Q4_0, TensorType::Q8_0,
-                                   TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q5_0, TensorType::Q3_K};
+const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::Q4_0,   TensorType::Q8_0,
+                                   TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,   TensorType::Q5_0,
+                                   TensorType::Q3_K, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q4_1,
+                                   TensorType::Q5_1, TensorType::BF16};
 
 }  // namespace
 
@@ -105,7 +113,7 @@ TEST(Kernels, MatmulMatchesReferenceForEveryFormatOrderBatchAndThreadCount) {
     for (TensorType t : kWeightTypes) {
         for (bool random_bytes : {false, true}) {
             if (random_bytes && t == TensorType::F32) continue;
-            if (!random_bytes && (t == TensorType::Q5_0 || t == TensorType::Q3_K)) continue;  // no quantiser: bytes only
+            if (!random_bytes && t == TensorType::Q3_K) continue;  // no quantiser: bytes only
             const auto w = make_weights(t, rows, cols, 7u + uint32_t(t), random_bytes);
             for (int64_t n_tokens : {1, 3}) {
                 const auto X = gaussian(size_t(n_tokens * cols), 99u + uint32_t(n_tokens));
@@ -125,12 +133,19 @@ TEST(Kernels, MatmulMatchesReferenceForEveryFormatOrderBatchAndThreadCount) {
     }
 }
 
-// The layout a build prefers (Rows4 for row-order Q4_0 in the SIMD builds) gives exactly what
-// the plain layout gives: every format and order, batches across the kernel's token tile, 1 and
-// 2 threads, and block scales of every kind (zero, subnormal, inf, nan) in the random bytes.
+// The layout a build prefers (Rows4 for row-order Q4_0, IQ4_NL and Q4_K in the SIMD builds)
+// gives exactly what the plain layout gives: every format and order, batches across the
+// kernel's token tile, 1 and 2 threads, both group-dot forms, and block scales of every kind
+// (zero, subnormal, inf, nan) in the random bytes.
 TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
 #if defined(__wasm_simd128__)
-    ASSERT_EQ(kern::preferred_layout(TensorType::Q4_0, 40, 512, SumOrder::Rows), WeightLayout::Rows4);
+    for (TensorType t : {TensorType::Q4_0, TensorType::IQ4_NL, TensorType::Q4_K})
+        ASSERT_EQ(kern::preferred_layout(t, 40, 512, SumOrder::Rows), WeightLayout::Rows4) << type_name(t);
+#endif
+#if defined(__wasm_relaxed_simd__)
+    const kern::GroupDotForm forms[] = {kern::GroupDotForm::I32, kern::GroupDotForm::I16};
+#else
+    const kern::GroupDotForm forms[] = {kern::GroupDotForm::I32};
 #endif
     ThreadPool pool2(2);
     const int64_t rows = 40, cols = 512;
@@ -139,18 +154,24 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
     for (TensorType t : kWeightTypes) {
         for (bool random_bytes : {false, true}) {
             if (random_bytes && t == TensorType::F32) continue;
-            if (!random_bytes && (t == TensorType::Q5_0 || t == TensorType::Q3_K)) continue;
+            if (!random_bytes && t == TensorType::Q3_K) continue;
             auto w = make_weights(t, rows, cols, 17u + uint32_t(t), random_bytes);
-            if (random_bytes && t == TensorType::Q4_0)  // a special scale in every 7th block
-                for (size_t b = 3, i = 0; b < w.size() / sizeof(block_q4_0); b += 7, ++i)
-                    std::memcpy(w.data() + b * sizeof(block_q4_0), &special[i % 10], 2);
+            if (random_bytes && (t == TensorType::Q4_0 || t == TensorType::IQ4_NL || t == TensorType::Q4_K)) {
+                const size_t bs = traits(t).type_size;  // a special d (and dmin) in every 7th block
+                for (size_t b = 3, i = 0; b < w.size() / bs; b += 7, ++i) {
+                    std::memcpy(w.data() + b * bs, &special[i % 10], 2);
+                    if (t == TensorType::Q4_K) std::memcpy(w.data() + b * bs + 2, &special[(i + 3) % 10], 2);
+                }
+            }
             for (SumOrder order : {SumOrder::Lanes, SumOrder::Rows}) {
                 const WeightLayout layout = kern::preferred_layout(t, rows, cols, order);
                 auto packed = w;
                 kern::repack(layout, t, packed.data(), rows, cols);
                 repacked += layout != WeightLayout::Plain;
                 EXPECT_EQ(packed != w, layout != WeightLayout::Plain) << type_name(t);
-                for (int64_t n_tokens : {1, 3, 11}) {
+                for (int64_t n_tokens : {1, 3, 11})
+                for (kern::GroupDotForm form : forms) {
+                    kern::set_group_dot_form(form);
                     const auto X = gaussian(size_t(n_tokens * cols), 5u + uint32_t(n_tokens));
                     std::vector<float> plain(static_cast<size_t>(rows * n_tokens)), got(plain.size()), got2(plain.size());
                     kern::matmul(t, w.data(), rows, cols, X.data(), plain.data(), n_tokens, order, nullptr);
@@ -163,13 +184,15 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
                                                                      f32_to_bits(plain[i]) == f32_to_bits(got2[i]);
                         differ += !same;
                     }
-                    EXPECT_EQ(differ, 0) << type_name(t) << (random_bytes ? " random bytes" : " quantised") << " n=" << n_tokens;
+                    EXPECT_EQ(differ, 0) << type_name(t) << (random_bytes ? " random bytes" : " quantised") << " n=" << n_tokens
+                                         << " group dots " << kern::group_dot_form();
                 }
             }
         }
     }
+    kern::set_group_dot_form(kern::GroupDotForm::Auto);
 #if defined(__wasm_simd128__)
-    EXPECT_EQ(repacked, 2);  // Q4_0 row order, quantised and random bytes
+    EXPECT_EQ(repacked, 6);  // Q4_0, IQ4_NL and Q4_K in row order, quantised and random bytes
 #else
     EXPECT_EQ(repacked, 0);
 #endif
@@ -184,12 +207,20 @@ TEST(Kernels, IntegerPartsAreBitIdenticalInEveryBuild) {
     for (int64_t i = 0; i < cols; ++i) X[size_t(i)] = float(int(rng() % 7) - 3);
     for (int64_t b = 0; b < cols; b += 32) X[size_t(b + int64_t(rng() % 32))] = 127.0f;
     const uint16_t one = f32_to_fp16(1.0f);
-    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                         TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1}) {
         auto w = make_weights(t, rows, cols, 3u + uint32_t(t), true);
         const size_t bs = traits(t).type_size;
         for (size_t off = 0; off < w.size(); off += bs) {
             switch (t) {
-                case TensorType::Q4_0: case TensorType::Q8_0: std::memcpy(&w[off], &one, 2); break;
+                case TensorType::Q4_0: case TensorType::Q8_0: case TensorType::IQ4_NL: case TensorType::IQ4_XS:
+                case TensorType::Q5_0:
+                    std::memcpy(&w[off], &one, 2);
+                    break;
+                case TensorType::Q4_1: case TensorType::Q5_1:  // d = 1, m = 0: the offsets' float step stays exact
+                    std::memcpy(&w[off], &one, 2);
+                    std::memset(&w[off + 2], 0, 2);
+                    break;
                 case TensorType::Q4_K: case TensorType::Q5_K: std::memcpy(&w[off], &one, 2); std::memcpy(&w[off + 2], &one, 2); break;
                 case TensorType::Q6_K:
                     std::memcpy(&w[off + offsetof(block_q6_K, d)], &one, 2);

@@ -175,6 +175,31 @@ TEST(KnownAnswer, Q6_K) {
     }
 }
 
+// IQ4: nibbles index the codebook {-127, -104, ..., 89, 113}; IQ4_XS adds 6-bit group scales.
+TEST(KnownAnswer, IQ4_NL) {
+    auto b = random_block<block_iq4_nl>(11);
+    b.d = h(0.25f);
+    const auto y = deq(TensorType::IQ4_NL, &b, 32);
+    const int book[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    for (int e = 0; e < 32; ++e) {
+        const int q = e < 16 ? (b.qs[e] & 15) : (b.qs[e - 16] >> 4);
+        EXPECT_EQ(y[e], 0.25f * float(book[q])) << e;
+    }
+}
+
+TEST(KnownAnswer, IQ4_XS) {
+    auto b = random_block<block_iq4_xs>(12);
+    b.d = h(0.5f);
+    const auto y = deq(TensorType::IQ4_XS, &b, 256);
+    const int book[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    for (int e = 0; e < 256; ++e) {
+        const int g = e / 32, l = e % 32;
+        const int ls = (((b.scales_l[g / 2] >> (4 * (g % 2))) & 15) | (((b.scales_h >> (2 * g)) & 3) << 4)) - 32;
+        const int q = l < 16 ? (b.qs[16 * g + l] & 15) : (b.qs[16 * g + l - 16] >> 4);
+        EXPECT_EQ(y[e], 0.5f * float(ls) * float(book[q])) << e;
+    }
+}
+
 TEST(KnownAnswer, Q8_K) {
     auto b = random_block<block_q8_K>(8);
     b.d = 0.03125f;
@@ -276,12 +301,15 @@ INSTANTIATE_TEST_SUITE_P(Formats, RoundTrip,
                                            Bound{TensorType::Q8_0, 1e-2}, Bound{TensorType::Q8_1, 1e-2},
                                            Bound{TensorType::Q8_K, 1e-2}, Bound{TensorType::Q6_K, 4e-2},
                                            Bound{TensorType::Q5_K, 8e-2}, Bound{TensorType::Q4_K, 0.15},
-                                           Bound{TensorType::Q4_0, 0.15}),
+                                           Bound{TensorType::Q4_0, 0.15}, Bound{TensorType::IQ4_NL, 0.12},
+                                           Bound{TensorType::IQ4_XS, 0.12}, Bound{TensorType::Q4_1, 0.15},
+                                           Bound{TensorType::Q5_0, 8e-2}, Bound{TensorType::Q5_1, 8e-2}),
                          [](const auto& info) { return std::string(type_name(info.param.type)); });
 
 TEST(WeightQuant, ZeroBlocksStayZero) {
     std::vector<float> x(256, 0.0f), y(256, 1.0f);
-    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q8_K}) {
+    for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::Q8_K,
+                         TensorType::IQ4_NL, TensorType::IQ4_XS}) {
         std::vector<uint8_t> buf(size_t(row_bytes(t, 256)));
         quantize_row(t, x.data(), buf.data(), 256);
         dequantize_row(t, buf.data(), y.data(), 256);
@@ -293,5 +321,6 @@ TEST(WeightQuant, UnsupportedTypesAreErrors) {
     float x[256] = {};
     uint8_t buf[512];
     EXPECT_THROW(quantize_row(TensorType::Q2_K, x, buf, 256), std::runtime_error);
+    EXPECT_THROW(quantize_row(TensorType::IQ2_XXS, x, buf, 256), std::runtime_error);
     EXPECT_THROW(dequantize_row(TensorType::IQ2_XXS, buf, x, 256), std::runtime_error);
 }
