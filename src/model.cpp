@@ -104,7 +104,16 @@ std::shared_ptr<const Model> Model::load(const gguf::File& file) {
     const Keys k{file, arch + "."};
     c.n_ctx_train = int(k.integer("context_length"));
     c.n_embd = int(k.integer("embedding_length"));
-    c.n_layer = int(k.integer("block_count"));
+    const int64_t block_count = k.integer("block_count");
+    require_positive("block_count", block_count);
+    const int64_t nextn = k.integer("nextn_predict_layers", 0);
+    if (nextn != 0 && c.arch != Arch::Qwen35)
+        RILL_FAIL("%snextn_predict_layers = %lld: Rill reads multi-token-prediction blocks for qwen35 only", k.prefix.c_str(), (long long)nextn);
+    if (nextn < 0 || nextn > 1 || nextn >= block_count)
+        RILL_FAIL("%snextn_predict_layers = %lld: Rill reads files with 0 or 1 multi-token-prediction block (as Qwen 3.5's), "
+                  "fewer than block_count (%lld)", k.prefix.c_str(), (long long)nextn, (long long)block_count);
+    c.n_layer = int(block_count - nextn);
+    c.n_layer_mtp = int(nextn);
     c.n_ff = int(k.integer("feed_forward_length"));
     c.n_head = int(k.integer("attention.head_count"));
     c.n_head_kv = int(k.integer("attention.head_count_kv", c.n_head));
@@ -147,8 +156,8 @@ std::shared_ptr<const Model> Model::load(const gguf::File& file) {
             RILL_FAIL("DeltaNet value head size %d (ssm.inner_size / ssm.time_step_rank) differs from key head size %d (ssm.state_size)",
                       c.ssm_v_dim, c.ssm_k_dim);
         if (const gguf::Value* rl = k.find("attention.recurrent_layers")) {
-            if (rl->type != gguf::ValueType::ARRAY || rl->count != uint64_t(c.n_layer))
-                RILL_FAIL("metadata key '%sattention.recurrent_layers' must be an array of %d values", k.prefix.c_str(), c.n_layer);
+            if (rl->type != gguf::ValueType::ARRAY || rl->count != uint64_t(block_count))
+                RILL_FAIL("metadata key '%sattention.recurrent_layers' must be an array of %lld values", k.prefix.c_str(), (long long)block_count);
             for (int i = 0; i < c.n_layer; ++i) c.recurrent[size_t(i)] = rl->int_at(uint64_t(i)) != 0;
         } else {
             const int64_t interval = k.integer("full_attention_interval", 4);
@@ -172,40 +181,59 @@ std::shared_ptr<const Model> Model::load(const gguf::File& file) {
     m->rope_freqs_ = b.bind("rope_freqs.weight", {c.n_rot / 2}, false, false);
 
     const int64_t E = c.n_embd, H = c.n_head, HKV = c.n_head_kv, D = c.head_dim_k;
+    const auto name = [](int il, const char* s) { return "blk." + std::to_string(il) + "." + s; };
+    // Norms and FFN: every block; attention: the non-recurrent ones and the MTP block.
+    const auto bind_norms_and_ffn = [&](LayerWeights& L, int il) {
+        L.attn_norm = b.bind(name(il, "attn_norm.weight"), {E}, false);
+        L.post_norm = b.bind(name(il, c.arch == Arch::Qwen35 ? "post_attention_norm.weight" : "ffn_norm.weight"), {E}, false);
+        L.ffn_gate = b.bind(name(il, "ffn_gate.weight"), {E, c.n_ff}, true);
+        L.ffn_up = b.bind(name(il, "ffn_up.weight"), {E, c.n_ff}, true);
+        L.ffn_down = b.bind(name(il, "ffn_down.weight"), {c.n_ff, E}, true);
+    };
+    const auto bind_attention = [&](LayerWeights& L, int il) {
+        const int64_t q_rows = H * D * (c.attn_output_gate ? 2 : 1);
+        L.wq = b.bind(name(il, "attn_q.weight"), {E, q_rows}, true);
+        L.wk = b.bind(name(il, "attn_k.weight"), {E, HKV * D}, true);
+        L.wv = b.bind(name(il, "attn_v.weight"), {E, HKV * D}, true);
+        L.wo = b.bind(name(il, "attn_output.weight"), {H * D, E}, true);
+        const bool biases = c.arch == Arch::Qwen2;
+        L.bq = b.bind(name(il, "attn_q.bias"), {q_rows}, false, biases);
+        L.bk = b.bind(name(il, "attn_k.bias"), {HKV * D}, false, biases);
+        L.bv = b.bind(name(il, "attn_v.bias"), {HKV * D}, false, biases);
+        const bool qk_norm = c.arch == Arch::Qwen3 || c.arch == Arch::Qwen35;
+        L.q_norm = b.bind(name(il, "attn_q_norm.weight"), {D}, false, qk_norm);
+        L.k_norm = b.bind(name(il, "attn_k_norm.weight"), {D}, false, qk_norm);
+    };
     m->layers_.resize(size_t(c.n_layer));
     for (int il = 0; il < c.n_layer; ++il) {
         LayerWeights& L = m->layers_[size_t(il)];
-        auto n = [&](const char* s) { return "blk." + std::to_string(il) + "." + s; };
-        L.attn_norm = b.bind(n("attn_norm.weight"), {E}, false);
-        L.post_norm = b.bind(n(c.arch == Arch::Qwen35 ? "post_attention_norm.weight" : "ffn_norm.weight"), {E}, false);
-        L.ffn_gate = b.bind(n("ffn_gate.weight"), {E, c.n_ff}, true);
-        L.ffn_up = b.bind(n("ffn_up.weight"), {E, c.n_ff}, true);
-        L.ffn_down = b.bind(n("ffn_down.weight"), {c.n_ff, E}, true);
-        if (c.recurrent[size_t(il)]) {
-            const int64_t nv = c.ssm_n_v_heads, value_dim = nv * c.ssm_v_dim;
-            L.wqkv = b.bind(n("attn_qkv.weight"), {E, c.conv_channels()}, true);
-            L.wgate = b.bind(n("attn_gate.weight"), {E, value_dim}, true);
-            L.conv1d = b.bind(n("ssm_conv1d.weight"), {c.ssm_conv_kernel, c.conv_channels()}, false);
-            L.dt_bias = b.bind(n("ssm_dt.bias"), {nv}, false);
-            L.ssm_a = b.bind(n("ssm_a"), {nv}, false);
-            L.wbeta = b.bind(n("ssm_beta.weight"), {E, nv}, true);
-            L.walpha = b.bind(n("ssm_alpha.weight"), {E, nv}, true);
-            L.ssm_norm = b.bind(n("ssm_norm.weight"), {c.ssm_v_dim}, false);
-            L.ssm_out = b.bind(n("ssm_out.weight"), {value_dim, E}, true);
+        bind_norms_and_ffn(L, il);
+        if (!c.recurrent[size_t(il)]) {
+            bind_attention(L, il);
             continue;
         }
-        const int64_t q_rows = H * D * (c.attn_output_gate ? 2 : 1);
-        L.wq = b.bind(n("attn_q.weight"), {E, q_rows}, true);
-        L.wk = b.bind(n("attn_k.weight"), {E, HKV * D}, true);
-        L.wv = b.bind(n("attn_v.weight"), {E, HKV * D}, true);
-        L.wo = b.bind(n("attn_output.weight"), {H * D, E}, true);
-        const bool biases = c.arch == Arch::Qwen2;
-        L.bq = b.bind(n("attn_q.bias"), {q_rows}, false, biases);
-        L.bk = b.bind(n("attn_k.bias"), {HKV * D}, false, biases);
-        L.bv = b.bind(n("attn_v.bias"), {HKV * D}, false, biases);
-        const bool qk_norm = c.arch == Arch::Qwen3 || c.arch == Arch::Qwen35;
-        L.q_norm = b.bind(n("attn_q_norm.weight"), {D}, false, qk_norm);
-        L.k_norm = b.bind(n("attn_k_norm.weight"), {D}, false, qk_norm);
+        const int64_t nv = c.ssm_n_v_heads, value_dim = nv * c.ssm_v_dim;
+        L.wqkv = b.bind(name(il, "attn_qkv.weight"), {E, c.conv_channels()}, true);
+        L.wgate = b.bind(name(il, "attn_gate.weight"), {E, value_dim}, true);
+        L.conv1d = b.bind(name(il, "ssm_conv1d.weight"), {c.ssm_conv_kernel, c.conv_channels()}, false);
+        L.dt_bias = b.bind(name(il, "ssm_dt.bias"), {nv}, false);
+        L.ssm_a = b.bind(name(il, "ssm_a"), {nv}, false);
+        L.wbeta = b.bind(name(il, "ssm_beta.weight"), {E, nv}, true);
+        L.walpha = b.bind(name(il, "ssm_alpha.weight"), {E, nv}, true);
+        L.ssm_norm = b.bind(name(il, "ssm_norm.weight"), {c.ssm_v_dim}, false);
+        L.ssm_out = b.bind(name(il, "ssm_out.weight"), {value_dim, E}, true);
+    }
+    if (c.n_layer_mtp) {
+        const int il = c.n_layer;
+        MtpWeights& t = m->mtp_;
+        bind_norms_and_ffn(t.block, il);
+        bind_attention(t.block, il);
+        t.eh_proj = b.bind(name(il, "nextn.eh_proj.weight"), {2 * E, E}, true);
+        t.enorm = b.bind(name(il, "nextn.enorm.weight"), {E}, false);
+        t.hnorm = b.bind(name(il, "nextn.hnorm.weight"), {E}, false);
+        t.embed_tokens = b.bind(name(il, "nextn.embed_tokens.weight"), {E, c.n_vocab}, true, false, /*lookup=*/true);
+        t.shared_head_head = b.bind(name(il, "nextn.shared_head_head.weight"), {E, c.n_vocab}, true, false);
+        t.shared_head_norm = b.bind(name(il, "nextn.shared_head_norm.weight"), {E}, false, false);
     }
     // Every tensor is bound once, so each is rearranged once; the bytes only on the first load.
     file.rewrite_once([&] {

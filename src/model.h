@@ -42,6 +42,7 @@ struct ModelConfig {
     // Gated DeltaNet (Qwen 3.5)
     int ssm_conv_kernel = 0, ssm_k_dim = 0, ssm_v_dim = 0, ssm_n_k_heads = 0, ssm_n_v_heads = 0;
     std::vector<bool> recurrent;  // per layer: DeltaNet (true) or attention (false)
+    int n_layer_mtp = 0;          // multi-token-prediction blocks after the n_layer main ones (Qwen 3.5: 0 or 1)
     int conv_channels() const { return 2 * ssm_n_k_heads * ssm_k_dim + ssm_n_v_heads * ssm_v_dim; }
 };
 
@@ -53,6 +54,17 @@ struct LayerWeights {
     Tensor wqkv, wgate, conv1d, dt_bias, ssm_a, wbeta, walpha, ssm_norm, ssm_out;
     // SwiGLU feed-forward
     Tensor ffn_gate, ffn_up, ffn_down;
+};
+
+// Qwen 3.5's multi-token-prediction block (GGUF block n_layer, `nextn_predict_layers` = 1): a
+// gated full-attention block and FFN (as a main layer) fed by eh_proj [2 n_embd -> n_embd] of the
+// normed embedding of the token just chosen (enorm) and the normed last hidden state (hnorm).
+// embed_tokens, shared_head_head and shared_head_norm are optional (absent: the main model's
+// embedding, head and output norm). Loaded and kept for speculative decoding; the main forward
+// pass does not run it, so its presence leaves the main logits unchanged.
+struct MtpWeights {
+    LayerWeights block;
+    Tensor eh_proj, enorm, hnorm, embed_tokens, shared_head_head, shared_head_norm;
 };
 
 class Model {
@@ -69,6 +81,7 @@ public:
     const Tensor& output_norm() const { return output_norm_; }
     const Tensor& output() const { return output_; }  // token_embd when tied
     const Tensor& rope_freqs() const { return rope_freqs_; }
+    const MtpWeights* mtp() const { return config_.n_layer_mtp ? &mtp_ : nullptr; }
     uint64_t weight_bytes() const;
     const gguf::File& file() const { return file_; }
 
@@ -78,6 +91,7 @@ private:
     Tokenizer tokenizer_;
     std::vector<LayerWeights> layers_;
     Tensor token_embd_, output_norm_, output_, rope_freqs_;
+    MtpWeights mtp_;
 };
 
 }  // namespace rill

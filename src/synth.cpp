@@ -2,10 +2,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "gguf/gguf.h"
 #include "kernels/quant_ref.h"
 #include "rill/error.h"
+#include "src/quant_layout.h"
 
 namespace rill {
 namespace {
@@ -81,13 +83,19 @@ int64_t parse_int(const std::string& key, const std::string& v) {
 
 class Builder {
 public:
-    Builder(const SynthOptions& o, gguf::Writer& w) : o_(o), w_(w) {}
+    Builder(const SynthOptions& o, gguf::Writer& w, int n_layer, int n_gqa) : o_(o), w_(w), n_layer_(n_layer), n_gqa_(n_gqa) {
+        if (!o.layout.empty()) {
+            layout_ = quant_layout(o.layout);
+            if (!layout_) RILL_FAIL("synth: unknown --layout '%s' (%s)", o.layout.c_str(), quant_layout_names());
+            layout_->imatrix = o.imatrix;
+        }
+    }
 
-    TensorType type_for(const std::string& name, bool matrix) const {
+    TensorType type_for(const std::string& name, bool matrix, int64_t ne0) const {
         if (!matrix) return TensorType::F32;
         std::string base = name;
         if (base.size() > 7 && base.compare(base.size() - 7, 7, ".weight") == 0) base.resize(base.size() - 7);
-        TensorType t = o_.type;
+        TensorType t = layout_ ? quant_layout_type(*layout_, {name, ne0, n_layer_, n_gqa_, o_.tied}) : o_.type;
         for (const auto& [suffix, ty] : o_.tensor_types)
             if (base == suffix || (base.size() > suffix.size() && base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0 &&
                                    base[base.size() - suffix.size() - 1] == '.'))
@@ -98,7 +106,7 @@ public:
     // Adds a tensor of shape [ne0, ne1] whose values are produced row by row by `fill`.
     template <typename Fill>
     void add(const std::string& name, int64_t ne0, int64_t ne1, bool matrix, Fill fill) {
-        const TensorType t = type_for(name, matrix);
+        const TensorType t = type_for(name, matrix, ne0);
         const auto& tr = traits(t);
         if (ne0 % tr.block_size != 0)
             RILL_FAIL("synth: tensor '%s' has rows of %lld values, not a multiple of the %s block size %u; choose another type or shape",
@@ -140,6 +148,8 @@ public:
 private:
     const SynthOptions& o_;
     gguf::Writer& w_;
+    int n_layer_, n_gqa_;
+    std::optional<QuantLayout> layout_;
 };
 
 }  // namespace
@@ -163,6 +173,12 @@ void synth_model(const SynthOptions& o) {
         RILL_FAIL("synth: no value for '%s'", name.c_str());
     };
 
+    if (o.mtp) {
+        if (o.arch != "qwen35") RILL_FAIL("synth: --mtp is for qwen35 (its multi-token-prediction block)");
+        for (auto& k : keys)
+            if (k.name == "block_count") k.value = std::to_string(parse_int(k.name, k.value) + 1);
+        keys.push_back({"nextn_predict_layers", Kind::U32, "1"});
+    }
     gguf::Writer w;
     w.set_str("general.architecture", o.arch);
     w.set_str("general.name", "rill-synth-" + o.arch);
@@ -222,23 +238,24 @@ void synth_model(const SynthOptions& o) {
         if (vocab.find("tokenizer.ggml.scores")) w.set_array_f32("tokenizer.ggml.scores", scores);
     }
 
-    const int64_t E = get("embedding_length"), L = get("block_count"), F = get("feed_forward_length");
+    const int64_t E = get("embedding_length"), L = get("block_count") - (o.mtp ? 1 : 0), F = get("feed_forward_length");
     const int64_t H = get("attention.head_count"), HKV = get("attention.head_count_kv");
     int64_t D = E / H;
     for (const auto& k : keys)
         if (k.name == "attention.key_length") D = parse_int(k.name, k.value);
 
-    Builder b(o, w);
+    Builder b(o, w, int(L + (o.mtp ? 1 : 0)), int(H / std::max<int64_t>(1, HKV)));
     b.head("token_embd.weight", E, n_vocab);
     b.vec("output_norm.weight", E, 1.0, 0.1);
     if (!o.tied) b.head("output.weight", E, n_vocab);
-    for (int64_t il = 0; il < L; ++il) {
+    for (int64_t il = 0; il < L + (o.mtp ? 1 : 0); ++il) {
         auto n = [&](const char* s) { return "blk." + std::to_string(il) + "." + s; };
+        const bool mtp_block = il == L;
         b.vec(n("attn_norm.weight"), E, 1.0, 0.1);
         bool recurrent = false;
         if (o.arch == "qwen35") {
             const int64_t interval = get("full_attention_interval");
-            recurrent = interval > 0 && (il + 1) % interval != 0;
+            recurrent = !mtp_block && interval > 0 && (il + 1) % interval != 0;
             b.vec(n("post_attention_norm.weight"), E, 1.0, 0.1);
         } else {
             b.vec(n("ffn_norm.weight"), E, 1.0, 0.1);
@@ -279,6 +296,12 @@ void synth_model(const SynthOptions& o) {
         b.linear(n("ffn_gate.weight"), E, F);
         b.linear(n("ffn_up.weight"), E, F);
         b.linear(n("ffn_down.weight"), F, E, 0.5);
+        if (mtp_block) {  // the MTP block's own tensors; embed_tokens and the head are shared
+            b.linear(n("nextn.eh_proj.weight"), 2 * E, E);
+            b.vec(n("nextn.enorm.weight"), E, 1.0, 0.1);
+            b.vec(n("nextn.hnorm.weight"), E, 1.0, 0.1);
+            b.vec(n("nextn.shared_head_norm.weight"), E, 1.0, 0.1);
+        }
     }
     w.write_file(o.out_path);
 }

@@ -18,9 +18,13 @@ struct SynthOptions {
     uint64_t seed = 1;
     std::map<std::string, std::string> set;  // metadata overrides, keys without the arch prefix
     TensorType type = TensorType::F32;       // default type of weight matrices
+    std::string layout;                      // or llama.cpp's per-tensor rules of a file type (src/quant_layout.h)
+    bool imatrix = false;                    // ... as when quantised with an importance matrix (its type rules only)
     std::vector<std::pair<std::string, TensorType>> tensor_types;  // name suffix -> type, later wins
     int64_t vocab_size = 0;      // pad the vocabulary to this many tokens (0: as the vocab file)
     bool tied = false;           // no output.weight: the head reuses token_embd
+    bool mtp = false;            // qwen35: append the multi-token-prediction block (nextn_predict_layers = 1) after
+                                 // the block_count main layers, as the current converter does (block_count counts it)
 };
 
 // Writes the model; throws rill::Error for an unknown architecture, a bad override or

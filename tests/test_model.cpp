@@ -86,6 +86,50 @@ TEST(Model, LoadsEveryArchitecture) {
     EXPECT_EQ(q->config().recurrent, (std::vector<bool>{true, true, true, false}));
 }
 
+// A file with Qwen 3.5's multi-token-prediction block: the block is bound (for speculative
+// decoding), the main model is the file's first block_count - 1 layers, and its logits are those
+// of the same file without the block.
+TEST(Model, KeepsTheMtpBlockAndLeavesTheMainModelAlone) {
+    SynthOptions o;
+    o.arch = "qwen35";
+    o.vocab_path = vocab_dir() + "/ggml-vocab-qwen35.gguf";
+    o.type = TensorType::Q8_0;
+    o.tied = true;
+    o.set = {{"embedding_length", "64"}, {"feed_forward_length", "128"}, {"attention.head_count", "2"},
+             {"attention.head_count_kv", "1"}, {"attention.key_length", "32"}, {"attention.value_length", "32"},
+             {"rope.dimension_count", "16"}, {"ssm.state_size", "32"}, {"ssm.group_count", "1"}, {"ssm.time_step_rank", "2"},
+             {"ssm.inner_size", "64"}};
+    o.out_path = temp_path("qwen35_nomtp");
+    synth_model(o);
+    o.mtp = true;
+    o.out_path = temp_path("qwen35_mtp");
+    synth_model(o);
+    const auto plain = Model::load_file(temp_path("qwen35_nomtp")), with = Model::load_file(temp_path("qwen35_mtp"));
+    EXPECT_EQ(plain->mtp(), nullptr);
+    ASSERT_NE(with->mtp(), nullptr);
+    EXPECT_EQ(with->config().n_layer, 4);
+    EXPECT_EQ(with->config().n_layer_mtp, 1);
+    EXPECT_EQ(with->mtp()->eh_proj.ne[0], 128);
+    EXPECT_TRUE(with->mtp()->block.wq.present() && with->mtp()->enorm.present() && with->mtp()->hnorm.present());
+    EXPECT_FALSE(with->mtp()->embed_tokens.present());  // shared with the main model
+    const auto tokens = plain->tokenizer().tokenize("Hello there, MTP", true, true);
+    Context a(plain, 64), b(with, 64);
+    a.eval(tokens);
+    b.eval(tokens);
+    for (int i = 0; i < a.n_vocab(); ++i) ASSERT_EQ(a.logits()[i], b.logits()[i]) << i;
+
+    const std::string two = temp_path("qwen35_mtp2");
+    {
+        const auto f = gguf::File::open(temp_path("qwen35_mtp"));
+        gguf::Writer w;
+        for (const auto& [k, v] : f.metadata()) w.set_value(k, v);
+        w.set_u32("qwen35.nextn_predict_layers", 2);
+        for (const auto& t : f.tensors()) w.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne, t.ne + t.n_dims), t.data, t.n_bytes);
+        w.write_file(two);
+    }
+    EXPECT_NE(load_error(two).find("nextn_predict_layers = 2"), std::string::npos) << load_error(two);
+}
+
 TEST(Model, ErrorsNameTheProblem) {
     gguf::Writer w;
     w.set_str("general.architecture", "mamba");

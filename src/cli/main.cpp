@@ -37,7 +37,7 @@ const char* kUsage =
     "                [--repeat-penalty R] [--presence-penalty P] [--seed S] [-c N_CTX] [-t THREADS] [--json]\n"
     "  rill logits -m MODEL.gguf -p PROMPT -n N --out FILE [-c N_CTX] [--batch B] [--reset-after-prompt P]\n"
     "  rill synth --arch ARCH --vocab VOCAB.gguf --out FILE.gguf [--seed S] [--set KEY=VALUE ...]\n"
-    "             [--type T] [--tensor-type NAME=T ...] [--vocab-size N] [--tied]\n"
+    "             [--type T | --layout L] [--tensor-type NAME=T ...] [--vocab-size N] [--tied] [--mtp] [--imatrix]\n"
     "\n"
     "  --lines  batch mode: each stdin line is one JSON string (tokenize) or JSON array of ids\n"
     "           (detokenize); one JSON result per output line.\n"
@@ -46,8 +46,13 @@ const char* kUsage =
     "            and FILE.json (prompt_tokens, tokens, n_vocab). --batch B prefills in chunks of B tokens;\n"
     "            --reset-after-prompt P first runs P and 4 tokens, then resets the context.\n"
     "  synth     ARCH is qwen35, llama, qwen2 or qwen3; --set takes GGUF keys without the arch prefix;\n"
-    "            --type is the default type of weight matrices (f32 f16 bf16 q4_0 q8_0 q4_K q5_K q6_K),\n"
-    "            --tensor-type overrides it by tensor name suffix (token_embd=q6_K).\n";
+    "            --type is the default type of weight matrices (f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_K q5_K q6_K iq4_nl iq4_xs),\n"
+    "            --layout L instead gives each tensor the type llama.cpp's quantiser picks for file type L\n"
+    "            (q8_0 q4_0 q4_k_s q4_k_m iq4_nl iq4_xs: per layer and role, as in the files people download);\n"
+    "            --imatrix takes the rules llama.cpp applies with an importance matrix (q4_0: the first\n"
+    "            eighth of ffn_down in q4_1; iq4: no q5_K ffn_down); the values are quantised without one;\n"
+    "            --tensor-type overrides either by tensor name suffix (token_embd=q6_K);\n"
+    "            --mtp (qwen35) appends the multi-token-prediction block after the block_count main layers.\n";
 
 // Arguments after the subcommand: flags (with or without a value) and positionals.
 struct Args {
@@ -181,6 +186,11 @@ int cmd_inspect(int argc, char** argv) {
     std::printf("file:          %s (%s, GGUF v%u)\n", a.positional[0].c_str(), human_bytes(file.file_size()).c_str(), file.version());
     std::printf("architecture:  %s\n", arch.empty() ? "(none)" : arch.c_str());
     if (const auto* name = file.find("general.name")) std::printf("name:          %s\n", std::string(name->as_string()).c_str());
+    if (const auto* nextn = arch.empty() ? nullptr : file.find(arch + ".nextn_predict_layers"); nextn && nextn->as_int() > 0) {
+        const int64_t blocks = file.find(arch + ".block_count") ? file.find(arch + ".block_count")->as_int() : 0;
+        std::printf("mtp:           %lld multi-token-prediction block(s), blk.%lld (after %lld main layers)\n",
+                    (long long)nextn->as_int(), (long long)(blocks - nextn->as_int()), (long long)(blocks - nextn->as_int()));
+    }
     std::printf("\nhyperparameters:\n");
     for (const auto& [k, v] : file.metadata())
         if (!arch.empty() && k.rfind(arch + ".", 0) == 0) std::printf("  %-40s %s\n", k.substr(arch.size() + 1).c_str(), v.to_string().c_str());
@@ -422,8 +432,8 @@ int cmd_logits(int argc, char** argv) {
 }
 
 int cmd_synth(int argc, char** argv) {
-    const Args a = parse_args(argc, argv, 2, {"--arch", "--vocab", "--out", "--seed", "--set", "--type", "--tensor-type", "--vocab-size"},
-                              {"--tied"});
+    const Args a = parse_args(argc, argv, 2, {"--arch", "--vocab", "--out", "--seed", "--set", "--type", "--layout", "--tensor-type", "--vocab-size"},
+                              {"--tied", "--mtp", "--imatrix"});
     for (const char* k : {"--arch", "--vocab", "--out"})
         if (!a.has(k)) RILL_FAIL("synth needs %s", k);
     rill::SynthOptions o;
@@ -433,7 +443,14 @@ int cmd_synth(int argc, char** argv) {
     o.seed = uint64_t(int_opt(a, "--seed", 1));
     o.vocab_size = int_opt(a, "--vocab-size", 0);
     o.tied = a.has("--tied");
+    o.mtp = a.has("--mtp");
+    o.imatrix = a.has("--imatrix");
     if (a.has("--type")) o.type = type_opt(a.opts.at("--type"));
+    if (a.has("--layout")) {
+        if (a.has("--type")) RILL_FAIL("synth takes --type or --layout, not both");
+        o.layout = a.opts.at("--layout");
+    }
+    if (o.imatrix && o.layout.empty()) RILL_FAIL("synth: --imatrix changes a --layout's rules; give --layout too");
     for (const auto& kv : collect(argc, argv, "--set")) {
         const auto eq = kv.find('=');
         if (eq == std::string::npos) RILL_FAIL("--set takes KEY=VALUE, got '%s'", kv.c_str());

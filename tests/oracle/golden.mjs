@@ -58,11 +58,22 @@ const LAYOUTS = {
   f16: { args: ['--type', 'f16'], tol: 1e-3 },
   q8_0: { args: ['--type', 'q8_0'], tol: 5e-3 },
   q4_0: { args: ['--type', 'q4_0'], tol: 5e-3 },
+  q4_1: { args: ['--type', 'q4_1'], tol: 5e-3 },
+  q5_0: { args: ['--type', 'q5_0'], tol: 5e-3 },
+  q5_1: { args: ['--type', 'q5_1'], tol: 5e-3 },
+  bf16: { args: ['--type', 'bf16'], tol: 1e-3 },
+  // Q4_0 as quantised with an importance matrix (most public Q4_0 files): the first eighth of ffn_down in Q4_1.
+  q4_0_imatrix: { args: ['--layout', 'q4_0', '--imatrix', '--set', 'block_count=8'], tol: 5e-3 },
   // The public Qwen3.5-0.8B Q4_0 file: Q4_0 with token_embd in Q6_K and ssm_out in Q5_K.
   real: { args: ['--type', 'q4_0', '--tensor-type', 'token_embd=q6_K', '--tensor-type', 'ssm_out=q5_K'], tol: 5e-3 },
-  // A Q4_K_M-like mix: Q4_K, with Q6_K for the embeddings/head, attn_v and ffn_down.
-  q4_k_m: { args: ['--type', 'q4_K', '--tensor-type', 'token_embd=q6_K', '--tensor-type', 'output=q6_K',
-                   '--tensor-type', 'attn_v=q6_K', '--tensor-type', 'ffn_down=q6_K'], tol: 5e-3 },
+  // llama.cpp's per-tensor rules for the file types people download (rill synth --layout): Q4_K_M
+  // (Q4_K, Q6_K head and, on the more-bits layers, attn_v/attn_qkv and ffn_down), Q4_K_S (Q5_K on
+  // the first layers), IQ4_XS / IQ4_NL with 8 layers and one KV head (so that attn_v/attn_qkv take
+  // Q5_K for n_head / n_head_kv >= 4 and the first ffn_down Q5_K, as in the public files).
+  q4_k_m: { args: ['--layout', 'q4_k_m'], tol: 5e-3 },
+  q4_k_s: { args: ['--layout', 'q4_k_s'], tol: 5e-3 },
+  iq4_xs: { args: ['--layout', 'iq4_xs', '--set', 'attention.head_count_kv=1', '--set', 'block_count=8'], tol: 5e-3 },
+  iq4_nl: { args: ['--layout', 'iq4_nl', '--set', 'attention.head_count_kv=1', '--set', 'block_count=8'], tol: 5e-3 },
 };
 const ARCHS = {
   qwen35: { vocab: 'qwen35', extra: ['--tied'] },
@@ -70,11 +81,11 @@ const ARCHS = {
   qwen2: { vocab: 'qwen2', extra: ['--tied'] },
   qwen3: { vocab: 'qwen35', extra: ['--tied'] },
 };
-// Default (the test command, kept near 12 minutes on 2 cores): every layout of the headline qwen35
-// and two of each other architecture, which together cover every layout again.
+// Default (the test command): every layout of the headline qwen35, two or three of each other
+// architecture (llama: F32 and the Q4_K_M and IQ4_XS presets), which together cover every layout again.
 // --all (or RILL_HEAVY=1) runs the full cross product.
 const everything = args.includes('--all') || process.env.RILL_HEAVY === '1';
-const DEFAULT_LAYOUTS = { qwen35: Object.keys(LAYOUTS), llama: ['f32', 'q4_k_m'], qwen2: ['f16', 'real'], qwen3: ['q8_0', 'q4_0'] };
+const DEFAULT_LAYOUTS = { qwen35: Object.keys(LAYOUTS), llama: ['f32', 'q4_k_m', 'iq4_xs'], qwen2: ['f16', 'real'], qwen3: ['q8_0', 'q4_0'] };
 const configs = [];
 for (const [arch, a] of Object.entries(ARCHS)) {
   for (const [layout, l] of Object.entries(LAYOUTS)) {
@@ -86,6 +97,9 @@ for (const [arch, a] of Object.entries(ARCHS)) {
 configs.push({ name: 'llama3-bpe/f32 (BOS)', arch: 'llama', vocab: 'llama-bpe', synth: ['--type', 'f32', '--set', 'rope.freq_base=500000'], tol: 1e-3 });
 configs.push({ name: 'qwen35/f32 untied, nv=nk', arch: 'qwen35', vocab: 'qwen35',
   synth: ['--type', 'f32', '--set', 'ssm.time_step_rank=2', '--set', 'ssm.inner_size=128', '--set', 'block_count=8'], tol: 1e-3 });
+// A file with Qwen 3.5's multi-token-prediction block (as the current converter writes it): the main
+// model's logits are unchanged by its presence; llama.cpp loads the file too (and skips the block).
+configs.push({ name: 'qwen35/q4_k_m with an MTP block', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--layout', 'q4_k_m', '--mtp'], tol: 5e-3 });
 configs.push({ name: 'qwen35/q8_0 prefill in batches of 7', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
   rillArgs: ['--batch', '7'], tol: 5e-3 });
 configs.push({ name: 'qwen35/q8_0 after a context reset', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
