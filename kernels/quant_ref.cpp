@@ -1,6 +1,7 @@
 #include "kernels/quant_ref.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -180,12 +181,14 @@ void dequant_iq4_xs(const block_iq4_xs* b, float* y, int64_t nb) {
     }
 }
 
-// Index of the codebook value nearest to v.
+// Index of the codebook value nearest to v (ties to the lower): the count of midpoints below v.
 int iq4_nearest(float v) {
-    int best = 0;
-    for (int k = 1; k < 16; ++k)
-        if (std::fabs(v - float(kIQ4Values[k])) < std::fabs(v - float(kIQ4Values[best]))) best = k;
-    return best;
+    static const auto mids = [] {
+        std::array<float, 15> m{};
+        for (int k = 0; k < 15; ++k) m[size_t(k)] = 0.5f * (float(kIQ4Values[k]) + float(kIQ4Values[k + 1]));
+        return m;
+    }();
+    return int(std::lower_bound(mids.begin(), mids.end(), v) - mids.begin());
 }
 
 // The scale of a group of 32 values on the IQ4 codebook with the least squared error, from
