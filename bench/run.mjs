@@ -175,6 +175,15 @@ const RUNNERS = {
 };
 
 // ---- run: engines interleaved within each repeat --------------------------------------------
+// The CPU features that decide the kernels' speed (and llama.cpp's CPU variant), from /proc/cpuinfo.
+function cpuFlags() {
+  try {
+    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+    const have = new Set(line.split(':')[1]?.trim().split(/\s+/));
+    return ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx_vnni', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx512_bf16', 'amx_int8'].filter((f) => have.has(f));
+  } catch { return null; }
+}
+
 const FIGURES = ['load_s', 'prefill128_tok_s', 'prefill512_tok_s', 'decode_tok_s', 'decode_cold_tok_s', 'peak_mem_bytes'];
 const samples = {};  // `${engine}|${model}` -> { figure: [values] }
 const extra = {};
@@ -249,7 +258,8 @@ const wasmBytes = {};
 for (const f of fs.readdirSync(path.join(root, 'bindings/js/wasm'))) wasmBytes[f] = fs.statSync(path.join(root, 'bindings/js/wasm', f)).size;
 const result = {
   date: new Date().toISOString(),
-  machine: { host: os.hostname(), cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), memory_bytes: os.totalmem(), platform: `${os.platform()} ${os.release()}` },
+  machine: { host: os.hostname(), cpu: os.cpus()[0]?.model, cpu_flags: cpuFlags(), cores: os.availableParallelism(), memory_bytes: os.totalmem(),
+    platform: `${os.platform()} ${os.release()}` },
   versions: { node: process.version, chromium: chromeVersion, 'node-llama-cpp': pkg('node-llama-cpp'), '@wllama/wllama': pkg('@wllama/wllama'), 'playwright-core': pkg('playwright-core'),
     rill: spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).stdout.toString().trim() },
   threads, repeats, decode_tokens: 128, decode_warmup_discarded: 32,
