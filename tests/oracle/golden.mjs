@@ -100,6 +100,10 @@ configs.push({ name: 'qwen35/f32 untied, nv=nk', arch: 'qwen35', vocab: 'qwen35'
 // A file with Qwen 3.5's multi-token-prediction block (as the current converter writes it): the main
 // model's logits are unchanged by its presence; llama.cpp loads the file too (and skips the block).
 configs.push({ name: 'qwen35/q4_k_m with an MTP block', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--layout', 'q4_k_m', '--mtp'], tol: 5e-3 });
+// Rows of 7 blocks (n_embd 224): IQ4_NL's unrepacked kernel finishes an odd block with one FMA
+// (ssm_alpha/ssm_beta: 4 rows, so not repacked), and the head falls back from Q6_K to Q8_0.
+configs.push({ name: 'qwen35/iq4_nl, 7 blocks per row', arch: 'qwen35', vocab: 'qwen35',
+  synth: ['--tied', '--layout', 'iq4_nl', '--set', 'embedding_length=224'], tol: 5e-3 });
 configs.push({ name: 'qwen35/q8_0 prefill in batches of 7', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
   rillArgs: ['--batch', '7'], tol: 5e-3 });
 configs.push({ name: 'qwen35/q8_0 after a context reset', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
