@@ -119,44 +119,58 @@ float dot_q8_0_q8_0(const block_q8_0* x, const block_q8_0* y, int64_t nb) {
     return dot_lanes_order_32(x, y, nb, [](const block_q8_0& b, int e) { return int(b.qs[e]); });
 }
 
-// K-quants against Q8_K: integer sums per group, scaled by the group's integer scale,
-// combined with the super-block scales in float (and the mins through the Q8_K group sums).
-float dot_q2_K_q8_K(const block_q2_K* x, const block_q8_K* y, int64_t nb) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < nb; ++i) {
-        int32_t isum = 0, msum = 0;
-        for (int g = 0; g < 16; ++g) {
-            const int half = g / 8, plane = (g % 8) / 2, part = g % 2;
-            const uint8_t* q = x[i].qs + 32 * half + 16 * part;
+// Q2_K and Q3_K in the order of llama.cpp's AVX2 kernels: 8 integer lanes, lane l holding for
+// every 32-element chunk c the scale of its 16-group 2c + l / 4 times the sum of the products at
+// 32c + 4l .. 32c + 4l + 3; an FMA per block. Q2_K first FMAs its mins term into the same lanes
+// (lane l: the mins of groups 2l and 2l + 1 times their Q8_K sums).
+template <typename Value, typename Scale>
+void k_small_lanes(const block_q8_K& y, Value value, Scale scale, int32_t lane[8]) {
+    for (int c = 0; c < 8; ++c)
+        for (int l = 0; l < 8; ++l) {
             int32_t s = 0;
-            for (int l = 0; l < 16; ++l) s += ((q[l] >> (2 * plane)) & 3) * y[i].qs[16 * g + l];
-            isum += (x[i].scales[g] & 0x0f) * s;
-            msum += (x[i].scales[g] >> 4) * y[i].bsums[g];
+            for (int k = 0; k < 4; ++k) s += value(32 * c + 4 * l + k) * y.qs[32 * c + 4 * l + k];
+            lane[l] += scale(2 * c + l / 4) * s;
         }
-        sum += y[i].d * fp16_to_f32(x[i].d) * float(isum) - y[i].d * fp16_to_f32(x[i].dmin) * float(msum);
+}
+
+float dot_q2_K_q8_K(const block_q2_K* x, const block_q8_K* y, int64_t nb) {
+    float acc[8] = {};
+    for (int64_t i = 0; i < nb; ++i) {
+        const float d = y[i].d * fp16_to_f32(x[i].d);
+        const float dmin = -y[i].d * fp16_to_f32(x[i].dmin);
+        const uint8_t* sc = x[i].scales;
+        for (int l = 0; l < 8; ++l) {
+            const int32_t prod = (sc[2 * l] >> 4) * y[i].bsums[2 * l] + (sc[2 * l + 1] >> 4) * y[i].bsums[2 * l + 1];
+            acc[l] = std::fma(dmin, float(prod), acc[l]);
+        }
+        int32_t lane[8] = {};
+        const uint8_t* qs = x[i].qs;
+        k_small_lanes(
+            y[i], [&](int e) { return (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3; },
+            [&](int g) { return sc[g] & 0x0f; }, lane);
+        for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(lane[l]), acc[l]);
     }
-    return sum;
+    return tree_sum8(acc);
 }
 
 float dot_q3_K_q8_K(const block_q3_K* x, const block_q8_K* y, int64_t nb) {
-    float sum = 0.0f;
+    float acc[8] = {};
     for (int64_t i = 0; i < nb; ++i) {
-        int32_t isum = 0;
+        const float d = y[i].d * fp16_to_f32(x[i].d);
         int scales[16];
         q3_K_scales(x[i].scales, scales);
-        for (int g = 0; g < 16; ++g) {
-            const int half = g / 8, plane = (g % 8) / 2, part = g % 2;
-            int32_t s = 0;
-            for (int l = 0; l < 16; ++l) {
-                const int k = 16 * part + l;
-                const int v = ((x[i].qs[32 * half + k] >> (2 * plane)) & 3) - ((x[i].hmask[k] >> (4 * half + plane)) & 1 ? 0 : 4);
-                s += v * y[i].qs[16 * g + l];
-            }
-            isum += scales[g] * s;
-        }
-        sum += y[i].d * fp16_to_f32(x[i].d) * float(isum);
+        int32_t lane[8] = {};
+        const block_q3_K& b = x[i];
+        k_small_lanes(
+            y[i],
+            [&](int e) {
+                const int half = e / 128, plane = (e % 128) / 32, k = e % 32;
+                return ((b.qs[32 * half + k] >> (2 * plane)) & 3) - ((b.hmask[k] >> (4 * half + plane)) & 1 ? 0 : 4);
+            },
+            [&](int g) { return scales[g]; }, lane);
+        for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(lane[l]), acc[l]);
     }
-    return sum;
+    return tree_sum8(acc);
 }
 
 // The 5- or 4-bit value of element e of a Q4_K / Q5_K block (qh null for Q4_K).

@@ -386,6 +386,68 @@ void quantize_row_q5_0(const float* x, block_q5_0* y, int64_t n) {
     }
 }
 
+// Q2_K: 16 groups of 16, x ~ d * sc * q - dmin * m with q in 0..3 and 4-bit sc, m (Rill's own
+// search-free quantiser: any valid block reads the same in every engine).
+void quantize_row_q2_K(const float* x, block_q2_K* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+        float scale[16], minv[16];
+        for (int g = 0; g < 16; ++g) {
+            float lo = 0.0f, hi = x[16 * g];
+            for (int l = 0; l < 16; ++l) { lo = std::min(lo, x[16 * g + l]); hi = std::max(hi, x[16 * g + l]); }
+            scale[g] = (hi - lo) / 3.0f;
+            minv[g] = -lo;
+        }
+        y[i].d = f32_to_fp16(*std::max_element(scale, scale + 16) / 15.0f);
+        y[i].dmin = f32_to_fp16(*std::max_element(minv, minv + 16) / 15.0f);
+        const float d = fp16_to_f32(y[i].d), dmin = fp16_to_f32(y[i].dmin);
+        std::memset(y[i].qs, 0, sizeof(y[i].qs));
+        for (int g = 0; g < 16; ++g) {
+            const int sc = d > 0 ? std::min(15, int(std::ceil(scale[g] / d - 1e-4f))) : 0;
+            const int m = dmin > 0 ? std::min(15, nearest_int(minv[g] / dmin)) : 0;
+            y[i].scales[g] = uint8_t(sc | m << 4);
+            const int half = g / 8, plane = (g % 8) / 2, part = g % 2;
+            for (int l = 0; l < 16; ++l) {
+                const float step = d * float(sc);
+                const int q = step > 0 ? std::clamp(nearest_int((x[16 * g + l] + dmin * float(m)) / step), 0, 3) : 0;
+                y[i].qs[32 * half + 16 * part + l] |= uint8_t(q << (2 * plane));
+            }
+        }
+    }
+}
+
+// Q3_K: 16 groups of 16, x ~ d * (scale6 - 32) * q with q in -4..3 (2 low bits in qs, the third in hmask).
+void quantize_row_q3_K(const float* x, block_q3_K* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+        float s[16], max_abs = 0.0f;
+        for (int g = 0; g < 16; ++g) {
+            float amax = 0.0f, max = 0.0f;
+            for (int l = 0; l < 16; ++l)
+                if (std::fabs(x[16 * g + l]) > amax) { amax = std::fabs(x[16 * g + l]); max = x[16 * g + l]; }
+            s[g] = max / -4.0f;
+            max_abs = std::max(max_abs, std::fabs(s[g]));
+        }
+        y[i].d = f32_to_fp16(max_abs / 31.0f);
+        const float d = fp16_to_f32(y[i].d);
+        std::memset(y[i].scales, 0, sizeof(y[i].scales));
+        std::memset(y[i].qs, 0, sizeof(y[i].qs));
+        std::memset(y[i].hmask, 0, sizeof(y[i].hmask));
+        for (int g = 0; g < 16; ++g) {
+            const int sc = d > 0 ? std::clamp(nearest_int(s[g] / d), -32, 31) : 0;
+            const int u = sc + 32;
+            y[i].scales[g % 8] |= uint8_t((u & 15) << (4 * (g / 8)));
+            y[i].scales[8 + g % 4] |= uint8_t((u >> 4) << (2 * (g / 4)));
+            const int half = g / 8, plane = (g % 8) / 2, part = g % 2;
+            for (int l = 0; l < 16; ++l) {
+                const float step = d * float(sc);
+                const int q = step != 0.0f ? std::clamp(nearest_int(x[16 * g + l] / step), -4, 3) + 4 : 4;
+                const int k = 16 * part + l;
+                y[i].qs[32 * half + k] |= uint8_t((q & 3) << (2 * plane));
+                if (q & 4) y[i].hmask[k] |= uint8_t(1u << (4 * half + plane));
+            }
+        }
+    }
+}
+
 void quantize_row_q4_K(const float* x, block_q4_K* y, int64_t n) {
     for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
         uint8_t q[QK_K];
@@ -522,6 +584,8 @@ void quantize_row(TensorType t, const float* src, void* dst, int64_t n) {
         case TensorType::Q4_1: return quantize_row_q4_1(src, static_cast<block_q4_1*>(dst), n);
         case TensorType::Q5_0: return quantize_row_q5_0(src, static_cast<block_q5_0*>(dst), n);
         case TensorType::Q5_1: return quantize_row_q5_1(src, static_cast<block_q5_1*>(dst), n);
+        case TensorType::Q2_K: return quantize_row_q2_K(src, static_cast<block_q2_K*>(dst), n);
+        case TensorType::Q3_K: return quantize_row_q3_K(src, static_cast<block_q3_K*>(dst), n);
         case TensorType::Q8_1: return quantize_row_q8_1(src, static_cast<block_q8_1*>(dst), n);
         case TensorType::Q4_K: return quantize_row_q4_K(src, static_cast<block_q4_K*>(dst), n);
         case TensorType::Q5_K: return quantize_row_q5_K(src, static_cast<block_q5_K*>(dst), n);

@@ -14,7 +14,7 @@ namespace rill {
 void dequantize_row(TensorType t, const void* src, float* dst, int64_t n);
 
 // Quantises n elements into type t. Supported: F32, F16, BF16, Q4_0, Q8_0, Q8_1,
-// Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS. Throws rill::Error for other types.
+// Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ4_NL, IQ4_XS. Throws rill::Error for other types.
 void quantize_row(TensorType t, const float* src, void* dst, int64_t n);
 
 // Activation formats, rounding exactly as llama.cpp's reference quantisers:
@@ -29,6 +29,8 @@ void quantize_row_q4_0(const float* x, block_q4_0* y, int64_t n);  // as llama.c
 void quantize_row_q4_1(const float* x, block_q4_1* y, int64_t n);  // as llama.cpp's references
 void quantize_row_q5_0(const float* x, block_q5_0* y, int64_t n);
 void quantize_row_q5_1(const float* x, block_q5_1* y, int64_t n);
+void quantize_row_q2_K(const float* x, block_q2_K* y, int64_t n);  // Rill's own (any valid block reads the same)
+void quantize_row_q3_K(const float* x, block_q3_K* y, int64_t n);
 void quantize_row_q4_K(const float* x, block_q4_K* y, int64_t n);
 void quantize_row_q5_K(const float* x, block_q5_K* y, int64_t n);
 void quantize_row_q6_K(const float* x, block_q6_K* y, int64_t n);

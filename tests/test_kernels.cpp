@@ -63,6 +63,7 @@ std::vector<uint8_t> make_weights(TensorType t, int64_t rows, int64_t cols, uint
                 put(0);
                 break;
             case TensorType::Q3_K: put(offsetof(block_q3_K, d)); break;
+            case TensorType::Q2_K: put(offsetof(block_q2_K, d)); put(offsetof(block_q2_K, dmin)); break;
             case TensorType::Q4_K: case TensorType::Q5_K: case TensorType::Q4_1: case TensorType::Q5_1: put(0); put(2); break;
             case TensorType::Q6_K: put(offsetof(block_q6_K, d)); break;
             case TensorType::F16: for (int64_t e = 0; e < cols; ++e) put(size_t(2 * e)); i = nblocks; break;
@@ -98,7 +99,7 @@ std::vector<float> magnitudes(TensorType t, const std::vector<uint8_t>& w, int64
 const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::Q4_0,   TensorType::Q8_0,
                                    TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,   TensorType::Q5_0,
                                    TensorType::Q3_K, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q4_1,
-                                   TensorType::Q5_1, TensorType::BF16};
+                                   TensorType::Q5_1, TensorType::BF16, TensorType::Q2_K};
 
 }  // namespace
 
@@ -113,7 +114,6 @@ TEST(Kernels, MatmulMatchesReferenceForEveryFormatOrderBatchAndThreadCount) {
     for (TensorType t : kWeightTypes) {
         for (bool random_bytes : {false, true}) {
             if (random_bytes && t == TensorType::F32) continue;
-            if (!random_bytes && t == TensorType::Q3_K) continue;  // no quantiser: bytes only
             const auto w = make_weights(t, rows, cols, 7u + uint32_t(t), random_bytes);
             for (int64_t n_tokens : {1, 3}) {
                 const auto X = gaussian(size_t(n_tokens * cols), 99u + uint32_t(n_tokens));
@@ -154,7 +154,6 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
     for (TensorType t : kWeightTypes) {
         for (bool random_bytes : {false, true}) {
             if (random_bytes && t == TensorType::F32) continue;
-            if (!random_bytes && t == TensorType::Q3_K) continue;
             auto w = make_weights(t, rows, cols, 17u + uint32_t(t), random_bytes);
             if (random_bytes && (t == TensorType::Q4_0 || t == TensorType::IQ4_NL || t == TensorType::Q4_K)) {
                 const size_t bs = traits(t).type_size;  // a special d (and dmin) in every 7th block

@@ -62,6 +62,8 @@ const LAYOUTS = {
   q5_0: { args: ['--type', 'q5_0'], tol: 5e-3 },
   q5_1: { args: ['--type', 'q5_1'], tol: 5e-3 },
   bf16: { args: ['--type', 'bf16'], tol: 1e-3 },
+  q2_k: { args: ['--type', 'q2_K'], tol: 5e-3 },
+  q3_k: { args: ['--type', 'q3_K'], tol: 5e-3 },
   // Q4_0 as quantised with an importance matrix (most public Q4_0 files): the first eighth of ffn_down in Q4_1.
   q4_0_imatrix: { args: ['--layout', 'q4_0', '--imatrix', '--set', 'block_count=8'], tol: 5e-3 },
   // The public Qwen3.5-0.8B Q4_0 file: Q4_0 with token_embd in Q6_K and ssm_out in Q5_K.
