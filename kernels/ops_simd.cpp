@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/half.h"
@@ -224,19 +225,33 @@ float dot_q4_0_lanes(const block_q4_0* x, const block_q8_0* y, const float* yd, 
     return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo));
 }
 
-// Q4_0 x Q8_0, row order (llama.cpp's repacked kernel), four rows at once: lane k of the
-// accumulator is row k, one FMA per block of its exact integer dot.
-v128 dot_q4_0_rows4(const block_q4_0* const x[4], const block_q8_0* y, const float* yd, const int32_t* neg_bsum, int64_t nb) {
+// IQ4 codebook values of nibbles as |value| (0..127: the unsigned operand of the byte dots)
+// and a mask of the negative ones (see with_sign).
+const v128 kIQ4Abs = wasm_i8x16_make(127, 104, 83, 65, 49, 35, 22, 10, 1, 13, 25, 38, 53, 69, 89, 113);
+const v128 kIQ4Neg = wasm_i8x16_make(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0);
+
+// Q4_0 or IQ4_NL x Q8_0, row order (llama.cpp's repacked kernel), four rows of the plain layout at
+// once: lane k of the accumulator is row k, one FMA per block of its exact integer dot (Q4_0's offset
+// through -8 x the activations' sum; IQ4_NL's values looked up, their signs moved onto the activations).
+template <typename Block>
+v128 dot_4bit_rows4(const Block* const x[4], const block_q8_0* y, const float* yd, const int32_t* neg_bsum, int64_t nb) {
+    constexpr bool kIQ4 = std::is_same_v<Block, block_iq4_nl>;
     const float* h = half_table();  // block scales, looked up
     v128 acc = wasm_f32x4_splat(0);
+    const v128 zero = wasm_i32x4_splat(0);
     for (int64_t b = 0; b < nb; ++b) {
         const v128 a_lo = load(y[b].qs), a_hi = load(y[b].qs + 16);
         v128 s[4];
         for (int k = 0; k < 4; ++k) {
-            const v128 q = load(x[k][b].qs);
-            s[k] = dot_s8_u7_total(a_hi, wasm_u8x16_shr(q, 4), dot_s8_u7_total(a_lo, wasm_v128_and(q, kLowNibbles), wasm_i32x4_splat(0)));
+            const v128 q = load(x[k][b].qs), nlo = wasm_v128_and(q, kLowNibbles), nhi = wasm_u8x16_shr(q, 4);
+            if constexpr (kIQ4)
+                s[k] = dot_s8_u7_total(with_sign(a_hi, lookup16(kIQ4Neg, nhi)), lookup16(kIQ4Abs, nhi),
+                                       dot_s8_u7_total(with_sign(a_lo, lookup16(kIQ4Neg, nlo)), lookup16(kIQ4Abs, nlo), zero));
+            else
+                s[k] = dot_s8_u7_total(a_hi, nhi, dot_s8_u7_total(a_lo, nlo, zero));
         }
-        const v128 isum = wasm_i32x4_add(hsum4_i32(s[0], s[1], s[2], s[3]), wasm_i32x4_splat(neg_bsum[b]));
+        v128 isum = hsum4_i32(s[0], s[1], s[2], s[3]);
+        if constexpr (!kIQ4) isum = wasm_i32x4_add(isum, wasm_i32x4_splat(neg_bsum[b]));
         const v128 d = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][b].d], h[x[1][b].d], h[x[2][b].d], h[x[3][b].d]), wasm_f32x4_splat(yd[b]));
         acc = madd(wasm_f32x4_convert_i32x4(isum), d, acc);
     }
@@ -251,7 +266,7 @@ void rows_q4_0(const RowJob& j, int64_t r0, int64_t r1) {
             return dot_q4_0_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.sum4[size_t(t * nb * 8)], nb);
         });
     each_four_rows<block_q4_0>(j, r0, r1, [&](const block_q4_0* const* x, int64_t t) {
-        return dot_q4_0_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.neg_bsum[size_t(t * nb)], nb);
+        return dot_4bit_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.neg_bsum[size_t(t * nb)], nb);
     });
 }
 
@@ -299,10 +314,6 @@ inline v128 half4_to_f32x4(const void* p) {
     return wasm_v128_or(wasm_v128_bitselect(special, finite, wasm_u32x4_ge(mag, wasm_i32x4_splat(0x0f800000))), sign);
 }
 
-// IQ4 codebook values of nibbles as |value| (0..127: the unsigned operand of the byte dots)
-// and a mask of the negative ones (see with_sign).
-const v128 kIQ4Abs = wasm_i8x16_make(127, 104, 83, 65, 49, 35, 22, 10, 1, 13, 25, 38, 53, 69, 89, 113);
-const v128 kIQ4Neg = wasm_i8x16_make(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0);
 
 // The Rows4 kernels' outer loops: every group of four rows, the tokens in tiles of kRows4Tile;
 // tile(group bytes, Y + r, first token, tokens in the tile).
@@ -399,25 +410,6 @@ float dot_iq4_nl_lanes(const block_iq4_nl* x, const block_q8_0* y, const float* 
     return sum;
 }
 
-// IQ4_NL x Q8_0, row order, four rows from the plain layout: one FMA per block.
-v128 dot_iq4_nl_rows4(const block_iq4_nl* const x[4], const block_q8_0* y, const float* yd, int64_t nb) {
-    const float* h = half_table();  // block scales, looked up
-    v128 acc = wasm_f32x4_splat(0);
-    const v128 zero = wasm_i32x4_splat(0);
-    for (int64_t b = 0; b < nb; ++b) {
-        const v128 a_lo = load(y[b].qs), a_hi = load(y[b].qs + 16);
-        v128 s[4];
-        for (int k = 0; k < 4; ++k) {
-            const v128 q = load(x[k][b].qs), nlo = wasm_v128_and(q, kLowNibbles), nhi = wasm_u8x16_shr(q, 4);
-            s[k] = dot_s8_u7_total(with_sign(a_hi, lookup16(kIQ4Neg, nhi)), lookup16(kIQ4Abs, nhi),
-                                   dot_s8_u7_total(with_sign(a_lo, lookup16(kIQ4Neg, nlo)), lookup16(kIQ4Abs, nlo), zero));
-        }
-        const v128 d = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][b].d], h[x[1][b].d], h[x[2][b].d], h[x[3][b].d]), wasm_f32x4_splat(yd[b]));
-        acc = madd(wasm_f32x4_convert_i32x4(hsum4_i32(s[0], s[1], s[2], s[3])), d, acc);
-    }
-    return acc;
-}
-
 void rows_iq4_nl(const RowJob& j, int64_t r0, int64_t r1) {
     const Acts& a = *j.a;
     const int64_t nb = j.cols / QK4_0;
@@ -426,7 +418,7 @@ void rows_iq4_nl(const RowJob& j, int64_t r0, int64_t r1) {
             return dot_iq4_nl_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], nb);
         });
     each_four_rows<block_iq4_nl>(j, r0, r1, [&](const block_iq4_nl* const* x, int64_t t) {
-        return dot_iq4_nl_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], nb);
+        return dot_4bit_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], nullptr, nb);
     });
 }
 
