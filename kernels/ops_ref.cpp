@@ -52,7 +52,10 @@ void quantize_q8_acts(const float* x, Block* y, int64_t n, bool with_sum) {
     }
 }
 
-inline int q4_0_value(const block_q4_0& b, int e) { return (e < 16 ? (b.qs[e] & 0x0f) : (b.qs[e - 16] >> 4)) - 8; }
+// Nibble e (0..31) of a 32-element block's 16 bytes: low nibbles hold elements 0..15, high 16..31.
+inline int nibble32(const uint8_t qs[16], int e) { return e < 16 ? (qs[e] & 0x0f) : (qs[e - 16] >> 4); }
+
+inline int q4_0_value(const block_q4_0& b, int e) { return nibble32(b.qs, e) - 8; }
 
 // llama.cpp's repacked kernels for blocks of 32 against Q8_0 (Q4_0, IQ4_NL): one FMA per block
 // of the exact integer dot with the product of the scales.
@@ -70,8 +73,7 @@ float dot_rows_order_32(const Block* x, const block_q8_0* y, int64_t nb, Value v
 int q5_value(const uint8_t qs[16], const uint8_t qh[4], int j) {
     uint32_t h;
     std::memcpy(&h, qh, 4);
-    const int nib = j < 16 ? (qs[j] & 0x0f) : (qs[j - 16] >> 4);
-    return nib | int((h >> j) & 1u) << 4;
+    return nibble32(qs, j) | int((h >> j) & 1u) << 4;
 }
 
 template <typename Block>
@@ -103,7 +105,7 @@ float dot_q4_0_q8_0(const block_q4_0* x, const block_q8_0* y, int64_t nb, SumOrd
 }
 
 float dot_q4_1_q8_1(const block_q4_1* x, const block_q8_1* y, int64_t nb) {
-    return dot_lanes_order_32(x, y, nb, [](const block_q4_1& b, int e) { return e < 16 ? (b.qs[e] & 0x0f) : (b.qs[e - 16] >> 4); });
+    return dot_lanes_order_32(x, y, nb, [](const block_q4_1& b, int e) { return nibble32(b.qs, e); });
 }
 
 float dot_q5_0_q8_0(const block_q5_0* x, const block_q8_0* y, int64_t nb) {
@@ -283,7 +285,7 @@ float dot_q6_K_q8_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
 // with one FMA (GCC contracts the scalar tail).
 float dot_iq4_nl_q8_0(const block_iq4_nl* x, const block_q8_0* y, int64_t nb, SumOrder order) {
     const auto value = [](const block_iq4_nl& b, int e) {
-        return int(kIQ4Values[e < 16 ? (b.qs[e] & 0x0f) : (b.qs[e - 16] >> 4)]);
+        return int(kIQ4Values[nibble32(b.qs, e)]);
     };
     if (order == SumOrder::Rows) return dot_rows_order_32(x, y, nb, value);
     float acc[2][8] = {};
@@ -320,7 +322,7 @@ float dot_iq4_xs_q8_K(const block_iq4_xs* x, const block_q8_K* y, int64_t nb) {
                 int32_t s = 0;
                 for (int j = 0; j < 4; ++j) {
                     const int e = 4 * l + j;
-                    s += kIQ4Values[e < 16 ? (q[e] & 0x0f) : (q[e - 16] >> 4)] * y[i].qs[32 * g + e];
+                    s += kIQ4Values[nibble32(q, e)] * y[i].qs[32 * g + e];
                 }
                 lane[l] += ls * s;
             }
