@@ -258,18 +258,6 @@ v128 dot_4bit_rows4(const Block* const x[4], const block_q8_0* y, const float* y
     return acc;
 }
 
-void rows_q4_0(const RowJob& j, int64_t r0, int64_t r1) {
-    const Acts& a = *j.a;
-    const int64_t nb = j.cols / QK4_0;
-    if (j.order == SumOrder::Lanes)
-        return each_row<block_q4_0>(j, r0, r1, [&](const block_q4_0* x, int64_t t) {
-            return dot_q4_0_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.sum4[size_t(t * nb * 8)], nb);
-        });
-    each_four_rows<block_q4_0>(j, r0, r1, [&](const block_q4_0* const* x, int64_t t) {
-        return dot_4bit_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.neg_bsum[size_t(t * nb)], nb);
-    });
-}
-
 // ---- Q4_0 in the Rows4 layout (ops_ref.h) ------------------------------------------------
 
 constexpr uint64_t kRows4Block = 72;  // one block of four rows: 4 fp16 scales, 4 x 16 nibble bytes
@@ -410,15 +398,20 @@ float dot_iq4_nl_lanes(const block_iq4_nl* x, const block_q8_0* y, const float* 
     return sum;
 }
 
-void rows_iq4_nl(const RowJob& j, int64_t r0, int64_t r1) {
+// Q4_0 or IQ4_NL rows of the plain layout, in the matrix's sum order.
+template <typename Block>
+void rows_4bit(const RowJob& j, int64_t r0, int64_t r1) {
     const Acts& a = *j.a;
     const int64_t nb = j.cols / QK4_0;
     if (j.order == SumOrder::Lanes)
-        return each_row<block_iq4_nl>(j, r0, r1, [&](const block_iq4_nl* x, int64_t t) {
-            return dot_iq4_nl_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], nb);
+        return each_row<Block>(j, r0, r1, [&](const Block* x, int64_t t) {
+            if constexpr (std::is_same_v<Block, block_iq4_nl>)
+                return dot_iq4_nl_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], nb);
+            else
+                return dot_q4_0_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.sum4[size_t(t * nb * 8)], nb);
         });
-    each_four_rows<block_iq4_nl>(j, r0, r1, [&](const block_iq4_nl* const* x, int64_t t) {
-        return dot_4bit_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], nullptr, nb);
+    each_four_rows<Block>(j, r0, r1, [&](const Block* const* x, int64_t t) {
+        return dot_4bit_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.neg_bsum[size_t(t * nb)], nb);
     });
 }
 
@@ -487,6 +480,13 @@ void repack_q4_K_rows4(uint8_t* W, int64_t rows, int64_t cols) {
     });
 }
 
+// Swizzle indices of K4Scales::scales, per form (i32 lanes; i16 pairs): offsets 2k from the
+// group's first scale, and -128 (or-ed in: the swizzle reads 0) in the bytes that stay zero.
+const v128 kScaleOffsets[2] = {wasm_i8x16_make(0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 6, 0, 0, 0),
+                               wasm_i8x16_make(0, 0, 0, 0, 2, 0, 2, 0, 4, 0, 4, 0, 6, 0, 6, 0)};
+const v128 kScaleZeros[2] = {wasm_i8x16_make(0, -128, -128, -128, 0, -128, -128, -128, 0, -128, -128, -128, 0, -128, -128, -128),
+                             wasm_i8x16_make(0, -128, 0, -128, 0, -128, 0, -128, 0, -128, 0, -128, 0, -128, 0, -128)};
+
 // The unpacked scales and mins of a Rows4 super-block: bytes i of lo (i < 16) and hi (i + 16).
 struct K4Scales {
     v128 sc_lo, sc_hi, mn_lo, mn_hi;
@@ -497,13 +497,12 @@ struct K4Scales {
         mn_lo = wasm_v128_or(wasm_v128_and(b, kLowNibbles), wasm_v128_and(c, bits45));
         mn_hi = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(b, 4), kLowNibbles), wasm_v128_and(wasm_u16x8_shr(c, 2), bits45));
     }
-    // Group g's four scales in the form GroupDot::scaled takes.
+    // Group g's four scales in the form GroupDot::scaled takes: bytes i0 + 2k of the unpacked
+    // scales swizzled into lane k (its first byte, or both i16 halves), the other bytes zero.
     template <typename GroupDot>
     v128 scales(int g) const {
-        const int i0 = k4_index(g, 0) % 16;  // lanes k: i0 + 2k
-        const v128 idx = GroupDot::kPairScales
-            ? wasm_i8x16_make(i0, -128, i0, -128, i0 + 2, -128, i0 + 2, -128, i0 + 4, -128, i0 + 4, -128, i0 + 6, -128, i0 + 6, -128)
-            : wasm_i8x16_make(i0, -128, -128, -128, i0 + 2, -128, -128, -128, i0 + 4, -128, -128, -128, i0 + 6, -128, -128, -128);
+        const int form = GroupDot::kPairScales ? 1 : 0;
+        const v128 idx = wasm_v128_or(wasm_i8x16_add(wasm_i8x16_splat(int8_t(k4_index(g, 0) % 16)), kScaleOffsets[form]), kScaleZeros[form]);
         return wasm_i8x16_swizzle(g < 4 ? sc_lo : sc_hi, idx);
     }
     // Lane k: the row's mins term, sum over groups of min x (the group's two Q8_K 16-sums).
@@ -891,7 +890,7 @@ void rows_reference(const RowJob& j, int64_t r0, int64_t r1, TensorType w) {
 
 void rows(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
     switch (w) {
-        case TensorType::Q4_0: return rows_q4_0(j, r0, r1);
+        case TensorType::Q4_0: return rows_4bit<block_q4_0>(j, r0, r1);
         case TensorType::Q8_0: return rows_q8_0(j, r0, r1);
         case TensorType::Q4_1: return rows_lanes_32<block_q4_1, block_q8_1>(j, r0, r1);
         case TensorType::Q5_0: return rows_lanes_32<block_q5_0, block_q8_0>(j, r0, r1);
@@ -899,7 +898,7 @@ void rows(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
         case TensorType::Q4_K: return rows_q4_K(j, r0, r1);
         case TensorType::Q5_K: return rows_q5_K(j, r0, r1);
         case TensorType::Q6_K: return rows_q6_K(j, r0, r1);
-        case TensorType::IQ4_NL: return rows_iq4_nl(j, r0, r1);
+        case TensorType::IQ4_NL: return rows_4bit<block_iq4_nl>(j, r0, r1);
         case TensorType::IQ4_XS: return rows_iq4_xs(j, r0, r1);
         case TensorType::F32: case TensorType::F16: case TensorType::BF16: return rows_float(j, r0, r1, w);
         default: return rows_reference(j, r0, r1, w);
