@@ -21,18 +21,13 @@ using Clock = std::chrono::steady_clock;
 double since_ms(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 }  // namespace
 
-// Activations of one batch, token-major: x[t * n_embd + i].
-struct Context::Batch {
-    int n = 0;       // tokens
-    int pos0 = 0;    // position of the first token
-    std::vector<float> x, h;  // residual stream, normalised input of the current block
-};
 
 namespace {
 
 
 // The first layer of a kind (attention when recurrent is false), where a mutation applies.
 bool first_of_kind(const ModelConfig& c, int il) {
+    if (il >= c.n_layer) return false;  // the MTP block
     for (int i = 0; i < il; ++i)
         if (c.recurrent[size_t(i)] == c.recurrent[size_t(il)]) return false;
     return true;
@@ -52,12 +47,14 @@ Context::Context(std::shared_ptr<const Model> model, int n_ctx, ThreadPool* pool
     if (n_ctx <= 0) RILL_FAIL("context size %d must be positive", n_ctx);
     n_ctx_padded_ = (n_ctx + 63) / 64 * 64;  // attention rows are processed in blocks of 64
     const size_t L = size_t(c.n_layer);
-    k_cache_.resize(L);
-    v_cache_.resize(L);
+    k_cache_.resize(L + size_t(c.n_layer_mtp));
+    v_cache_.resize(L + size_t(c.n_layer_mtp));
     conv_state_.resize(L);
     ssm_state_.resize(L);
-    for (size_t il = 0; il < L; ++il) {
-        if (c.recurrent[il]) {
+    conv_ckpt_.resize(L);
+    ssm_ckpt_.resize(L);
+    for (size_t il = 0; il < L + size_t(c.n_layer_mtp); ++il) {
+        if (il < L && c.recurrent[il]) {
             conv_state_[il].assign(size_t(c.ssm_conv_kernel - 1) * size_t(c.conv_channels()), 0.0f);
             ssm_state_[il].assign(size_t(c.ssm_n_v_heads) * size_t(c.ssm_v_dim) * size_t(c.ssm_k_dim), 0.0f);
         } else {
@@ -68,15 +65,27 @@ Context::Context(std::shared_ptr<const Model> model, int n_ctx, ThreadPool* pool
 }
 
 // Y[t] = W x[t] for every token of the batch.
-void Context::matmul(const Tensor& W, const float* x, float* y, int n_tokens) {
+void Context::matmul(const Tensor& W, const float* x, float* y, int n_tokens, const char* what) {
     const auto t0 = Clock::now();
-    kern::matmul(W.type, W.data, W.ne[1], W.ne[0], x, y, n_tokens, W.order, pool_, W.layout);
-    profile_.ms["matmul " + std::string(type_name(W.type))] += since_ms(t0);
+    if (as_single_ && n_tokens > 1 && float_matmul_sums_in_blocks(W.type, W.ne[1], W.ne[0], 1) !=
+                                          float_matmul_sums_in_blocks(W.type, W.ne[1], W.ne[0], n_tokens)) {
+        for (int t = 0; t < n_tokens; ++t)  // this shape's one-token order differs from its batch order
+            kern::matmul(W.type, W.data, W.ne[1], W.ne[0], x + t * W.ne[0], y + t * W.ne[1], 1, W.order, pool_, W.layout);
+    } else {
+        kern::matmul(W.type, W.data, W.ne[1], W.ne[0], x, y, n_tokens, W.order, pool_, W.layout);
+    }
+    profile_.ms[std::string(what) + " " + std::string(type_name(W.type))] += since_ms(t0);
+}
+
+const LayerWeights& Context::layer(int il) const {
+    return il < model_->config().n_layer ? model_->layers()[size_t(il)] : model_->mtp()->block;
 }
 
 void Context::reset() {
     n_past_ = 0;
-    n_logits_ = 0;
+    n_logits_ = n_hidden_ = 0;
+    ckpt_pos0_ = -1;
+    mtp_logits_.clear();
     for (auto& s : conv_state_) std::fill(s.begin(), s.end(), 0.0f);
     for (auto& s : ssm_state_) std::fill(s.begin(), s.end(), 0.0f);
 }
@@ -95,7 +104,32 @@ const float* Context::logits(int i) const {
     return logits_.data() + size_t(i) * size_t(n_vocab());
 }
 
-void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
+const float* Context::hidden(int i) const {
+    if (i < 0 || i >= n_hidden_) RILL_FAIL("hidden state of token %d requested, %d kept by the last eval", i, n_hidden_);
+    return hidden_.data() + size_t(i) * size_t(model_->config().n_embd);
+}
+
+void Context::rollback(int n_keep) {
+    if (ckpt_pos0_ < 0 || ckpt_pos0_ + ckpt_n_ != n_past_)
+        RILL_FAIL("rollback needs the last eval to have kept checkpoints");
+    if (n_keep < 1 || n_keep > ckpt_n_) RILL_FAIL("rollback to %d of the last eval's %d tokens", n_keep, ckpt_n_);
+    if (n_keep == ckpt_n_) return;
+    const ModelConfig& c = model_->config();
+    for (int il = 0; il < c.n_layer; ++il) {
+        if (!c.recurrent[size_t(il)]) continue;
+        for (auto [state, ckpt] : {std::pair{&conv_state_[size_t(il)], &conv_ckpt_[size_t(il)]}, std::pair{&ssm_state_[size_t(il)], &ssm_ckpt_[size_t(il)]}}) {
+            const size_t n = state->size();
+            std::copy(ckpt->begin() + long(size_t(n_keep - 1) * n), ckpt->begin() + long(size_t(n_keep) * n), state->begin());
+        }
+    }
+    n_past_ = ckpt_pos0_ + n_keep;
+    ckpt_n_ = n_keep;
+    n_logits_ = logits_all_ ? n_keep : 0;  // a Last row belonged to a dropped token
+    n_hidden_ = std::min(n_hidden_, n_keep);
+}
+
+void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
+    const Logits keep = opt.keep;
     const ModelConfig& c = model_->config();
     const int n = int(tokens.size());
     if (n == 0) RILL_FAIL("eval needs at least one token");
@@ -106,6 +140,15 @@ void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
 
     const auto t_eval = Clock::now();
     profile_.tokens += n;
+    as_single_ = opt.as_single;
+    ckpt_pos0_ = opt.checkpoints ? n_past_ : -1;
+    ckpt_n_ = n;
+    if (opt.checkpoints)
+        for (int il = 0; il < c.n_layer; ++il)
+            if (c.recurrent[size_t(il)]) {
+                conv_ckpt_[size_t(il)].resize(conv_state_[size_t(il)].size() * size_t(n - 1));
+                ssm_ckpt_[size_t(il)].resize(ssm_state_[size_t(il)].size() * size_t(n - 1));
+            }
     Batch b;
     b.n = n;
     b.pos0 = n_past_;
@@ -116,22 +159,43 @@ void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
     for (int t = 0; t < n; ++t)
         dequantize_row(emb.type, emb.data + uint64_t(tokens[size_t(t)]) * emb.row_bytes(), b.x.data() + t * E, E);
 
+    const auto norm_rows = [&](const float* x, const Tensor& w, float* y, int rows) {
+        for (int t = 0; t < rows; ++t) kern::rms_norm(x + t * E, w.f32(), y + t * E, E, c.rms_eps);
+    };
+    const auto ffn_part = [&](int il, Batch& bb) {
+        norm_rows(bb.x.data(), layer(il).post_norm, bb.h.data(), bb.n);
+        ffn_block(il, bb);
+    };
+    n_hidden_ = 0;
     for (int il = 0; il < c.n_layer; ++il) {
-        const LayerWeights& L = model_->layers()[size_t(il)];
-        for (int t = 0; t < b.n; ++t) kern::rms_norm(&b.x[size_t(t * E)], L.attn_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
+        norm_rows(b.x.data(), layer(il).attn_norm, b.h.data(), b.n);
         if (c.recurrent[size_t(il)]) deltanet_block(il, b);
         else attention_block(il, b);
         if (il == c.n_layer - 1 && keep != Logits::All) {
             // Past the last mixer only output tokens matter (the state that later tokens read
-            // is already written): keep the last row, or none (as llama.cpp does).
-            if (keep == Logits::Last && b.n > 1) std::copy(b.x.begin() + (b.n - 1) * E, b.x.begin() + b.n * E, b.x.begin());
-            b.n = keep == Logits::Last ? 1 : 0;
+            // is already written): keep the last row, or none (as llama.cpp does). The hidden
+            // states of the others, if asked for, go through the last FFN as a batch of their own,
+            // so that the kept row is summed as it is without them.
+            const int n_out = keep == Logits::Last ? 1 : 0, n_rest = b.n - n_out;
+            if (opt.hidden && n_rest > 0) {
+                Batch rest;
+                rest.n = n_rest;
+                rest.pos0 = b.pos0;
+                rest.x.assign(b.x.begin(), b.x.begin() + n_rest * E);
+                rest.h.resize(rest.x.size());
+                ffn_part(il, rest);
+                hidden_.resize(size_t(n * E));
+                norm_rows(rest.x.data(), model_->output_norm(), hidden_.data(), n_rest);
+                n_hidden_ = n_rest;
+            }
+            if (n_out && b.n > 1) std::copy(b.x.begin() + (b.n - 1) * E, b.x.begin() + b.n * E, b.x.begin());
+            b.n = n_out;
             if (b.n == 0) break;
         }
-        for (int t = 0; t < b.n; ++t) kern::rms_norm(&b.x[size_t(t * E)], L.post_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
-        ffn_block(il, b);
+        ffn_part(il, b);
     }
 
+    logits_all_ = keep == Logits::All;
     n_logits_ = keep == Logits::None ? 0 : b.n;
     n_past_ += n;
     if (n_logits_ == 0) {
@@ -140,11 +204,15 @@ void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
     }
     logits_.resize(size_t(n_logits_) * size_t(c.n_vocab));
     std::vector<float> normed(static_cast<size_t>(b.n) * size_t(E));
-    for (int t = 0; t < b.n; ++t) kern::rms_norm(&b.x[size_t(t * E)], model_->output_norm().f32(), &normed[size_t(t * E)], E, c.rms_eps);
-    const Tensor& out = model_->output();
-    const auto t_head = Clock::now();
-    kern::matmul(out.type, out.data, c.n_vocab, E, normed.data(), logits_.data(), b.n, out.order, pool_, out.layout);
-    profile_.ms["lm_head " + std::string(type_name(out.type))] += since_ms(t_head);
+    norm_rows(b.x.data(), model_->output_norm(), normed.data(), b.n);
+    if (opt.hidden) {  // the output rows' hidden states follow the others'
+        hidden_.resize(size_t(n * E));
+        std::copy(normed.begin(), normed.end(), hidden_.begin() + long(size_t(n_hidden_) * size_t(E)));
+        n_hidden_ += b.n;
+    }
+    as_single_ = opt.as_single;
+    matmul(model_->output(), normed.data(), logits_.data(), b.n, "lm_head");
+    as_single_ = false;
     profile_.ms["total"] += since_ms(t_eval);
 }
 
@@ -152,7 +220,7 @@ void Context::eval(const std::vector<TokenId>& tokens, Logits keep) {
 // positions on the first n_rot dims, and (Qwen 3.5) a sigmoid gate per output element.
 void Context::attention_block(int il, Batch& b) {
     const ModelConfig& c = model_->config();
-    const LayerWeights& L = model_->layers()[size_t(il)];
+    const LayerWeights& L = layer(il);
     const int n = b.n, H = c.n_head, HKV = c.n_head_kv, D = c.head_dim_k;
     const int64_t E = c.n_embd, q_stride = int64_t(H) * D * (c.attn_output_gate ? 2 : 1), kv_stride = int64_t(HKV) * D;
     std::vector<float> q(static_cast<size_t>(n * q_stride)), k(static_cast<size_t>(n * kv_stride)), v(static_cast<size_t>(n * kv_stride));
@@ -201,7 +269,7 @@ void Context::attention_block(int il, Batch& b) {
             float* out = &attn[size_t((t * H + h) * D)];
             kern::attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(hkv * D)],
                                  &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_)], n_kv, D, kv_stride, n_ctx_padded_, scale,
-                                 n > 1, scores.data(), out);
+                                 n > 1 && !as_single_, scores.data(), out);
             if (c.attn_output_gate) {
                 const float* gate = &q[size_t(t * q_stride + h * q_head_stride + D)];
                 for (int i = 0; i < D; ++i) out[i] *= sigmoid(gate[i]);
@@ -221,7 +289,7 @@ void Context::attention_block(int il, Batch& b) {
 // the read-out RMS-normalised, gated by silu(z), and projected back.
 void Context::deltanet_block(int il, Batch& b) {
     const ModelConfig& c = model_->config();
-    const LayerWeights& L = model_->layers()[size_t(il)];
+    const LayerWeights& L = layer(il);
     const int n = b.n, nk = c.ssm_n_k_heads, nv = c.ssm_n_v_heads, dk = c.ssm_k_dim, dv = c.ssm_v_dim;
     const int64_t E = c.n_embd, C = c.conv_channels(), value_dim = int64_t(nv) * dv;
     std::vector<float> qkv(static_cast<size_t>(n * C)), z(static_cast<size_t>(n * value_dim)), beta(static_cast<size_t>(n * nv)), alpha(static_cast<size_t>(n * nv));
@@ -235,7 +303,9 @@ void Context::deltanet_block(int il, Batch& b) {
     std::vector<float> mixed(static_cast<size_t>(n * C)), out(static_cast<size_t>(n * E)), mixed_out(static_cast<size_t>(n * value_dim));
     for (int t = 0; t < n; ++t) {
         float* m = &mixed[size_t(t * C)];
-        kern::conv1d_causal_step(conv_state_[size_t(il)].data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, m);
+        std::vector<float>& conv = conv_state_[size_t(il)];
+        kern::conv1d_causal_step(conv.data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, m);
+        if (ckpt_pos0_ >= 0 && t + 1 < n) std::copy(conv.begin(), conv.end(), conv_ckpt_[size_t(il)].begin() + long(size_t(t) * conv.size()));
         kern::silu_inplace(m, C);
         for (int h = 0; h < nk; ++h) {
             l2_norm(m + h * dk, dk, c.rms_eps);
@@ -260,6 +330,10 @@ void Context::deltanet_block(int il, Batch& b) {
                 const float bt = sigmoid(beta[size_t(t * nv + h)]);
                 float* o = &mixed_out[size_t(t * value_dim + h * dv)];
                 kern::delta_rule_step(S, q + hk * dk, k + hk * dk, v + h * dv, g, bt, q_scale, dk, dv, o);
+                if (ckpt_pos0_ >= 0 && t + 1 < n) {
+                    const size_t head = size_t(dv) * size_t(dk);
+                    std::copy(S, S + head, &ssm_ckpt_[size_t(il)][(size_t(t) * size_t(nv) + size_t(h)) * head]);
+                }
                 kern::rms_norm(o, L.ssm_norm.f32(), o, dv, c.rms_eps);
                 float* zh = &z[size_t(t * value_dim + h * dv)];
                 kern::silu_inplace(zh, dv);  // llama.cpp applies SiLU to z one head (row) at a time
@@ -277,7 +351,7 @@ void Context::deltanet_block(int il, Batch& b) {
 // SwiGLU: down(silu(gate(h)) * up(h)).
 void Context::ffn_block(int il, Batch& b) {
     const ModelConfig& c = model_->config();
-    const LayerWeights& L = model_->layers()[size_t(il)];
+    const LayerWeights& L = layer(il);
     const int n = b.n;
     const int64_t E = c.n_embd, F = c.n_ff;
     std::vector<float> gate(static_cast<size_t>(n * F)), up(static_cast<size_t>(n * F)), down(static_cast<size_t>(n * E));

@@ -27,6 +27,19 @@ struct Profile {
 // Which logits an eval keeps: none (prompt chunks before the last), the last token's, or every token's.
 enum class Logits { None, Last, All };
 
+struct EvalOptions {
+    Logits keep = Logits::Last;
+    // Keep every token's final hidden state after the output norm (hidden(i)): the input of
+    // Qwen 3.5's multi-token-prediction head. The kept logits are unchanged by it.
+    bool hidden = false;
+    // Sum every token of the batch as a one-token eval sums it, so that each row is bit-identical
+    // to evaluating the tokens one at a time (speculative verification; only float weights and the
+    // attention read-out have batch-dependent orders).
+    bool as_single = false;
+    // Keep the recurrent state after each token, so that rollback() can drop the batch's tail.
+    bool checkpoints = false;
+};
+
 class Context {
 public:
     // pool: threads for the matrix products (null: the calling thread only); must outlive the context.
@@ -35,9 +48,26 @@ public:
     // Runs the tokens at positions n_past() .. n_past() + n - 1 as one batch and keeps the
     // logits asked for. Throws rill::Error (leaving the state unchanged) if the tokens do not
     // fit the context or an id is out of range.
-    void eval(const std::vector<TokenId>& tokens, Logits keep = Logits::Last);
+    void eval(const std::vector<TokenId>& tokens, Logits keep = Logits::Last) { eval(tokens, EvalOptions{keep}); }
+    void eval(const std::vector<TokenId>& tokens, const EvalOptions& options);
     // Logits of the i-th token of the last eval (i = -1: the last one).
     const float* logits(int i = -1) const;
+    // Output-normed final hidden state of the i-th token of the last eval (EvalOptions::hidden).
+    const float* hidden(int i) const;
+    // Keeps only the first n_keep tokens of the last eval (made with checkpoints): the position,
+    // the recurrent state and the kept logits and hidden rows become those after token n_keep - 1.
+    // Attention entries past it are overwritten by later evals.
+    void rollback(int n_keep);
+
+    // Qwen 3.5's multi-token-prediction head (src/mtp.cpp), with its own attention cache. Runs the
+    // MTP block on n pairs (tokens[i], h_prev[i]) at positions pos0.., where h_prev[i] is the main
+    // model's hidden() of the token before tokens[i] (zeros before the first). With logits, the
+    // last pair's draft logits (of the token after tokens[n-1]) and its output-normed state, the
+    // h_prev of a chained draft, are kept: mtp_logits(), mtp_hidden().
+    void mtp_eval(const TokenId* tokens, const float* h_prev, int n, int pos0, bool logits);
+    const float* mtp_logits() const;
+    const float* mtp_hidden() const;
+    bool has_mtp() const { return model_->mtp() != nullptr; }
     int n_vocab() const { return model_->config().n_vocab; }
     int n_past() const { return n_past_; }
     int n_ctx() const { return n_ctx_; }
@@ -47,8 +77,15 @@ public:
     Profile& profile() { return profile_; }
 
 private:
-    struct Batch;
-    void matmul(const Tensor& W, const float* x, float* y, int n_tokens);
+    // Activations of one batch, token-major: x[t * n_embd + i].
+    struct Batch {
+        int n = 0;       // tokens
+        int pos0 = 0;    // position of the first token
+        std::vector<float> x, h;  // residual stream, normalised input of the current block
+    };
+    void matmul(const Tensor& W, const float* x, float* y, int n_tokens, const char* what = "matmul");
+    // Block il's weights: a main layer, or the MTP block (il = n_layer).
+    const LayerWeights& layer(int il) const;
     void attention_block(int il, Batch& b);
     void deltanet_block(int il, Batch& b);
     void ffn_block(int il, Batch& b);
@@ -57,15 +94,21 @@ private:
     int n_ctx_;
     ThreadPool* pool_;
     int n_past_ = 0;
-    // Per attention layer: keys [n_ctx][n_head_kv * head_dim], and values transposed,
+    bool as_single_ = false;  // the running eval's EvalOptions::as_single
+    // Per attention layer (and the MTP block, after the main layers): keys [n_ctx][n_head_kv * head_dim], and values transposed,
     // [n_head_kv * head_dim][n_ctx_padded], so that each output element is one dot product.
     std::vector<std::vector<float>> k_cache_, v_cache_;
     int n_ctx_padded_ = 0;
     // Per DeltaNet layer: last (K-1) conv inputs, and the [n_v_heads][dv][dk] state.
     std::vector<std::vector<float>> conv_state_, ssm_state_;
+    // With checkpoints: per DeltaNet layer, the states after each token of the last eval but its last.
+    std::vector<std::vector<float>> conv_ckpt_, ssm_ckpt_;
+    int ckpt_pos0_ = -1, ckpt_n_ = 0;  // the eval they belong to (-1: none)
     Profile profile_;
-    std::vector<float> logits_;
-    int n_logits_ = 0;
+    std::vector<float> logits_, hidden_;
+    int n_logits_ = 0, n_hidden_ = 0;
+    bool logits_all_ = false;  // the last eval kept every token's logits
+    std::vector<float> mtp_logits_, mtp_hidden_;
 };
 
 }  // namespace rill

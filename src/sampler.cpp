@@ -39,7 +39,7 @@ void Sampler::accept(TokenId id) {
     while (int(recent_.size()) > p_.penalty_last_n) recent_.pop_front();
 }
 
-TokenId Sampler::sample(const float* logits, int n_vocab) {
+size_t Sampler::distribution(const float* logits, int n_vocab) {
     cand_.resize(size_t(n_vocab));
     for (int i = 0; i < n_vocab; ++i) cand_[size_t(i)] = {logits[i], TokenId(i)};
     if (p_.repeat_penalty != 1.0f || p_.presence_penalty != 0.0f) {
@@ -54,14 +54,19 @@ TokenId Sampler::sample(const float* logits, int n_vocab) {
         }
     }
     auto by_logit = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
-    if (p_.temperature <= 0.0f) return std::min_element(cand_.begin(), cand_.end(), by_logit)->second;
+    if (p_.temperature <= 0.0f) {
+        std::iter_swap(cand_.begin(), std::min_element(cand_.begin(), cand_.end(), by_logit));
+        weight_.assign(1, 1.0);
+        return 1;
+    }
 
     size_t n = cand_.size();
     if (p_.top_k > 0 && size_t(p_.top_k) < n) n = size_t(p_.top_k);
     std::partial_sort(cand_.begin(), cand_.begin() + long(n), cand_.end(), by_logit);
     cand_.resize(n);
     // Probabilities at temperature 1 decide top-p and min-p; the draw uses the temperature.
-    std::vector<double> prob(n);
+    std::vector<double>& prob = weight_;
+    prob.resize(n);
     const float mx = cand_[0].first;
     double sum = 0;
     for (size_t i = 0; i < n; ++i) sum += prob[i] = std::exp(double(cand_[i].first - mx));
@@ -78,14 +83,47 @@ TokenId Sampler::sample(const float* logits, int n_vocab) {
         while (k < keep && prob[k] >= p_.min_p * prob[0]) ++k;  // prob[0] is the largest
         keep = k;
     }
+    for (size_t i = 0; i < keep; ++i) prob[i] = std::exp(double(cand_[i].first - mx) / p_.temperature);
+    prob.resize(keep);
+    return keep;
+}
+
+TokenId Sampler::draw(size_t keep, TokenId skip) {
     double total = 0;
-    for (size_t i = 0; i < keep; ++i) total += prob[i] = std::exp(double(cand_[i].first - mx) / p_.temperature);
+    for (size_t i = 0; i < keep; ++i)
+        if (cand_[i].second != skip) total += weight_[i];
     double r = double(next_unit()) * total;
+    TokenId last = cand_[keep - 1].second;
     for (size_t i = 0; i < keep; ++i) {
-        r -= prob[i];
-        if (r < 0) return cand_[i].second;
+        if (cand_[i].second == skip) continue;
+        last = cand_[i].second;
+        r -= weight_[i];
+        if (r < 0) return last;
     }
-    return cand_[keep - 1].second;
+    return last;
+}
+
+TokenId Sampler::sample(const float* logits, int n_vocab) {
+    const size_t keep = distribution(logits, n_vocab);
+    if (p_.temperature <= 0.0f) return cand_[0].second;
+    return draw(keep, -1);
+}
+
+TokenId Sampler::sample_after_draft(const float* logits, int n_vocab, TokenId draft, bool* accepted) {
+    const size_t keep = distribution(logits, n_vocab);
+    if (p_.temperature <= 0.0f) {
+        *accepted = cand_[0].second == draft;
+        return cand_[0].second;
+    }
+    // The draft was the drafter's argmax (a one-point proposal q): accept it with probability
+    // min(1, p(d) / q(d)) = p(d), else draw from max(0, p - q) normalised: p without d.
+    double total = 0, pd = 0;
+    for (size_t i = 0; i < keep; ++i) {
+        total += weight_[i];
+        if (cand_[i].second == draft) pd = weight_[i];
+    }
+    *accepted = pd > 0 && double(next_unit()) < pd / total;
+    return *accepted ? draft : draw(keep, draft);
 }
 
 }  // namespace rill

@@ -25,18 +25,30 @@ class Sampler {
 public:
     explicit Sampler(const SamplerParams& p);
     TokenId sample(const float* logits, int n_vocab);
+    // Speculative decoding's rule for a drafted token: with the distribution p of these logits
+    // and a drafter that proposed `draft` as its single choice, returns `draft` (accepted = true)
+    // with probability p(draft), else a draw from p without it. The result is distributed exactly
+    // as sample()'s. Greedy: the argmax, accepted when it equals the draft.
+    TokenId sample_after_draft(const float* logits, int n_vocab, TokenId draft, bool* accepted);
     // Records a token (prompt or generated) for the penalties.
     void accept(TokenId id);
     void reset();
+    // The recorded recent tokens (to undo accepts of tokens that were dropped).
+    const std::deque<TokenId>& recent() const { return recent_; }
+    void set_recent(std::deque<TokenId> r) { recent_ = std::move(r); }
 
 private:
     uint32_t next_u32();
     float next_unit();  // uniform in [0, 1)
+    // The distribution: cand_[0..k) with weights weight_[0..k) (unnormalised; greedy: the argmax alone).
+    size_t distribution(const float* logits, int n_vocab);
+    TokenId draw(size_t keep, TokenId skip);  // from the distribution without `skip`
 
     SamplerParams p_;
     uint64_t state_, inc_;
     std::deque<TokenId> recent_;
     std::vector<std::pair<float, TokenId>> cand_;
+    std::vector<double> weight_;
 };
 
 }  // namespace rill

@@ -207,28 +207,38 @@ void synth_model(const SynthOptions& o) {
         }
     }
 
-    // Tokenizer: copied from the vocabulary file, padded with unused tokens if asked.
+    // Tokenizer: copied from the vocabulary file, padded with unused tokens or cut to the first
+    // vocab_size tokens if asked (cutting: only a vocabulary without merges, whose special tokens
+    // stay inside, e.g. an SPM one: small heads for fast tests).
     const gguf::File vocab = gguf::File::open(o.vocab_path);
     const gguf::Value* tokens = vocab.find("tokenizer.ggml.tokens");
     if (!tokens || tokens->type != gguf::ValueType::ARRAY || tokens->elem_type != gguf::ValueType::STRING)
         RILL_FAIL("synth: '%s' has no tokenizer.ggml.tokens", o.vocab_path.c_str());
     const int64_t n_tok = int64_t(tokens->count);
-    if (o.vocab_size && o.vocab_size < n_tok)
-        RILL_FAIL("synth: --vocab-size %lld is smaller than the vocabulary's %lld tokens", (long long)o.vocab_size, (long long)n_tok);
-    const int64_t n_vocab = std::max(n_tok, o.vocab_size);
+    const int64_t n_vocab = o.vocab_size ? o.vocab_size : n_tok;
+    if (n_vocab < n_tok) {
+        if (vocab.find("tokenizer.ggml.merges"))
+            RILL_FAIL("synth: --vocab-size %lld would cut a vocabulary with merges (only merge-free ones, such as SPM, can be cut)",
+                      (long long)n_vocab);
+        for (const auto& [k, v] : vocab.metadata())
+            if (k.rfind("tokenizer.ggml.", 0) == 0 && k.size() > 9 && k.compare(k.size() - 9, 9, "_token_id") == 0 &&
+                v.as_int() >= n_vocab)
+                RILL_FAIL("synth: --vocab-size %lld would cut special token %s = %lld", (long long)n_vocab, k.c_str(), (long long)v.as_int());
+    }
     for (const auto& [k, v] : vocab.metadata()) {
         if (k.rfind("tokenizer.", 0) != 0) continue;
-        if (n_vocab > n_tok && (k == "tokenizer.ggml.tokens" || k == "tokenizer.ggml.token_type" || k == "tokenizer.ggml.scores")) continue;
+        if (n_vocab != n_tok && (k == "tokenizer.ggml.tokens" || k == "tokenizer.ggml.token_type" || k == "tokenizer.ggml.scores")) continue;
         w.set_value(k, v);
     }
-    if (n_vocab > n_tok) {
-        std::vector<std::string> toks(tokens->strings.begin(), tokens->strings.end());
+    if (n_vocab != n_tok) {
+        const int64_t n_kept = std::min(n_tok, n_vocab);
+        std::vector<std::string> toks(tokens->strings.begin(), tokens->strings.begin() + long(n_kept));
         std::vector<int32_t> types(static_cast<size_t>(n_vocab), 1);
         std::vector<float> scores(static_cast<size_t>(n_vocab), 0.0f);
         if (const gguf::Value* t = vocab.find("tokenizer.ggml.token_type"))
-            for (int64_t i = 0; i < n_tok; ++i) types[size_t(i)] = int32_t(t->int_at(uint64_t(i)));
+            for (int64_t i = 0; i < n_kept; ++i) types[size_t(i)] = int32_t(t->int_at(uint64_t(i)));
         if (const gguf::Value* s = vocab.find("tokenizer.ggml.scores"))
-            for (int64_t i = 0; i < n_tok; ++i) scores[size_t(i)] = float(s->float_at(uint64_t(i)));
+            for (int64_t i = 0; i < n_kept; ++i) scores[size_t(i)] = float(s->float_at(uint64_t(i)));
         for (int64_t i = n_tok; i < n_vocab; ++i) {
             toks.push_back("<|rill_unused_" + std::to_string(i) + "|>");
             types[size_t(i)] = 5;  // unused

@@ -1,0 +1,202 @@
+#include "src/generator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "rill/error.h"
+
+namespace rill {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since_ms(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+TokenId argmax(const float* x, int n) { return TokenId(std::max_element(x, x + n) - x); }
+}  // namespace
+
+Generator::Generator(Context& ctx, Sampler& sampler, SpeculativeParams sp)
+    : ctx_(ctx), sampler_(sampler), mtp_(sp.enabled && ctx.has_mtp()),
+      k_max_(sp.draft_tokens ? sp.draft_tokens : SpeculativeParams::kDefaultDraftTokens), adaptive_(sp.adaptive) {
+    if (sp.draft_tokens < 0 || sp.draft_tokens > SpeculativeParams::kMaxDraftTokens)
+        RILL_FAIL("draft tokens must be 1 to %d (0: the default), got %d", SpeculativeParams::kMaxDraftTokens, sp.draft_tokens);
+    step_ms_.assign(size_t(k_max_ + 1), 0.0);
+    h_last_.assign(size_t(ctx.model().config().n_embd), 0.0f);
+}
+
+void Generator::reset() {
+    ctx_.reset();
+    sampler_.set_recent({});  // the random stream goes on (Sampler::reset restarts it)
+    pending_ = -1;
+    queue_.clear();
+    step_tokens_.clear();
+    ahead_ = 0;
+    std::fill(h_last_.begin(), h_last_.end(), 0.0f);  // llama.cpp's MTP pairs the first token with zeros
+}
+
+int Generator::n_past() const { return ctx_.n_past() - ahead_; }
+
+bool Generator::has_room() const {
+    if (!queue_.empty() || pending_ < 0) return true;
+    return ctx_.n_past() < ctx_.n_ctx();
+}
+
+// Fills the MTP cache at positions pos0.. with (tokens[i], h_prev row i).
+void Generator::absorb(const TokenId* tokens, const float* h_prev, int n, int pos0) {
+    if (n > 0) ctx_.mtp_eval(tokens, h_prev, n, pos0, false);
+}
+
+void Generator::settle() {
+    if (queue_.empty()) return;
+    const int popped = int(step_tokens_.size() - queue_.size());
+    if (ahead_ > 0) {  // accepted drafts were evaluated but not emitted: keep the verify batch's first 1 + popped
+        ctx_.rollback(1 + popped);
+        const float* h = ctx_.hidden(popped);
+        if (mtp_) h_last_.assign(h, h + h_last_.size());
+    }
+    std::deque<TokenId> recent = recent_before_;
+    sampler_.set_recent(std::move(recent));
+    for (int i = 0; i < popped; ++i) sampler_.accept(step_tokens_[size_t(i)]);
+    queue_.clear();
+    ahead_ = 0;
+    pending_ = -1;
+}
+
+void Generator::feed(const std::vector<TokenId>& tokens) {
+    settle();
+    std::vector<TokenId> ids;
+    if (pending_ >= 0) ids.push_back(pending_);
+    ids.insert(ids.end(), tokens.begin(), tokens.end());
+    if (ids.empty()) RILL_FAIL("nothing to evaluate");
+    const int pos0 = ctx_.n_past();
+    EvalOptions o;
+    o.hidden = mtp_;
+    ctx_.eval(ids, o);  // throws before any change if the tokens do not fit
+    pending_ = -1;
+    for (TokenId t : tokens) sampler_.accept(t);
+    if (!mtp_) return;
+    const size_t E = h_last_.size();
+    std::vector<float> h_prev(ids.size() * E);
+    std::copy(h_last_.begin(), h_last_.end(), h_prev.begin());
+    for (size_t i = 1; i < ids.size(); ++i) std::copy(ctx_.hidden(int(i - 1)), ctx_.hidden(int(i - 1)) + E, h_prev.begin() + long(i * E));
+    absorb(ids.data(), h_prev.data(), int(ids.size()), pos0);
+    h_last_.assign(ctx_.hidden(int(ids.size()) - 1), ctx_.hidden(int(ids.size()) - 1) + E);
+}
+
+TokenId Generator::pop() {
+    const TokenId t = queue_.front();
+    queue_.pop_front();
+    if (ahead_ > 0) --ahead_;
+    else pending_ = t;
+    return t;
+}
+
+TokenId Generator::next() {
+    if (!queue_.empty()) return pop();
+    return step();
+}
+
+// How many drafts this step: the maximum, or (adaptive) the number with the most expected tokens
+// per millisecond, from the measured acceptance rate a and each choice's measured step time:
+// k drafts yield 1 + a + ... + a^k tokens when acceptances are independent.
+int Generator::choose_drafts(int room) {
+    const int k_top = std::min(k_max_, room);
+    if (!speculative() || k_top <= 0) return 0;
+    if (!adaptive_) return k_top;
+    for (int k = 0; k <= k_top; ++k)
+        if (step_ms_[size_t(k)] == 0) return k;  // each choice is timed once before it is compared
+    const double a = std::min(0.99, (accepted_ + 2 * 0.7) / (tested_ + 2));
+    int best = 0;
+    double best_rate = 0;
+    for (int k = 0; k <= k_top; ++k) {
+        const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
+        const double rate = tokens / step_ms_[size_t(k)];
+        if (rate > best_rate) best_rate = rate, best = k;
+    }
+    if (best == 0 && ++plain_steps_ % 16 == 0) return 1;  // keep measuring the acceptance
+    return best;
+}
+
+TokenId Generator::step() {
+    const int V = ctx_.n_vocab();
+    if (pending_ < 0) {  // the logits after the emitted text are at hand
+        const TokenId t = sampler_.sample(ctx_.logits(), V);
+        sampler_.accept(t);
+        pending_ = t;
+        return t;
+    }
+    const int P = ctx_.n_past();
+    if (P >= ctx_.n_ctx()) RILL_FAIL("the context of %d tokens is full", ctx_.n_ctx());
+    const auto t_step = Clock::now();
+    const int k = choose_drafts(ctx_.n_ctx() - P - 1);
+    const size_t E = h_last_.size();
+    std::vector<TokenId> batch{pending_};
+    if (k > 0) {
+        const auto t0 = Clock::now();
+        if (source_) {
+            const std::vector<TokenId> d = source_(P, pending_, k);
+            if (int(d.size()) != k) RILL_FAIL("the draft source gave %zu tokens, %d asked for", d.size(), k);
+            batch.insert(batch.end(), d.begin(), d.end());
+        } else {  // chained through the MTP head: each draft's own state is the next one's h_prev
+            ctx_.mtp_eval(&pending_, h_last_.data(), 1, P, true);
+            for (int i = 1;; ++i) {
+                batch.push_back(argmax(ctx_.mtp_logits(), V));
+                if (i == k) break;
+                const std::vector<float> h(ctx_.mtp_hidden(), ctx_.mtp_hidden() + E);
+                ctx_.mtp_eval(&batch.back(), h.data(), 1, P + i, true);
+            }
+        }
+        stats_.draft_ms += since_ms(t0);
+        stats_.drafted += k;
+    }
+
+    const auto t_eval = Clock::now();
+    EvalOptions o;
+    o.keep = k > 0 ? Logits::All : Logits::Last;
+    o.hidden = mtp_;
+    o.as_single = o.checkpoints = k > 0;
+    ctx_.eval(batch, o);
+    stats_.verify_ms += since_ms(t_eval);
+    ++stats_.steps;
+
+    recent_before_ = sampler_.recent();
+    step_tokens_.clear();
+    int a = 0;  // drafts accepted
+    const Tokenizer& tok = ctx_.model().tokenizer();
+    for (int i = 0; i <= k; ++i) {
+        bool accepted = false;
+        const TokenId t = i < k ? sampler_.sample_after_draft(ctx_.logits(i), V, batch[size_t(i + 1)], &accepted)
+                                : sampler_.sample(ctx_.logits(i), V);
+        sampler_.accept(t);
+        step_tokens_.push_back(t);
+        if (!accepted) break;
+        ++a;
+        if (tok.is_end_of_generation(t)) break;
+    }
+    if (k > 0) {
+        ctx_.rollback(1 + a);
+        stats_.accepted += a;
+        const double tested = std::min(a + 1, k);
+        tested_ = 0.9 * tested_ + tested;
+        accepted_ = 0.9 * accepted_ + a;
+    }
+    if (mtp_) {  // the head's cache gets the pairs (token, h_prev) of the tokens kept
+        std::vector<float> h_prev(size_t(1 + a) * E);
+        std::copy(h_last_.begin(), h_last_.end(), h_prev.begin());
+        for (int i = 0; i < a; ++i) std::copy(ctx_.hidden(i), ctx_.hidden(i) + E, h_prev.begin() + long(size_t(i + 1) * E));
+        // The first draft wrote position P itself, from the same pair.
+        const int skip = k > 0 && !source_ ? 1 : 0;
+        absorb(batch.data() + skip, h_prev.data() + size_t(skip) * E, 1 + a - skip, P + skip);
+        h_last_.assign(ctx_.hidden(a), ctx_.hidden(a) + E);
+    }
+    const double ms = since_ms(t_step);
+    double& m = step_ms_[size_t(k)];
+    m = m == 0 ? ms : 0.8 * m + 0.2 * ms;
+
+    pending_ = -1;
+    queue_.assign(step_tokens_.begin(), step_tokens_.end());
+    ahead_ = a;
+    return pop();
+}
+
+}  // namespace rill

@@ -1,0 +1,90 @@
+// Generation on a context, one token at a time or speculatively: when the model has a
+// multi-token-prediction head (Qwen 3.5), each step drafts k tokens with it, verifies them in one
+// batch of k + 1 through the main model, keeps the longest prefix the sampler agrees with, and
+// rolls the context back past the rest (attention entries dropped, DeltaNet states restored from
+// the verify batch's per-token checkpoints). Greedy output is token-for-token that of plain
+// decoding (the verify batch sums each row as a one-token eval does); sampled output has exactly
+// the sampler's distribution (Sampler::sample_after_draft).
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <vector>
+
+#include "src/context.h"
+#include "src/sampler.h"
+
+namespace rill {
+
+struct SpeculativeParams {
+    bool enabled = true;   // draft with the model's MTP head when it has one
+    int draft_tokens = 0;  // drafts per step at most, 1..3 (0: kDefaultDraftTokens)
+    bool adaptive = true;  // per step, as many drafts (0 to draft_tokens) as pay by measured acceptance and cost
+    static constexpr int kDefaultDraftTokens = 2;
+    static constexpr int kMaxDraftTokens = 3;
+};
+
+struct GenerationStats {
+    int steps = 0;     // evaluations of the pending token (plain or verify batches)
+    int drafted = 0;   // draft tokens proposed
+    int accepted = 0;  // ... of which the main model kept
+    double draft_ms = 0, verify_ms = 0;  // time in the MTP drafts and in the main model's evals
+};
+
+// Drafts from elsewhere than the MTP head (tests, benchmarks at a controlled acceptance rate):
+// given the position of the pending token, the pending token and k, the k tokens after it.
+using DraftSource = std::function<std::vector<TokenId>(int pos, TokenId pending, int k)>;
+
+class Generator {
+public:
+    Generator(Context& ctx, Sampler& sampler, SpeculativeParams sp = {});
+
+    // Evaluates tokens after everything emitted so far (the pending token first). Throws rill::Error,
+    // leaving the state as it was, if they do not fit the context.
+    void feed(const std::vector<TokenId>& tokens);
+    // The next token: sampled from the logits after the emitted text, or an accepted draft. It is
+    // evaluated by the next call (or feed). Needs logits (a feed or a previous next()).
+    TokenId next();
+    // Whether next() can run: the pending token (if any) still fits the context.
+    bool has_room() const;
+    // Forgets the text: the context is reset, the sampler's recent tokens cleared (its random
+    // stream goes on).
+    void reset();
+    // Tokens emitted and evaluated: what the context holds once the pending token is evaluated.
+    int n_past() const;
+
+    bool speculative() const { return mtp_ || bool(source_); }
+    int max_drafts() const { return k_max_; }
+    const GenerationStats& stats() const { return stats_; }
+    void clear_stats() { stats_ = {}; }
+    void set_draft_source(DraftSource source) { source_ = std::move(source); }
+
+private:
+    TokenId step();
+    int choose_drafts(int room);
+    void settle();  // drops evaluated-but-unemitted drafts (see queue_)
+    void absorb(const TokenId* tokens, const float* h_prev, int n, int pos0);
+
+    Context& ctx_;
+    Sampler& sampler_;
+    bool mtp_;  // drafting with the MTP head: every eval keeps hidden states and the head absorbs them
+    int k_max_;
+    bool adaptive_;
+    DraftSource source_;
+    TokenId pending_ = -1;  // emitted, not yet evaluated
+    // Tokens decided by the last verify batch and not yet returned by next(); the first
+    // queued_evaluated_ of them were evaluated in it (accepted drafts).
+    std::deque<TokenId> queue_;
+    std::vector<TokenId> step_tokens_;  // everything the last verify batch decided (queue_ is its tail)
+    std::deque<TokenId> recent_before_;  // the sampler's recent tokens before them
+    int ahead_ = 0;  // leading queue_ tokens already evaluated
+    TokenId pop();
+    std::vector<float> h_last_;  // the main model's hidden state of the last evaluated token (MTP input)
+    GenerationStats stats_;
+    // The adaptive choice: acceptance and cost estimates.
+    double accept_rate_ = 0.7, tested_ = 0, accepted_ = 0;
+    std::vector<double> step_ms_;  // per number of drafts 0..k_max (0: not measured yet)
+    int plain_steps_ = 0;
+};
+
+}  // namespace rill
