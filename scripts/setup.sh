@@ -53,7 +53,7 @@ if [ "$(uname -m)" = x86_64 ] && { [ ! -x $ORACLE/llama_logits ] || [ node_modul
   find $ORACLE/bins -name 'libggml-cpu-*.so' ! -name libggml-cpu-haswell.so -delete
   [ -f $ORACLE/bins/libggml-cpu-haswell.so ] || { echo "setup: node-llama-cpp has no haswell ggml CPU library"; exit 1; }
   libs=$(cd $ORACLE/bins && ls libllama.v*.so libggml.v*.so libggml-base.so | sed 's/^/-l:/')
-  g++ -O2 -std=c++17 -Wall -Wextra -I.cache/llama.cpp/include -I.cache/llama.cpp/ggml/include tests/oracle/llama_logits.cpp \
+  g++ -O2 -std=c++17 -Wall -Wextra -I.cache/llama.cpp/include -I.cache/llama.cpp/ggml/include -I.cache/llama.cpp/src tests/oracle/llama_logits.cpp \
       -o $ORACLE/llama_logits -L$ORACLE/bins $libs -Wl,-rpath,"$PWD/$ORACLE/bins"
 fi
 echo "setup: ok ($(node_modules/.bin/node --version), $(emcc --version 2>/dev/null | head -1 | cut -c1-40))"

@@ -85,7 +85,7 @@ void Context::reset() {
     n_past_ = 0;
     n_logits_ = n_hidden_ = 0;
     ckpt_pos0_ = -1;
-    mtp_logits_.clear();
+    mtp_n_ = 0;
     for (auto& s : conv_state_) std::fill(s.begin(), s.end(), 0.0f);
     for (auto& s : ssm_state_) std::fill(s.begin(), s.end(), 0.0f);
 }

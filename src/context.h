@@ -61,12 +61,12 @@ public:
 
     // Qwen 3.5's multi-token-prediction head (src/mtp.cpp), with its own attention cache. Runs the
     // MTP block on n pairs (tokens[i], h_prev[i]) at positions pos0.., where h_prev[i] is the main
-    // model's hidden() of the token before tokens[i] (zeros before the first). With logits, the
-    // last pair's draft logits (of the token after tokens[n-1]) and its output-normed state, the
-    // h_prev of a chained draft, are kept: mtp_logits(), mtp_hidden().
-    void mtp_eval(const TokenId* tokens, const float* h_prev, int n, int pos0, bool logits);
-    const float* mtp_logits() const;
-    const float* mtp_hidden() const;
+    // model's hidden() of the token before tokens[i] (zeros before the first). The kept rows' draft
+    // logits (of the token after tokens[i]) and output-normed states (the h_prev of a chained draft)
+    // are mtp_logits(i), mtp_hidden(i) (i = -1: the last).
+    void mtp_eval(const TokenId* tokens, const float* h_prev, int n, int pos0, Logits keep);
+    const float* mtp_logits(int i = -1) const;
+    const float* mtp_hidden(int i = -1) const;
     bool has_mtp() const { return model_->mtp() != nullptr; }
     int n_vocab() const { return model_->config().n_vocab; }
     int n_past() const { return n_past_; }
@@ -109,6 +109,7 @@ private:
     int n_logits_ = 0, n_hidden_ = 0;
     bool logits_all_ = false;  // the last eval kept every token's logits
     std::vector<float> mtp_logits_, mtp_hidden_;
+    int mtp_n_ = 0;  // rows the last mtp_eval kept
 };
 
 }  // namespace rill

@@ -43,7 +43,7 @@ bool Generator::has_room() const {
 
 // Fills the MTP cache at positions pos0.. with (tokens[i], h_prev row i).
 void Generator::absorb(const TokenId* tokens, const float* h_prev, int n, int pos0) {
-    if (n > 0) ctx_.mtp_eval(tokens, h_prev, n, pos0, false);
+    if (n > 0) ctx_.mtp_eval(tokens, h_prev, n, pos0, Logits::None);
 }
 
 void Generator::settle() {
@@ -138,12 +138,12 @@ TokenId Generator::step() {
             if (int(d.size()) != k) RILL_FAIL("the draft source gave %zu tokens, %d asked for", d.size(), k);
             batch.insert(batch.end(), d.begin(), d.end());
         } else {  // chained through the MTP head: each draft's own state is the next one's h_prev
-            ctx_.mtp_eval(&pending_, h_last_.data(), 1, P, true);
+            ctx_.mtp_eval(&pending_, h_last_.data(), 1, P, Logits::Last);
             for (int i = 1;; ++i) {
                 batch.push_back(argmax(ctx_.mtp_logits(), V));
                 if (i == k) break;
                 const std::vector<float> h(ctx_.mtp_hidden(), ctx_.mtp_hidden() + E);
-                ctx_.mtp_eval(&batch.back(), h.data(), 1, P + i, true);
+                ctx_.mtp_eval(&batch.back(), h.data(), 1, P + i, Logits::Last);
             }
         }
         stats_.draft_ms += since_ms(t0);

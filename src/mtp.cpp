@@ -21,7 +21,7 @@
 
 namespace rill {
 
-void Context::mtp_eval(const TokenId* tokens, const float* h_prev, int n, int pos0, bool logits) {
+void Context::mtp_eval(const TokenId* tokens, const float* h_prev, int n, int pos0, Logits keep) {
     const MtpWeights* mtp = model_->mtp();
     if (!mtp) RILL_FAIL("the model has no multi-token-prediction block");
     const ModelConfig& c = model_->config();
@@ -48,28 +48,33 @@ void Context::mtp_eval(const TokenId* tokens, const float* h_prev, int n, int po
     const int il = c.n_layer;  // the MTP block's slot in the caches
     for (int t = 0; t < n; ++t) kern::rms_norm(&b.x[size_t(t * E)], mtp->block.attn_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
     attention_block(il, b);
-    if (!logits) return;  // the FFN only feeds the head: a cache-filling pass stops at the attention
-    // Only the last row goes on, as when llama.cpp's draft batch asks for one output.
-    if (n > 1) std::copy(b.x.begin() + (n - 1) * E, b.x.end(), b.x.begin());
-    b.n = 1;
-    kern::rms_norm(b.x.data(), mtp->block.post_norm.f32(), b.h.data(), E, c.rms_eps);
+    mtp_n_ = 0;
+    if (keep == Logits::None) return;  // the FFN only feeds the head: a cache-filling pass stops at the attention
+    if (keep == Logits::Last && n > 1) {  // only the last row goes on, as when a draft batch asks for one output
+        std::copy(b.x.begin() + (n - 1) * E, b.x.end(), b.x.begin());
+        b.n = 1;
+    }
+    for (int t = 0; t < b.n; ++t) kern::rms_norm(&b.x[size_t(t * E)], mtp->block.post_norm.f32(), &b.h[size_t(t * E)], E, c.rms_eps);
     ffn_block(il, b);
     const Tensor& norm = mtp->shared_head_norm.present() ? mtp->shared_head_norm : model_->output_norm();
-    mtp_hidden_.resize(size_t(E));
-    kern::rms_norm(b.x.data(), norm.f32(), mtp_hidden_.data(), E, c.rms_eps);
-    mtp_logits_.resize(size_t(c.n_vocab));
-    matmul(mtp->shared_head_head.present() ? mtp->shared_head_head : model_->output(), mtp_hidden_.data(), mtp_logits_.data(), 1,
+    mtp_hidden_.resize(size_t(b.n) * size_t(E));
+    for (int t = 0; t < b.n; ++t) kern::rms_norm(&b.x[size_t(t * E)], norm.f32(), &mtp_hidden_[size_t(t * E)], E, c.rms_eps);
+    mtp_logits_.resize(size_t(b.n) * size_t(c.n_vocab));
+    matmul(mtp->shared_head_head.present() ? mtp->shared_head_head : model_->output(), mtp_hidden_.data(), mtp_logits_.data(), b.n,
            "mtp head");
+    mtp_n_ = b.n;
 }
 
-const float* Context::mtp_logits() const {
-    if (mtp_logits_.empty()) RILL_FAIL("no MTP logits: no draft was made since the last reset");
-    return mtp_logits_.data();
+const float* Context::mtp_logits(int i) const {
+    if (i < 0) i = mtp_n_ - 1;
+    if (i < 0 || i >= mtp_n_) RILL_FAIL("MTP logits of row %d requested, the last MTP eval kept %d", i, mtp_n_);
+    return mtp_logits_.data() + size_t(i) * size_t(model_->config().n_vocab);
 }
 
-const float* Context::mtp_hidden() const {
-    if (mtp_hidden_.empty()) RILL_FAIL("no MTP hidden state: no draft was made since the last reset");
-    return mtp_hidden_.data();
+const float* Context::mtp_hidden(int i) const {
+    if (i < 0) i = mtp_n_ - 1;
+    if (i < 0 || i >= mtp_n_) RILL_FAIL("MTP hidden state of row %d requested, the last MTP eval kept %d", i, mtp_n_);
+    return mtp_hidden_.data() + size_t(i) * size_t(model_->config().n_embd);
 }
 
 }  // namespace rill

@@ -226,10 +226,10 @@ TEST(Speculative, MtpChecksItsInputs) {
     Context ctx(m, 16);
     std::vector<float> h(size_t(m->config().n_embd), 0.0f);
     const TokenId bad = 1 << 20, ok = 5;
-    EXPECT_THROW(ctx.mtp_eval(&bad, h.data(), 1, 0, true), Error);
-    EXPECT_THROW(ctx.mtp_eval(&ok, h.data(), 1, 16, true), Error);
+    EXPECT_THROW(ctx.mtp_eval(&bad, h.data(), 1, 0, Logits::Last), Error);
+    EXPECT_THROW(ctx.mtp_eval(&ok, h.data(), 1, 16, Logits::Last), Error);
     EXPECT_THROW(ctx.mtp_logits(), Error);
-    ctx.mtp_eval(&ok, h.data(), 1, 0, true);
+    ctx.mtp_eval(&ok, h.data(), 1, 0, Logits::Last);
     const float* l = ctx.mtp_logits();
     for (int i = 0; i < m->config().n_vocab; ++i) ASSERT_TRUE(std::isfinite(l[i]));
     SpeculativeParams sp;

@@ -35,7 +35,7 @@ const char* kUsage =
     "  rill detokenize -m MODEL.gguf [--special] [--lines] IDS...\n"
     "  rill generate -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--presence-penalty P] [--seed S] [-c N_CTX] [-t THREADS] [--json]\n"
-    "  rill logits -m MODEL.gguf -p PROMPT -n N --out FILE [-c N_CTX] [--batch B] [--reset-after-prompt P]\n"
+    "  rill logits -m MODEL.gguf -p PROMPT -n N --out FILE [-c N_CTX] [--batch B] [--reset-after-prompt P] [--mtp-out FILE]\n"
     "  rill synth --arch ARCH --vocab VOCAB.gguf --out FILE.gguf [--seed S] [--set KEY=VALUE ...]\n"
     "             [--type T | --layout L] [--tensor-type NAME=T ...] [--vocab-size N] [--tied] [--mtp] [--imatrix]\n"
     "\n"
@@ -334,15 +334,19 @@ std::vector<rill::TokenId> prompt_tokens(const rill::Model& m, const std::string
     return ids;
 }
 
-// Evaluates the prompt in chunks of `batch` tokens (0: one batch).
-void prefill(rill::Context& ctx, const std::vector<rill::TokenId>& ids, int batch) {
+// Evaluates the prompt in chunks of `batch` tokens (0: one batch); with h_rows, appends every
+// token's hidden state (the MTP head's input).
+void prefill(rill::Context& ctx, const std::vector<rill::TokenId>& ids, int batch, std::vector<float>* h_rows = nullptr) {
     if (int(ids.size()) + ctx.n_past() > ctx.n_ctx())
         RILL_FAIL("prompt of %zu tokens is longer than the context of %d tokens (use -c)", ids.size(), ctx.n_ctx());
     const size_t step = batch > 0 ? size_t(batch) : ids.size();
     for (size_t i = 0; i < ids.size(); i += step) {
         const size_t end = std::min(ids.size(), i + step);
-        ctx.eval(std::vector<rill::TokenId>(ids.begin() + long(i), ids.begin() + long(end)),
-                 end == ids.size() ? rill::Logits::Last : rill::Logits::None);
+        rill::EvalOptions o;
+        o.keep = end == ids.size() ? rill::Logits::Last : rill::Logits::None;
+        o.hidden = h_rows != nullptr;
+        ctx.eval(std::vector<rill::TokenId>(ids.begin() + long(i), ids.begin() + long(end)), o);
+        if (h_rows) h_rows->insert(h_rows->end(), ctx.hidden(0), ctx.hidden(0) + (end - i) * size_t(ctx.model().config().n_embd));
     }
 }
 
@@ -402,7 +406,7 @@ int cmd_generate(int argc, char** argv) {
 }
 
 int cmd_logits(int argc, char** argv) {
-    const Args a = parse_args(argc, argv, 2, {"-m", "-p", "-n", "--out", "-c", "-t", "--batch", "--reset-after-prompt"}, {});
+    const Args a = parse_args(argc, argv, 2, {"-m", "-p", "-n", "--out", "-c", "-t", "--batch", "--reset-after-prompt", "--mtp-out"}, {});
     if (!a.has("-p") || !a.has("--out")) RILL_FAIL("logits needs -p PROMPT and --out FILE");
     auto l = load_model(a);
     const int n = int_opt(a, "-n", 32), batch = int_opt(a, "--batch", 0);
@@ -412,7 +416,10 @@ int cmd_logits(int argc, char** argv) {
         l.ctx->reset();
     }
     const auto ids = prompt_tokens(*l.model, a.opts.at("-p"));
-    prefill(*l.ctx, ids, batch);
+    const bool mtp = a.has("--mtp-out");
+    if (mtp && !l.model->mtp()) RILL_FAIL("--mtp-out: the model has no multi-token-prediction block");
+    std::vector<float> h_rows;  // with --mtp-out: every evaluated token's hidden state
+    prefill(*l.ctx, ids, batch, mtp ? &h_rows : nullptr);
     const std::string path = a.opts.at("--out");
     std::ofstream bin(path, std::ios::binary | std::ios::trunc);
     if (!bin) RILL_FAIL("cannot write '%s'", path.c_str());
@@ -423,7 +430,34 @@ int cmd_logits(int argc, char** argv) {
         bin.write(reinterpret_cast<const char*>(lg), std::streamsize(sizeof(float) * size_t(l.ctx->n_vocab())));
         const rill::TokenId id = greedy.sample(lg, l.ctx->n_vocab());
         out.push_back(id);
-        if (i + 1 < n) l.ctx->eval({id});
+        if (i + 1 < n) {
+            rill::EvalOptions o;
+            o.hidden = mtp;
+            l.ctx->eval({id}, o);
+            if (mtp) h_rows.insert(h_rows.end(), l.ctx->hidden(0), l.ctx->hidden(0) + l.model->config().n_embd);
+        }
+    }
+    if (mtp) {  // the MTP head's draft logits at every evaluated position, from (token p, h of p - 1)
+        std::vector<rill::TokenId> text = ids;
+        text.insert(text.end(), out.begin(), out.end());
+        const size_t E = size_t(l.model->config().n_embd), n_eval = h_rows.size() / E;
+        std::vector<float> h_prev(n_eval * E, 0.0f);  // row p: the hidden state of p - 1
+        std::copy(h_rows.begin(), h_rows.end() - long(E), h_prev.begin() + long(E));
+        std::ofstream m(a.opts.at("--mtp-out"), std::ios::binary | std::ios::trunc);
+        const auto write = [&](int rows) {
+            for (int i = 0; i < rows; ++i)
+                m.write(reinterpret_cast<const char*>(l.ctx->mtp_logits(i)), std::streamsize(sizeof(float) * size_t(l.ctx->n_vocab())));
+        };
+        if (batch == 1) {  // one pair at a time, as the single mode feeds the prompt
+            for (size_t p = 0; p < n_eval; ++p) {
+                l.ctx->mtp_eval(&text[p], &h_prev[p * E], 1, int(p), rill::Logits::Last);
+                write(1);
+            }
+        } else {
+            l.ctx->mtp_eval(text.data(), h_prev.data(), int(n_eval), 0, rill::Logits::All);
+            write(int(n_eval));
+        }
+        if (!m) RILL_FAIL("error writing '%s'", a.opts.at("--mtp-out").c_str());
     }
     std::ofstream js(path + ".json", std::ios::trunc);
     js << json({{"prompt_tokens", ids}, {"tokens", out}, {"n_vocab", l.ctx->n_vocab()}}).dump() << "\n";

@@ -35,7 +35,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hostCpu, PINNED_VARIANT, readLogits, runOracle } from './llama_oracle.mjs';
+import { hostCpu, PINNED_VARIANT, readLogits, readRows, runOracle } from './llama_oracle.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -99,9 +99,14 @@ for (const [arch, a] of Object.entries(ARCHS)) {
 configs.push({ name: 'llama3-bpe/f32 (BOS)', arch: 'llama', vocab: 'llama-bpe', synth: ['--type', 'f32', '--set', 'rope.freq_base=500000'], tol: 1e-3 });
 configs.push({ name: 'qwen35/f32 untied, nv=nk', arch: 'qwen35', vocab: 'qwen35',
   synth: ['--type', 'f32', '--set', 'ssm.time_step_rank=2', '--set', 'ssm.inner_size=128', '--set', 'block_count=8'], tol: 1e-3 });
-// A file with Qwen 3.5's multi-token-prediction block (as the current converter writes it): the main
-// model's logits are unchanged by its presence; llama.cpp loads the file too (and skips the block).
-configs.push({ name: 'qwen35/q4_k_m with an MTP block', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--layout', 'q4_k_m', '--mtp'], tol: 5e-3 });
+// Files with Qwen 3.5's multi-token-prediction block (as the current converter writes it), in each
+// layout that carries one: the main model's logits are unchanged by its presence, and (mtp: true) the
+// MTP head's draft logits at every evaluated position agree with llama.cpp's MTP graph (its draft
+// context, fed the target's h_nextn rows as common/speculative.cpp does; `rill logits --mtp-out`).
+// (The main logits are checked on the Q4_K_M file; the other layouts' rows are the head's only.)
+for (const layout of ['q4_k_m', 'f32', 'q8_0', 'q4_0'])
+  configs.push({ name: `qwen35/${layout} with an MTP block`, arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', ...LAYOUTS[layout].args, '--mtp'],
+                 tol: LAYOUTS[layout].tol, mtp: true, mtpOnly: layout !== 'q4_k_m' });
 // Rows of 7 blocks (n_embd 224): IQ4_NL's unrepacked kernel finishes an odd block with one FMA
 // (ssm_alpha/ssm_beta: 4 rows, so not repacked), and the head falls back from Q6_K to Q8_0.
 configs.push({ name: 'qwen35/iq4_nl, 7 blocks per row', arch: 'qwen35', vocab: 'qwen35',
@@ -145,7 +150,24 @@ const variant = PINNED_VARIANT;
 console.log(`golden: host ${cpu.model}, ${cpu.kind}; oracle llama.cpp (node-llama-cpp 3.22.1's build) pinned to ggml CPU variant '${variant}' on every host`);
 
 // single: micro-batches of one token, so llama.cpp runs every product through its one-row kernels.
-const oracle = (modelPath, prompt, single) => runOracle(modelPath, prompt, steps, single, work);
+const oracle = (modelPath, prompt, single, mtp) => runOracle(modelPath, prompt, steps, single, work, mtp);
+
+// MTP draft logits against llama.cpp's, row by row: max |dlogit| and the same draft (argmax) on every
+// row, or a tie where llama.cpp's own top-2 gap is within the tolerance.
+function compareMtp(ref, rows, tol) {
+  const r = { agree: 0, max_diff: 0, note: '', rows: ref.length };
+  if (rows.length !== ref.length) return { ...r, ok: false, note: `${rows.length} rows, llama.cpp ${ref.length}` };
+  let ties = 0;
+  for (let p = 0; p < ref.length; ++p) {
+    for (let i = 0; i < ref[p].length; ++i) r.max_diff = Math.max(r.max_diff, Math.abs(rows[p][i] - ref[p][i]));
+    if (argmax(rows[p]) === argmax(ref[p])) r.agree++;
+    else if (top2gap(ref[p]) <= tol) ties++;
+    else r.note ||= `draft differs at position ${p}: llama.cpp ${argmax(ref[p])}, rill ${argmax(rows[p])}`;
+  }
+  r.ok = r.max_diff <= tol && r.agree + ties === ref.length;
+  if (ties) r.note += ` (${ties} ties)`;
+  return r;
+}
 
 // Compares rows/tokens against a reference run: prompt tokens, greedy agreement, max |dlogit|
 // over the steps up to the first divergence (a divergence where the reference's own top-2
@@ -226,13 +248,13 @@ for (const c of selected) {
   for (const [pname, prompt] of PROMPTS) {
     const memoKey = key + prompt;
     const [refBatched, refSingle] = oracleMemo.get(memoKey) ?? await timed('llama.cpp', async () =>
-      [await oracle(modelPath, prompt, false), await oracle(modelPath, prompt, true)]);
+      [await oracle(modelPath, prompt, false, c.mtp && !mutants.length), await oracle(modelPath, prompt, true, c.mtp && !mutants.length)]);
     if (usesLeft.get(key) > 0) oracleMemo.set(memoKey, [refBatched, refSingle]);
     else oracleMemo.delete(memoKey);
     const selfDiff = compare(refBatched, refSingle.rows, refSingle.chosen, refSingle.tokens, c.tol).max_diff;
     hashRows(`llama.cpp (${variant})`, [...refBatched.rows, ...refSingle.rows]);
     const runs = [];
-    for (const mutant of ['', ...mutants])
+    if (!c.mtpOnly) for (const mutant of ['', ...mutants])
       for (const engine of mutants.length ? ['cli'] : engines)
         for (const [mode, ref, batch] of [['single', refSingle, 1], ['batched', refBatched, 0]])
           if (engine === 'cli' || mode === 'batched' || pname === 'short') runs.push({ mutant, engine, mode, ref, batch });
@@ -267,6 +289,26 @@ for (const c of selected) {
       results.push(r);
       console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${c.name}${mutant ? ` (mutant ${mutant})` : ''} [${engine}, ${pname}, ${r.prompt_tokens} tokens, ${mode}]: greedy ${r.agree}/${steps}, ` +
                   `max |dlogit| ${r.max_diff.toExponential(2)} (tol ${c.tol}, llama.cpp self ${selfDiff.toExponential(2)}) ${r.note}`);
+    }
+    if (refBatched.mtpRows) {
+      // The MTP head in both modes: pairs one at a time (to llama.cpp's one-at-a-time decodes: the
+      // tolerance) and as one batch (to its batch: within its own batched-vs-single difference).
+      const mtpSelf = compareMtp(refBatched.mtpRows, refSingle.mtpRows, c.tol).max_diff;
+      for (const [mode, ref, batch] of [['single', refSingle, 1], ['batched', refBatched, 0]]) {
+        const out = path.join(work, 'logits.bin');
+        await timed('cli', () => run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', '-t', '2',
+                                            '--batch', String(batch), '--mtp-out', out + '.mtp']));
+        const rows = readRows(out + '.mtp', ref.n);
+        if (mode === 'batched' || pname === 'short') hashRows('cli', rows);
+        const m = compareMtp(ref.mtpRows, rows, mode === 'batched' ? Math.max(c.tol, 2 * mtpSelf + c.tol) : c.tol);
+        if (mode === 'batched' && mtpSelf > c.tol) m.note += ` (noise floor: llama.cpp's own batched vs one-at-a-time MTP logits differ by ${mtpSelf.toExponential(2)})`;
+        const r = { config: c.name, mutant: '', engine: 'cli', prompt: pname, mode: `MTP drafts, ${mode}`, prompt_tokens: ref.tokens.length, tol: c.tol,
+                    steps: m.rows, self_diff: mtpSelf, prompt_ok: true, ...m };
+        if (!r.ok) failures++;
+        results.push(r);
+        console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${c.name} [cli, ${pname}, MTP draft logits at ${m.rows} positions, ${mode}]: same draft ${m.agree}/${m.rows}, ` +
+                    `max |dlogit| ${m.max_diff.toExponential(2)} (tol ${c.tol}, llama.cpp self ${mtpSelf.toExponential(2)}) ${m.note}`);
+      }
     }
   }
   if (!keep) fs.rmSync(modelPath, { force: true });

@@ -5,10 +5,14 @@
 // API, which returns each logit row as a sorted Map: most of the golden's time): flash attention
 // off, F32 KV cache, batch = ubatch, non-unified KV, no SWA cache.
 //
-//   llama_logits BACKEND_DIR MODEL PROMPT STEPS OUT BATCH THREADS
+//   llama_logits BACKEND_DIR MODEL PROMPT STEPS OUT BATCH THREADS [MTP_OUT]
 // BATCH 0 feeds the prompt as one batch, 1 one token at a time; the prompt is tokenised with the
 // model's BOS rule and special tokens recognised. FILE.json also names the ggml CPU libraries
 // mapped into the process ("cpu_variants"), which the golden checks against the pinned one.
+// MTP_OUT (a model with Qwen 3.5's MTP block): also the draft logits of llama.cpp's MTP graph at every
+// evaluated position p (rows of n_vocab float32), from the pair (token p, the target's h_nextn at p - 1;
+// zeros at 0), decoded in an MTP context as common/speculative.cpp's draft-mtp does: as one batch, or
+// (BATCH 1) one pair at a time.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "ggml-backend.h"
+#include "llama-ext.h"  // the staging API of the MTP context (llama_set_embeddings_nextn, ...)
 #include "llama.h"
 
 namespace {
@@ -26,6 +31,9 @@ namespace {
     std::fprintf(stderr, "llama_logits: %s\n", what.c_str());
     std::exit(1);
 }
+
+// The target's h_nextn rows, one per decoded token, when the MTP graph is wanted.
+std::vector<float>* g_h_rows = nullptr;
 
 // Decodes tokens [i0, i1) at positions i0.., keeping the logits of the last one only.
 void decode(llama_context* ctx, const std::vector<llama_token>& toks, size_t i0, size_t i1) {
@@ -41,6 +49,59 @@ void decode(llama_context* ctx, const std::vector<llama_token>& toks, size_t i0,
     const int32_t rc = llama_decode(ctx, b);
     llama_batch_free(b);
     if (rc != 0) fail("llama_decode returned " + std::to_string(rc));
+    if (g_h_rows) {
+        const size_t n_embd = size_t(llama_model_n_embd(llama_get_model(ctx)));
+        const float* h = llama_get_embeddings_nextn(ctx);
+        if (!h) fail("no h_nextn rows from the target context");
+        g_h_rows->insert(g_h_rows->end(), h, h + (i1 - i0) * n_embd);
+    }
+}
+
+// The MTP graph's logits for every decoded token (see MTP_OUT above).
+void write_mtp_logits(llama_model* model, llama_context* tgt, const std::vector<llama_token>& toks, const std::vector<float>& h,
+                      bool single, int threads, const std::string& out) {
+    const int n_embd = llama_model_n_embd(model), n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    const int n = int(h.size() / size_t(n_embd));
+    llama_context_params cp = llama_context_default_params();
+    cp.ctx_type = LLAMA_CONTEXT_TYPE_MTP;
+    cp.ctx_other = tgt;
+    cp.n_ctx = 1024;
+    cp.n_batch = cp.n_ubatch = 1024;
+    cp.n_seq_max = 1;
+    cp.n_rs_seq = 0;
+    cp.n_threads = cp.n_threads_batch = threads;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.type_k = cp.type_v = GGML_TYPE_F32;
+    cp.no_perf = true;
+    llama_context* mtp = llama_init_from_model(model, cp);
+    if (!mtp) fail("cannot create the MTP context");
+    llama_set_embeddings_nextn(mtp, true, true);
+    FILE* f = std::fopen(out.c_str(), "wb");
+    if (!f) fail("cannot write " + out);
+    const int step = single ? 1 : n;
+    llama_batch b = llama_batch_init(step, n_embd, 1);
+    b.token = static_cast<llama_token*>(std::malloc(sizeof(llama_token) * size_t(step)));  // MTP needs both
+    for (int i0 = 0; i0 < n; i0 += step) {
+        b.n_tokens = 0;
+        for (int i = i0; i < i0 + step; ++i) {
+            const int k = b.n_tokens++;
+            b.token[k] = toks[size_t(i)];
+            b.pos[k] = i;
+            b.n_seq_id[k] = 1;
+            b.seq_id[k][0] = 0;
+            b.logits[k] = 1;
+            float* row = b.embd + size_t(k) * size_t(n_embd);
+            if (i == 0) std::fill(row, row + n_embd, 0.0f);
+            else std::copy(h.begin() + long(size_t(i - 1) * size_t(n_embd)), h.begin() + long(size_t(i) * size_t(n_embd)), row);
+        }
+        if (llama_decode(mtp, b) != 0) fail("llama_decode of an MTP batch failed");
+        for (int k = 0; k < b.n_tokens; ++k) std::fwrite(llama_get_logits_ith(mtp, k), sizeof(float), size_t(n_vocab), f);
+    }
+    std::fclose(f);
+    std::free(b.token);
+    b.token = nullptr;
+    llama_batch_free(b);
+    llama_free(mtp);
 }
 
 // The ggml CPU variants loaded, from the libggml-cpu-NAME.so files mapped into this process.
@@ -61,7 +122,8 @@ std::string cpu_variants_json() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 8) fail("usage: llama_logits BACKEND_DIR MODEL PROMPT STEPS OUT BATCH THREADS");
+    if (argc != 8 && argc != 9) fail("usage: llama_logits BACKEND_DIR MODEL PROMPT STEPS OUT BATCH THREADS [MTP_OUT]");
+    const std::string mtp_out = argc == 9 ? argv[8] : "";
     const char* backends = argv[1];
     const char* model_path = argv[2];
     const std::string prompt = argv[3];
@@ -79,6 +141,7 @@ int main(int argc, char** argv) {
     llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = 0;
     mp.progress_callback = [](float, void*) { return true; };  // no progress dots
+    mp.load_mtp = !mtp_out.empty();
     llama_model* model = llama_model_load_from_file(model_path, mp);
     if (!model) fail(std::string("cannot load ") + model_path);
     const llama_vocab* vocab = llama_model_get_vocab(model);
@@ -101,6 +164,11 @@ int main(int argc, char** argv) {
     cp.kv_unified = false;
     llama_context* ctx = llama_init_from_model(model, cp);
     if (!ctx) fail("cannot create the context");
+    std::vector<float> h_rows;
+    if (!mtp_out.empty()) {
+        llama_set_embeddings_nextn(ctx, true, false);
+        g_h_rows = &h_rows;
+    }
 
     if (single)
         for (size_t i = 0; i < toks.size(); ++i) decode(ctx, toks, i, i + 1);
@@ -123,6 +191,7 @@ int main(int argc, char** argv) {
         if (s + 1 < steps) decode(ctx, all, all.size() - 1, all.size());
     }
     std::fclose(f);
+    if (!mtp_out.empty()) write_mtp_logits(model, ctx, all, h_rows, single, threads, mtp_out);
 
     std::string json = "{\"cpu_variants\":" + cpu_variants_json() + ",\"n_vocab\":" + std::to_string(n_vocab) + ",\"prompt_tokens\":[";
     for (size_t i = 0; i < toks.size(); ++i) json += (i ? "," : "") + std::to_string(toks[i]);

@@ -35,16 +35,26 @@ export function hostCpu() {
 // Greedy-generates `steps` tokens after `prompt` (fed as one batch, or one token at a time when
 // `single`) and returns { tokens, rows, chosen, n }: the prompt's tokens, every step's logits,
 // the tokens chosen, the vocabulary size.
-export function runOracle(modelPath, prompt, steps, single, work) {
+// With mtp, also `mtpRows`: the draft logits of llama.cpp's MTP graph at every evaluated position.
+export function runOracle(modelPath, prompt, steps, single, work, mtp = false) {
   if (!fs.existsSync(driver)) throw new Error(`oracle missing: ${driver} (run scripts/setup.sh)`);
   if (!hostCpu().avx2) throw new Error('the golden needs an x86-64 CPU with AVX2 and FMA (ggml\'s haswell variant)');
   const out = path.join(work, 'oracle.bin');
-  const r = spawnSync(driver, [path.join(dir, 'bins'), modelPath, prompt, String(steps), out, single ? '1' : '0', '1'], { maxBuffer: 1 << 26 });
+  const argv = [path.join(dir, 'bins'), modelPath, prompt, String(steps), out, single ? '1' : '0', '1', ...(mtp ? [out + '.mtp'] : [])];
+  const r = spawnSync(driver, argv, { maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`llama_logits failed on ${modelPath}:\n${r.stderr}`);
   const { meta, rows } = readLogits(out, steps);
   if (meta.cpu_variants.join() !== PINNED_VARIANT)
     throw new Error(`the oracle ran ggml CPU variant(s) [${meta.cpu_variants}] instead of only ${PINNED_VARIANT}`);
-  return { tokens: meta.prompt_tokens, rows, chosen: meta.tokens, n: meta.n_vocab, variant: meta.cpu_variants[0] };
+  const res = { tokens: meta.prompt_tokens, rows, chosen: meta.tokens, n: meta.n_vocab, variant: meta.cpu_variants[0] };
+  if (mtp) res.mtpRows = readRows(out + '.mtp', meta.n_vocab);
+  return res;
+}
+
+// A file of float32 rows of n values.
+export function readRows(file, n) {
+  const buf = fs.readFileSync(file);
+  return Array.from({ length: buf.length / (4 * n) }, (_, s) => new Float32Array(buf.buffer, buf.byteOffset + s * n * 4, n));
 }
 
 // The files `rill logits` and llama_logits write: FILE (steps rows of n_vocab float32) and FILE.json.
