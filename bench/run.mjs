@@ -7,85 +7,21 @@
 //                      [--engines rill-node,rill-chromium,wllama-chromium,llama-native]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { closeBrowser, page } from './browser.mjs';
+import { ensureModels, modelPath, root } from './models.mjs';
+import { stat } from './stats.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
 const threads = Number(opt('--threads', 2));
 const repeats = Number(opt('--repeats', 3));
 const modelNames = opt('--models', 'qwen35-0.8b,llama-1b').split(',');
 const engines = opt('--engines', 'rill-node,rill-chromium,wllama-chromium,llama-native').split(',');
-const rill = path.join(root, 'build/native/rill');
 const node = process.execPath;
-const vocabDir = path.join(root, '.cache/llama.cpp/models');
-const modelDir = path.join(root, 'bench/models');
 
-// ---- models (random weights cost the same as real ones) --------------------------------------
-const QWEN35_08B = ['--arch', 'qwen35', '--vocab', `${vocabDir}/ggml-vocab-qwen35.gguf`, '--tied', '--vocab-size', '248320',
-  '--set', 'embedding_length=1024', '--set', 'block_count=24', '--set', 'feed_forward_length=3584',
-  '--set', 'attention.head_count=8', '--set', 'attention.head_count_kv=2', '--set', 'attention.key_length=256',
-  '--set', 'attention.value_length=256', '--set', 'rope.dimension_count=64', '--set', 'rope.dimension_sections=11,11,10,0',
-  '--set', 'ssm.state_size=128', '--set', 'ssm.group_count=16', '--set', 'ssm.time_step_rank=16', '--set', 'ssm.inner_size=2048',
-  '--set', 'context_length=262144'];
-const LLAMA_1B = ['--arch', 'llama', '--vocab', `${vocabDir}/ggml-vocab-llama-bpe.gguf`, '--tied',
-  '--set', 'embedding_length=2048', '--set', 'block_count=16', '--set', 'feed_forward_length=8192',
-  '--set', 'attention.head_count=32', '--set', 'attention.head_count_kv=8', '--set', 'rope.freq_base=500000',
-  '--set', 'context_length=131072'];
-const MODELS = {
-  // Qwen3.5-0.8B's shape and the public Q4_0 file's layout (token_embd Q6_K, ssm_out Q5_K).
-  'qwen35-0.8b': [...QWEN35_08B, '--type', 'q4_0', '--tensor-type', 'token_embd=q6_K', '--tensor-type', 'ssm_out=q5_K'],
-  // The same shape in llama.cpp's layouts of the files people download (rill synth --layout).
-  'qwen35-0.8b-q4_k_m': [...QWEN35_08B, '--layout', 'q4_k_m'],
-  'qwen35-0.8b-q8_0': [...QWEN35_08B, '--layout', 'q8_0'],
-  'qwen35-0.8b-iq4_xs': [...QWEN35_08B, '--layout', 'iq4_xs'],
-  // Llama-3.2-1B's shape, Q4_0 and Q4_K_M.
-  'llama-1b': [...LLAMA_1B, '--type', 'q4_0'],
-  'llama-1b-q4_k_m': [...LLAMA_1B, '--layout', 'q4_k_m'],
-};
-fs.mkdirSync(modelDir, { recursive: true });
-const modelPath = (m) => path.join(modelDir, `${m}.gguf`);
-for (const m of modelNames) {
-  if (!MODELS[m]) throw new Error(`unknown model ${m}`);
-  if (fs.existsSync(modelPath(m))) continue;
-  console.error(`bench: making ${m} with rill synth`);
-  const r = spawnSync(rill, ['synth', ...MODELS[m], '--out', modelPath(m), '--seed', '1'], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('rill synth failed (build first: scripts/test.sh or cmake --build --preset native)');
-}
-
-// ---- browser side ---------------------------------------------------------------------------
-const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
-const server = http.createServer((req, res) => {
-  const url = new URL(req.url, 'http://x');
-  const headers = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cache-Control': 'no-store' };
-  if (url.pathname === '/') { res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }); res.end('<!doctype html><title>bench</title>'); return; }
-  const file = path.join(root, decodeURIComponent(url.pathname));
-  if (!file.startsWith(root)) { res.writeHead(403); res.end(); return; }
-  fs.stat(file, (err, st) => {
-    if (err || !st.isFile()) { res.writeHead(404, headers); res.end(); return; }
-    res.writeHead(200, { ...headers, 'Content-Type': types[path.extname(file)] || 'application/octet-stream', 'Content-Length': st.size });
-    fs.createReadStream(file).pipe(res);
-  });
-});
-let browser = null, base = '';
-async function page() {
-  if (!browser) {
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${server.address().port}`;
-    browser = await chromium.launch({
-      executablePath: process.env.RILL_CHROMIUM || '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--enable-experimental-web-platform-features'],
-    });
-  }
-  const p = await browser.newPage();
-  await p.goto(base + '/');
-  return p;
-}
+ensureModels(modelNames);
 
 async function uaMemory() {
   // Page + workers, as Chromium accounts them (needs cross-origin isolation).
@@ -229,12 +165,8 @@ const bandwidth = {};
     await p.close();
   }
 }
-if (browser) { await browser.close(); server.close(); }
+await closeBrowser();
 
-const stat = (v) => {
-  const s = [...v].sort((a, b) => a - b);
-  return { median: s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2, min: s[0], max: s.at(-1) };
-};
 const runs = [];
 for (const [key, figs] of Object.entries(samples)) {
   const [engine, model] = key.split('|');

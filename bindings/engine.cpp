@@ -18,6 +18,7 @@
 #include "rill/error.h"
 #include "src/context.h"
 #include "src/model.h"
+#include "src/generator.h"
 #include "src/sampler.h"
 #include "src/thread_pool.h"
 #include "tokenizer/tokenizer.h"
@@ -101,6 +102,7 @@ public:
     // costs a wasm instance in a worker (about 0.2 s), paid once per engine rather than per load.
     void threads(int n) { guarded([&] { start_threads(n); }); }
     void freeModel() {
+        gen_.reset();
         ctx_.reset();
         model_.reset();
         decoder_.reset();
@@ -119,8 +121,7 @@ public:
     int decodePrompt(const std::string& text) {
         return guarded([&] {
             need_model();
-            const bool at_start = ctx_->n_past() == 0 && pending_token_ < 0;
-            return decode(model_->tokenizer().tokenize(text, at_start, true));
+            return decode(model_->tokenizer().tokenize(text, gen_->empty(), true));
         });
     }
     int decodeTokens(const val& ids) { return guarded([&] { need_model(); return decode(from_js(ids)); }); }
@@ -130,16 +131,10 @@ public:
         return guarded([&] {
             need_model();
             val r = val::object();
-            if (pending_token_ >= 0) {
-                if (ctx_->n_past() >= ctx_->n_ctx()) return finish(r, "context");
-                ctx_->eval({pending_token_});
-                pending_token_ = -1;
-            }
-            const TokenId id = sampler_->sample(ctx_->logits(), ctx_->n_vocab());
-            sampler_->accept(id);
+            if (!gen_->has_room()) return finish(r, "context");
+            const TokenId id = gen_->next();
             r.set("token", id);
             if (model_->tokenizer().is_end_of_generation(id)) return finish(r, "eos");
-            pending_token_ = id;
             r.set("piece", decoder_->push(id));
             r.set("done", false);
             r.set("reason", "");
@@ -160,9 +155,8 @@ public:
     void resetContext() {
         guarded([&] {
             need_model();
-            ctx_->reset();
+            gen_->reset();
             sampler_->reset();
-            pending_token_ = -1;
             decoder_ = std::make_unique<StreamDecoder>(model_->tokenizer());
             return 0;
         });
@@ -181,8 +175,49 @@ public:
             if (o.hasOwnProperty("seed")) p.seed = uint64_t(o["seed"].as<double>());
             if (!(p.top_p > 0.0f)) RILL_FAIL("topP must be positive, got %g", double(p.top_p));
             sampling_ = p;
-            if (sampler_) sampler_ = std::make_unique<Sampler>(p);
+            if (sampler_) *sampler_ = Sampler(p);  // in place: the generator holds it
             return 0;
+        });
+    }
+
+    // Speculative decoding with the model's MTP head (when it has one): {enabled (default true),
+    // draftTokens (1..3, 0 or absent: the default), adaptive (default true)}.
+    void setSpeculative(const val& o) {
+        guarded([&] {
+            SpeculativeParams p;
+            if (o.hasOwnProperty("enabled")) p.enabled = o["enabled"].as<bool>();
+            if (o.hasOwnProperty("draftTokens")) p.draft_tokens = o["draftTokens"].as<int>();
+            if (o.hasOwnProperty("adaptive")) p.adaptive = o["adaptive"].as<bool>();
+            if (gen_) gen_->set_params(p);  // checks the values
+            speculative_ = p;
+            return 0;
+        });
+    }
+    // Benchmarks: drafts replayed from a known text (token ids from position 0) instead of the MTP
+    // head's, right with probability `acceptance`; an empty text goes back to the MTP head.
+    void setReplayDrafts(const val& text, double acceptance) {
+        guarded([&] {
+            need_model();
+            const std::vector<TokenId> t = from_js(text);
+            gen_->set_draft_source(t.empty() ? DraftSource{} : replay_drafts(t, acceptance, ctx_->n_vocab()));
+            return 0;
+        });
+    }
+    // Drafts proposed and accepted, steps and their time, since the last call with clear = true.
+    val speculativeStats(bool clear) {
+        return guarded([&] {
+            need_model();
+            const GenerationStats& s = gen_->stats();
+            val o = val::object();
+            o.set("enabled", gen_->speculative());
+            o.set("maxDrafts", gen_->max_drafts());
+            o.set("drafted", s.drafted);
+            o.set("accepted", s.accepted);
+            o.set("steps", s.steps);
+            o.set("draftMs", s.draft_ms);
+            o.set("verifyMs", s.verify_ms);
+            if (clear) gen_->clear_stats();
+            return o;
         });
     }
 
@@ -208,6 +243,8 @@ public:
             o.set("nCtxTrain", c.n_ctx_train);
             o.set("nLayer", c.n_layer);
             o.set("nEmbd", c.n_embd);
+            o.set("mtp", m.mtp() != nullptr);
+            o.set("speculative", gen_->speculative());
             o.set("weightBytes", double(m.weight_bytes()));
             o.set("fileBytes", double(m.file().file_size()));
             o.set("stateBytes", double(ctx_->state_bytes()));
@@ -299,8 +336,8 @@ private:
         model_ = std::move(model);
         ctx_ = std::move(ctx);
         sampler_ = std::make_unique<Sampler>(sampling_);
+        gen_ = std::make_unique<Generator>(*ctx_, *sampler_, speculative_);
         decoder_ = std::make_unique<StreamDecoder>(model_->tokenizer());
-        pending_token_ = -1;
     }
     void start_threads(int n) {
         if (n <= 0) n = ThreadPool::default_threads();
@@ -313,14 +350,9 @@ private:
         if (!model_) RILL_FAIL("no model is loaded (call loadModel first; after freeModel the engine is empty)");
         return *model_;
     }
-    int decode(std::vector<TokenId> ids) {
-        if (pending_token_ >= 0) ids.insert(ids.begin(), pending_token_);
+    int decode(const std::vector<TokenId>& ids) {
         if (ids.empty()) RILL_FAIL("nothing to decode: the prompt is empty");
-        if (ctx_->n_past() + int(ids.size()) > ctx_->n_ctx())
-            RILL_FAIL("prompt of %zu tokens does not fit: %d of the context's %d tokens are used", ids.size(), ctx_->n_past(), ctx_->n_ctx());
-        ctx_->eval(ids, Logits::Last);
-        pending_token_ = -1;
-        for (TokenId id : ids) sampler_->accept(id);
+        gen_->feed(ids);
         return int(ids.size());
     }
     val finish(val& r, const char* reason) {
@@ -346,9 +378,10 @@ private:
     std::unique_ptr<ThreadPool> pool_;
     std::unique_ptr<Context> ctx_;
     std::unique_ptr<Sampler> sampler_;
+    std::unique_ptr<Generator> gen_;
     std::unique_ptr<StreamDecoder> decoder_;
     SamplerParams sampling_;
-    TokenId pending_token_ = -1;  // sampled and returned, evaluated at the next step
+    SpeculativeParams speculative_;
     std::vector<void*> pending_;  // allocations not yet handed to a model
 };
 
@@ -375,6 +408,9 @@ EMSCRIPTEN_BINDINGS(rill) {
         .function("generateToken", &Engine::generateToken)
         .function("resetContext", &Engine::resetContext)
         .function("setSampling", &Engine::setSampling)
+        .function("setSpeculative", &Engine::setSpeculative)
+        .function("speculativeStats", &Engine::speculativeStats)
+        .function("setReplayDrafts", &Engine::setReplayDrafts)
         .function("getLogits", &Engine::getLogits)
         .function("info", &Engine::info)
         .function("profile", &Engine::profile)

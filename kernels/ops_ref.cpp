@@ -698,13 +698,14 @@ void conv1d_push_state(float* state, const float* x, int64_t channels, int K) {
     std::memcpy(state + int64_t(K - 2) * channels, x, sizeof(float) * size_t(channels));
 }
 
-void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
+void delta_rule_step(const float* S_in, float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
                      int64_t dk, int64_t dv, float* out) {
     const float decay = std::exp(g);
     // Columns are independent, so each one goes through decay, delta, update and read-out in turn.
     for (int64_t j = 0; j < dv; ++j) {
         float* col = S + j * dk;
-        for (int64_t i = 0; i < dk; ++i) col[i] *= decay;
+        const float* col_in = S_in + j * dk;
+        for (int64_t i = 0; i < dk; ++i) col[i] = col_in[i] * decay;
         const float d = (v[j] - dot_f32_blocks32(col, k, dk)) * beta;
         for (int64_t i = 0; i < dk; ++i) col[i] = std::fma(k[i], d, col[i]);
         out[j] = dot_f32_blocks32(col, q, dk) * scale;

@@ -116,9 +116,10 @@ inline int conv1d_unfused_terms(int K) { return K - K % 4; }
 void conv1d_push_state(float* state, const float* x, int64_t channels, int K);
 
 // One token of the gated delta rule for one head. S is [dv][dk] (k contiguous):
-//   S = S * exp(g);  d = beta * (v - S^T k);  S += k d^T;  out = (S^T q) * scale
-// (scale = 1/sqrt(dk), applied to the read-out as llama.cpp's fused operation does).
-void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
+//   S = S_in * exp(g);  d = beta * (v - S^T k);  S += k d^T;  out = (S^T q) * scale
+// (scale = 1/sqrt(dk), applied to the read-out as llama.cpp's fused operation does). S_in is the
+// state before the token: S itself, or another buffer (the state then moves without a copy).
+void delta_rule_step(const float* S_in, float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
                      int64_t dk, int64_t dv, float* out);
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + __builtin_expf(-x)); }

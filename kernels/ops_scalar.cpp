@@ -51,9 +51,9 @@ void attention_head(const float* q, const float* k, const float* v, int64_t n_kv
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out) {
     rill::conv1d_causal_step(state, x, w, channels, K, out);
 }
-void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
+void delta_rule_step(const float* S_in, float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
                      int64_t dk, int64_t dv, float* out) {
-    rill::delta_rule_step(S, q, k, v, g, beta, scale, dk, dv, out);
+    rill::delta_rule_step(S_in, S, q, k, v, g, beta, scale, dk, dv, out);
 }
 
 }  // namespace rill::kern

@@ -1131,17 +1131,18 @@ void conv1d_causal_step(float* state, const float* x, const float* w, int64_t ch
     conv1d_push_state(state, x, channels, K);
 }
 
-void delta_rule_step(float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
+void delta_rule_step(const float* S_in, float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
                      int64_t dk, int64_t dv, float* out) {
     const float decay = std::exp(g);
     const v128 vdecay = wasm_f32x4_splat(decay);
     const bool vec = dk % 4 == 0;
     for (int64_t j = 0; j < dv; ++j) {
         float* col = S + j * dk;
+        const float* col_in = S_in + j * dk;
         int64_t i = 0;
         if (vec)
-            for (; i < dk; i += 4) wasm_v128_store(col + i, wasm_f32x4_mul(load(col + i), vdecay));
-        for (; i < dk; ++i) col[i] *= decay;
+            for (; i < dk; i += 4) wasm_v128_store(col + i, wasm_f32x4_mul(load(col_in + i), vdecay));
+        for (; i < dk; ++i) col[i] = col_in[i] * decay;
         const float d = (v[j] - dot_blocks32(col, k, dk)) * beta;
         const v128 vd = wasm_f32x4_splat(d);
         i = 0;

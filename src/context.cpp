@@ -329,11 +329,14 @@ void Context::deltanet_block(int il, Batch& b) {
                 }
                 const float bt = sigmoid(beta[size_t(t * nv + h)]);
                 float* o = &mixed_out[size_t(t * value_dim + h * dv)];
-                kern::delta_rule_step(S, q + hk * dk, k + hk * dk, v + h * dv, g, bt, q_scale, dk, dv, o);
-                if (ckpt_pos0_ >= 0 && t + 1 < n) {
-                    const size_t head = size_t(dv) * size_t(dk);
-                    std::copy(S, S + head, &ssm_ckpt_[size_t(il)][(size_t(t) * size_t(nv) + size_t(h)) * head]);
-                }
+                // With checkpoints, the state after each token but the last is written straight into
+                // its checkpoint and read from there by the next token: no copies.
+                const bool keep = ckpt_pos0_ >= 0;
+                const size_t head = size_t(dv) * size_t(dk);
+                const auto ckpt = [&](int i) { return &ssm_ckpt_[size_t(il)][(size_t(i) * size_t(nv) + size_t(h)) * head]; };
+                const float* S_in = keep && t > 0 ? ckpt(t - 1) : S;
+                float* S_out = keep && t + 1 < n ? ckpt(t) : S;
+                kern::delta_rule_step(S_in, S_out, q + hk * dk, k + hk * dk, v + h * dv, g, bt, q_scale, dk, dv, o);
                 kern::rms_norm(o, L.ssm_norm.f32(), o, dv, c.rms_eps);
                 float* zh = &z[size_t(t * value_dim + h * dv)];
                 kern::silu_inplace(zh, dv);  // llama.cpp applies SiLU to z one head (row) at a time

@@ -15,13 +15,36 @@ double since_ms(Clock::time_point t0) { return std::chrono::duration<double, std
 TokenId argmax(const float* x, int n) { return TokenId(std::max_element(x, x + n) - x); }
 }  // namespace
 
-Generator::Generator(Context& ctx, Sampler& sampler, SpeculativeParams sp)
-    : ctx_(ctx), sampler_(sampler), mtp_(sp.enabled && ctx.has_mtp()),
-      k_max_(sp.draft_tokens ? sp.draft_tokens : SpeculativeParams::kDefaultDraftTokens), adaptive_(sp.adaptive) {
+DraftSource replay_drafts(std::vector<TokenId> text, double acceptance, int n_vocab) {
+    if (!(acceptance >= 0 && acceptance <= 1)) RILL_FAIL("acceptance must be in [0, 1], got %g", acceptance);
+    return [text = std::move(text), acceptance, n_vocab](int pos, TokenId, int k) {
+        std::vector<TokenId> d;
+        for (int i = 1; i <= k; ++i) {
+            const size_t q = size_t(pos + i);
+            const TokenId right = q < text.size() ? text[q] : 0;
+            uint64_t h = (q + 1) * 0x9e3779b97f4a7c15ULL;
+            h = (h ^ (h >> 31)) * 0xbf58476d1ce4e5b9ULL;
+            const bool wrong = double(h >> 11) * (1.0 / 9007199254740992.0) >= acceptance;
+            d.push_back(wrong ? TokenId((uint64_t(right) + 1 + (h % 1000)) % uint64_t(n_vocab)) : right);
+        }
+        return d;
+    };
+}
+
+Generator::Generator(Context& ctx, Sampler& sampler, SpeculativeParams sp) : ctx_(ctx), sampler_(sampler) {
+    h_last_.assign(size_t(ctx.model().config().n_embd), 0.0f);
+    set_params(sp);
+}
+
+void Generator::set_params(const SpeculativeParams& sp) {
     if (sp.draft_tokens < 0 || sp.draft_tokens > SpeculativeParams::kMaxDraftTokens)
         RILL_FAIL("draft tokens must be 1 to %d (0: the default), got %d", SpeculativeParams::kMaxDraftTokens, sp.draft_tokens);
+    settle();
+    flush_absorb();
+    mtp_ = sp.enabled && ctx_.has_mtp();
+    k_max_ = sp.draft_tokens ? sp.draft_tokens : SpeculativeParams::kDefaultDraftTokens;
+    adaptive_ = sp.adaptive;
     step_ms_.assign(size_t(k_max_ + 1), 0.0);
-    h_last_.assign(size_t(ctx.model().config().n_embd), 0.0f);
 }
 
 void Generator::reset() {
@@ -31,6 +54,8 @@ void Generator::reset() {
     queue_.clear();
     step_tokens_.clear();
     ahead_ = 0;
+    mtp_tokens_.clear();
+    mtp_h_.clear();
     std::fill(h_last_.begin(), h_last_.end(), 0.0f);  // llama.cpp's MTP pairs the first token with zeros
 }
 
@@ -41,9 +66,23 @@ bool Generator::has_room() const {
     return ctx_.n_past() < ctx_.n_ctx();
 }
 
-// Fills the MTP cache at positions pos0.. with (tokens[i], h_prev row i).
+// Queues the pairs (tokens[i], h_prev row i) for the MTP cache at positions pos0..; they are
+// written in one batch before the next draft (or once enough have gathered), so that steps
+// without drafts cost the head almost nothing.
 void Generator::absorb(const TokenId* tokens, const float* h_prev, int n, int pos0) {
-    if (n > 0) ctx_.mtp_eval(tokens, h_prev, n, pos0, Logits::None);
+    if (n <= 0) return;
+    if (mtp_tokens_.empty()) mtp_pos0_ = pos0;
+    if (pos0 != mtp_pos0_ + int(mtp_tokens_.size())) RILL_FAIL("internal: MTP pairs out of order");
+    mtp_tokens_.insert(mtp_tokens_.end(), tokens, tokens + n);
+    mtp_h_.insert(mtp_h_.end(), h_prev, h_prev + size_t(n) * h_last_.size());
+    if (mtp_tokens_.size() >= kAbsorbBatch) flush_absorb();
+}
+
+void Generator::flush_absorb() {
+    if (mtp_tokens_.empty()) return;
+    ctx_.mtp_eval(mtp_tokens_.data(), mtp_h_.data(), int(mtp_tokens_.size()), mtp_pos0_, Logits::None);
+    mtp_tokens_.clear();
+    mtp_h_.clear();
 }
 
 void Generator::settle() {
@@ -51,8 +90,16 @@ void Generator::settle() {
     const int popped = int(step_tokens_.size() - queue_.size());
     if (ahead_ > 0) {  // accepted drafts were evaluated but not emitted: keep the verify batch's first 1 + popped
         ctx_.rollback(1 + popped);
-        const float* h = ctx_.hidden(popped);
-        if (mtp_) h_last_.assign(h, h + h_last_.size());
+        if (mtp_) {
+            const float* h = ctx_.hidden(popped);
+            h_last_.assign(h, h + h_last_.size());
+            // Pairs queued for dropped positions go too (the cache's own entries there are overwritten later).
+            const size_t keep = size_t(std::max(0, ctx_.n_past() - mtp_pos0_));
+            if (keep < mtp_tokens_.size()) {
+                mtp_tokens_.resize(keep);
+                mtp_h_.resize(keep * h_last_.size());
+            }
+        }
     }
     std::deque<TokenId> recent = recent_before_;
     sampler_.set_recent(std::move(recent));
@@ -69,6 +116,9 @@ void Generator::feed(const std::vector<TokenId>& tokens) {
     ids.insert(ids.end(), tokens.begin(), tokens.end());
     if (ids.empty()) RILL_FAIL("nothing to evaluate");
     const int pos0 = ctx_.n_past();
+    if (pos0 + int(ids.size()) > ctx_.n_ctx())
+        RILL_FAIL("prompt of %zu tokens does not fit: %d of the context's %d tokens are used", tokens.size(), pos0 + int(pending_ >= 0),
+                  ctx_.n_ctx());
     EvalOptions o;
     o.hidden = mtp_;
     ctx_.eval(ids, o);  // throws before any change if the tokens do not fit
@@ -103,18 +153,27 @@ int Generator::choose_drafts(int room) {
     const int k_top = std::min(k_max_, room);
     if (!speculative() || k_top <= 0) return 0;
     if (!adaptive_) return k_top;
-    for (int k = 0; k <= k_top; ++k)
-        if (step_ms_[size_t(k)] == 0) return k;  // each choice is timed once before it is compared
+    // The best of the choices timed so far; the next larger one is tried (timed) when the largest
+    // timed one is the best, so that drafting more is explored only while it looks like paying.
     const double a = std::min(0.99, (accepted_ + 2 * 0.7) / (tested_ + 2));
     int best = 0;
     double best_rate = 0;
     for (int k = 0; k <= k_top; ++k) {
+        if (step_ms_[size_t(k)] == 0) {
+            if (k == 0 || best == k - 1) return k;
+            break;
+        }
         const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
         const double rate = tokens / step_ms_[size_t(k)];
         if (rate > best_rate) best_rate = rate, best = k;
     }
-    if (best == 0 && ++plain_steps_ % 16 == 0) return 1;  // keep measuring the acceptance
-    return best;
+    if (best > 0) return best;
+    // Not paying now: draft once in a while to keep measuring the acceptance, less often while
+    // those probes keep failing.
+    if (++plain_steps_ < probe_interval_) return 0;
+    plain_steps_ = 0;
+    probing_ = true;
+    return 1;
 }
 
 TokenId Generator::step() {
@@ -138,6 +197,7 @@ TokenId Generator::step() {
             if (int(d.size()) != k) RILL_FAIL("the draft source gave %zu tokens, %d asked for", d.size(), k);
             batch.insert(batch.end(), d.begin(), d.end());
         } else {  // chained through the MTP head: each draft's own state is the next one's h_prev
+            flush_absorb();
             ctx_.mtp_eval(&pending_, h_last_.data(), 1, P, Logits::Last);
             for (int i = 1;; ++i) {
                 batch.push_back(argmax(ctx_.mtp_logits(), V));
@@ -179,6 +239,8 @@ TokenId Generator::step() {
         const double tested = std::min(a + 1, k);
         tested_ = 0.9 * tested_ + tested;
         accepted_ = 0.9 * accepted_ + a;
+        if (probing_) probe_interval_ = a > 0 ? kFirstProbe : std::min(kLastProbe, 2 * probe_interval_);
+        probing_ = false;
     }
     if (mtp_) {  // the head's cache gets the pairs (token, h_prev) of the tokens kept
         std::vector<float> h_prev(size_t(1 + a) * E);

@@ -35,6 +35,11 @@ struct GenerationStats {
 // given the position of the pending token, the pending token and k, the k tokens after it.
 using DraftSource = std::function<std::vector<TokenId>(int pos, TokenId pending, int k)>;
 
+// A benchmark's drafts: the token at each position as a known text has it (a previous greedy run),
+// each replaced by a wrong one with probability 1 - acceptance (decided per position by a hash,
+// so every run sees the same drafts).
+DraftSource replay_drafts(std::vector<TokenId> text, double acceptance, int n_vocab);
+
 class Generator {
 public:
     Generator(Context& ctx, Sampler& sampler, SpeculativeParams sp = {});
@@ -50,8 +55,14 @@ public:
     // Forgets the text: the context is reset, the sampler's recent tokens cleared (its random
     // stream goes on).
     void reset();
-    // Tokens emitted and evaluated: what the context holds once the pending token is evaluated.
+    // Tokens emitted and evaluated (the pending one not counted).
     int n_past() const;
+    // Nothing fed or generated since the start or the last reset.
+    bool empty() const { return n_past() == 0 && pending_ < 0 && queue_.empty(); }
+    // Changes the speculative parameters between steps. Turned on part-way through a text, the MTP
+    // cache lacks the pairs of the tokens evaluated while it was off: drafts are poorer (never the
+    // output) until the next reset.
+    void set_params(const SpeculativeParams& sp);
 
     bool speculative() const { return mtp_ || bool(source_); }
     int max_drafts() const { return k_max_; }
@@ -64,12 +75,13 @@ private:
     int choose_drafts(int room);
     void settle();  // drops evaluated-but-unemitted drafts (see queue_)
     void absorb(const TokenId* tokens, const float* h_prev, int n, int pos0);
+    void flush_absorb();
 
     Context& ctx_;
     Sampler& sampler_;
-    bool mtp_;  // drafting with the MTP head: every eval keeps hidden states and the head absorbs them
-    int k_max_;
-    bool adaptive_;
+    bool mtp_ = false;  // drafting with the MTP head: every eval keeps hidden states and the head absorbs them
+    int k_max_ = 0;
+    bool adaptive_ = true;
     DraftSource source_;
     TokenId pending_ = -1;  // emitted, not yet evaluated
     // Tokens decided by the last verify batch and not yet returned by next(); the first
@@ -80,11 +92,19 @@ private:
     int ahead_ = 0;  // leading queue_ tokens already evaluated
     TokenId pop();
     std::vector<float> h_last_;  // the main model's hidden state of the last evaluated token (MTP input)
+    // Pairs (token, h_prev) waiting to be written to the MTP cache, at positions mtp_pos0_..
+    std::vector<TokenId> mtp_tokens_;
+    std::vector<float> mtp_h_;
+    int mtp_pos0_ = 0;
+    static constexpr size_t kAbsorbBatch = 64;
     GenerationStats stats_;
     // The adaptive choice: acceptance and cost estimates.
     double accept_rate_ = 0.7, tested_ = 0, accepted_ = 0;
     std::vector<double> step_ms_;  // per number of drafts 0..k_max (0: not measured yet)
     int plain_steps_ = 0;
+    static constexpr int kFirstProbe = 16, kLastProbe = 256;
+    int probe_interval_ = kFirstProbe;  // plain steps between drafts while drafting does not pay
+    bool probing_ = false;
 };
 
 }  // namespace rill

@@ -311,12 +311,20 @@ TEST(Kernels, AttentionConvAndDeltaRuleMatchReference) {
         const auto vv = gaussian(size_t(dv), 10);
         std::vector<float> r1(static_cast<size_t>(dv)), r2(static_cast<size_t>(dv));
         for (int step = 0; step < 3; ++step) {
-            delta_rule_step(S1.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r1.data());
-            kern::delta_rule_step(S2.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r2.data());
+            delta_rule_step(S1.data(), S1.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r1.data());
+            kern::delta_rule_step(S2.data(), S2.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r2.data());
         }
         const std::string what = "delta rule dk=" + std::to_string(dk);
         expect_close(r2, r1, std::vector<float>(size_t(dv), 4.0f), what + " read-out");
         expect_close(S2, S1, std::vector<float>(S1.size(), 4.0f), what + " state");
+        // Out of place (the verify batch's checkpoints): the same state and read-out, the input untouched.
+        const auto S_before = S2;
+        std::vector<float> S3(S2.size(), -1.0f), r3(static_cast<size_t>(dv));
+        kern::delta_rule_step(S2.data(), S3.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r3.data());
+        kern::delta_rule_step(S2.data(), S2.data(), qv.data(), kv.data(), vv.data(), -0.3f, 0.7f, 0.088f, dk, dv, r2.data());
+        EXPECT_EQ(S3, S2) << what << " out of place";
+        EXPECT_EQ(r3, r2) << what << " out of place";
+        EXPECT_NE(S_before, S2);
     }
 }
 

@@ -216,7 +216,7 @@ TEST(Ops, DeltaRuleMatchesMatrixForm) {
     for (int t = 0; t < 6; ++t) {
         auto q = gaussian(size_t(dk), 10 + t, 0.2f), k = gaussian(size_t(dk), 20 + t, 0.2f), v = gaussian(size_t(dv), 30 + t);
         const float g = -0.1f * float(t + 1), beta = 0.3f + 0.1f * float(t), scale = 0.125f;
-        delta_rule_step(S.data(), q.data(), k.data(), v.data(), g, beta, scale, dk, dv, out.data());
+        delta_rule_step(S.data(), S.data(), q.data(), k.data(), v.data(), g, beta, scale, dk, dv, out.data());
         for (auto& s : Sd) s *= std::exp(double(g));
         for (int64_t j = 0; j < dv; ++j) {
             double sk = 0;

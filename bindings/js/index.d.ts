@@ -32,6 +32,8 @@ export interface ModelInfo {
   nCtxTrain: number;
   nLayer: number;
   nEmbd: number;
+  /** The file has a multi-token-prediction layer (speculative decoding available). */
+  mtp: boolean;
   weightBytes: number;
   fileBytes: number;
   /** KV cache and recurrent state, in bytes. */
@@ -68,6 +70,10 @@ export interface SamplingOptions {
   signal?: AbortSignal;
   /** Continue after the current context instead of starting afresh. */
   keepContext?: boolean;
+  /** Speculative decoding with the file's MTP layer (Qwen 3.5), when it has one. Same output. Default true. */
+  speculative?: boolean;
+  /** Drafts per step, 1..3. Default: 0 to 2 per step, as measured acceptance and cost make pay. */
+  draftTokens?: number;
 }
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant' | 'tool' | string; content: string | unknown; [key: string]: unknown; }
@@ -87,7 +93,11 @@ export interface CompletionResult {
   stopReason: 'eos' | 'length' | 'stop' | 'abort' | 'context';
   promptTokens: number;
   generatedTokens: number;
-  timings: { promptMs: number; promptTokensPerSecond: number; generateMs: number; generateTokensPerSecond: number };
+  timings: {
+    promptMs: number; promptTokensPerSecond: number; generateMs: number; generateTokensPerSecond: number;
+    /** Whether MTP drafting ran; drafts proposed and accepted; time drafting and evaluating; main-model evaluations. */
+    speculative: boolean; draftTokens: number; acceptedDraftTokens: number; draftMs: number; verifyMs: number; steps: number;
+  };
   /** chat(): the rendered prompt and the template used. */
   prompt?: string;
   template?: string;

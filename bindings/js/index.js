@@ -161,7 +161,9 @@ class Engine {
 
   // Text completion. options: maxTokens, temperature, topK, topP, minP, repeatPenalty,
   // presencePenalty, seed, stop (strings), signal (AbortSignal), keepContext (continue from the
-  // current state instead of starting afresh).
+  // current state instead of starting afresh), speculative (default true: with a file that has an
+  // MTP layer, draft tokens with it and verify them in one batch; the output is the same), and
+  // draftTokens (1..3 drafts every step; default: as many as pay, by measured acceptance and cost).
   complete(prompt, options = {}) {
     return this._generate({ prompt: String(prompt) }, options);
   }
@@ -210,7 +212,13 @@ class Engine {
         if (signal.aborted) stop();
         else signal.addEventListener('abort', stop, { once: true });
       }
-      try { this._needModel(); } catch (e) { c._finish(e); return; }
+      try {
+        this._needModel();
+        if (opts.speculative != null && typeof opts.speculative !== 'boolean')
+          throw new TypeError(`speculative must be true or false, got ${typeof opts.speculative}`);
+        if (opts.draftTokens != null && !(Number.isInteger(opts.draftTokens) && opts.draftTokens >= 1 && opts.draftTokens <= 3))
+          throw new RangeError(`draftTokens must be an integer from 1 to 3, got ${opts.draftTokens}`);
+      } catch (e) { c._finish(e); return; }
       if (opts.stop && !Array.isArray(opts.stop)) opts.stop = [opts.stop];
       this._request('generate', { ...input, options: opts, abort: abort.buffer }, { onPiece: (p) => c._push(p) })
         .then((r) => c._finish(null, r), (e) => c._finish(e))
@@ -232,6 +240,14 @@ class Engine {
   async evaluate(tokens) {
     this._needModel();
     return this._request('evaluate', { tokens: Array.from(tokens) });
+  }
+
+  // Benchmarks of speculative decoding: drafts taken from a known text (token ids from position 0,
+  // e.g. a previous greedy run's prompt and output), each right with probability `acceptance`,
+  // instead of the MTP head's; null goes back to the head. Not for applications.
+  async _replayDrafts(tokens, acceptance = 1) {
+    this._needModel();
+    return this._request('replayDrafts', { tokens: tokens ? Array.from(tokens) : [], acceptance });
   }
 
   // Where evaluation time went since the last profile({ clear: true }): milliseconds per

@@ -17,6 +17,7 @@
 #include "gguf/gguf.h"
 #include "rill/error.h"
 #include "src/context.h"
+#include "src/generator.h"
 #include "src/model.h"
 #include "src/sampler.h"
 #include "src/synth.h"
@@ -35,6 +36,7 @@ const char* kUsage =
     "  rill detokenize -m MODEL.gguf [--special] [--lines] IDS...\n"
     "  rill generate -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--presence-penalty P] [--seed S] [-c N_CTX] [-t THREADS] [--json]\n"
+    "                [--no-spec] [--draft K] [--fixed-draft]\n"
     "  rill logits -m MODEL.gguf -p PROMPT -n N --out FILE [-c N_CTX] [--batch B] [--reset-after-prompt P] [--mtp-out FILE]\n"
     "  rill synth --arch ARCH --vocab VOCAB.gguf --out FILE.gguf [--seed S] [--set KEY=VALUE ...]\n"
     "             [--type T | --layout L] [--tensor-type NAME=T ...] [--vocab-size N] [--tied] [--mtp] [--imatrix]\n"
@@ -42,9 +44,14 @@ const char* kUsage =
     "  --lines  batch mode: each stdin line is one JSON string (tokenize) or JSON array of ids\n"
     "           (detokenize); one JSON result per output line.\n"
     "  generate  streams text; prompt tokens follow the model's BOS rules; stops at end of generation.\n"
+    "            With an MTP block in the file (Qwen 3.5), decodes speculatively: up to K drafts per step\n"
+    "            (1..3, default 2; how many each step is chosen from measured acceptance and cost, or\n"
+    "            always K with --fixed-draft); --no-spec decodes one token at a time.\n"
     "  logits    greedy-generates N tokens, writes FILE (N rows of n_vocab float32, row i chose token i)\n"
     "            and FILE.json (prompt_tokens, tokens, n_vocab). --batch B prefills in chunks of B tokens;\n"
     "            --reset-after-prompt P first runs P and 4 tokens, then resets the context.\n"
+    "            --mtp-out FILE also writes the MTP head's draft logits at every evaluated position\n"
+    "            (one pair at a time with --batch 1, else as one batch).\n"
     "  synth     ARCH is qwen35, llama, qwen2 or qwen3; --set takes GGUF keys without the arch prefix;\n"
     "            --type is the default type of weight matrices (f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_K q5_K q6_K iq4_nl iq4_xs),\n"
     "            --layout L instead gives each tensor the type llama.cpp's quantiser picks for file type L\n"
@@ -352,7 +359,7 @@ void prefill(rill::Context& ctx, const std::vector<rill::TokenId>& ids, int batc
 
 int cmd_generate(int argc, char** argv) {
     const Args a = parse_args(argc, argv, 2, {"-m", "-p", "-n", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-                                              "--presence-penalty", "--seed", "-c", "-t"}, {"--json"});
+                                              "--presence-penalty", "--seed", "-c", "-t", "--draft"}, {"--json", "--no-spec", "--fixed-draft"});
     if (!a.has("-p")) RILL_FAIL("missing -p PROMPT");
     auto l = load_model(a);
     rill::SamplerParams sp;
@@ -364,43 +371,52 @@ int cmd_generate(int argc, char** argv) {
     sp.presence_penalty = float_opt(a, "--presence-penalty", 0.0f);
     sp.seed = uint64_t(int_opt(a, "--seed", 0));
     rill::Sampler sampler(sp);
+    rill::SpeculativeParams spec;
+    spec.enabled = !a.has("--no-spec");
+    spec.draft_tokens = int_opt(a, "--draft", 0);
+    spec.adaptive = !a.has("--fixed-draft");
+    rill::Generator gen(*l.ctx, sampler, spec);
     const int n_predict = int_opt(a, "-n", 64);
     const bool as_json = a.has("--json");
     const auto& tok = l.model->tokenizer();
 
     const auto ids = prompt_tokens(*l.model, a.opts.at("-p"));
-    for (auto id : ids) sampler.accept(id);
+    if (int(ids.size()) > l.ctx->n_ctx())
+        RILL_FAIL("prompt of %zu tokens is longer than the context of %d tokens (use -c)", ids.size(), l.ctx->n_ctx());
     auto t0 = std::chrono::steady_clock::now();
-    prefill(*l.ctx, ids, 0);
+    gen.feed(ids);
     const double prompt_ms = elapsed_ms(t0);
 
     std::vector<rill::TokenId> out;
     std::string text;
     rill::StreamDecoder dec(tok);
     t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < n_predict && l.ctx->n_past() < l.ctx->n_ctx(); ++i) {
-        const rill::TokenId id = sampler.sample(l.ctx->logits(), l.ctx->n_vocab());
-        sampler.accept(id);
+    while (int(out.size()) < n_predict && gen.has_room()) {
+        const rill::TokenId id = gen.next();
         out.push_back(id);
         if (tok.is_end_of_generation(id)) break;
         const std::string piece = dec.push(id);
         text += piece;
         if (!as_json) { std::fwrite(piece.data(), 1, piece.size(), stdout); std::fflush(stdout); }
-        if (i + 1 < n_predict) l.ctx->eval({id});
     }
     const std::string tail = dec.flush();
     text += tail;
     const double gen_ms = elapsed_ms(t0);
+    const rill::GenerationStats& st = gen.stats();
     if (as_json) {
         json j = {{"prompt_tokens", ids}, {"tokens", out}, {"text", text}};
         j["timings"] = {{"load_ms", l.load_ms}, {"prompt_ms", prompt_ms}, {"prompt_tok_s", ids.size() / (prompt_ms / 1000.0)},
                         {"generate_ms", gen_ms}, {"generate_tok_s", out.size() / (gen_ms / 1000.0)}};
+        j["speculative"] = {{"enabled", gen.speculative()}, {"max_drafts", gen.max_drafts()}, {"drafted", st.drafted},
+                            {"accepted", st.accepted}, {"steps", st.steps}, {"draft_ms", st.draft_ms}, {"verify_ms", st.verify_ms}};
         std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     } else {
         std::fwrite(tail.data(), 1, tail.size(), stdout);
         std::printf("\n");
-        std::fprintf(stderr, "\n[prompt %zu tokens, %.1f tok/s; generated %zu tokens, %.1f tok/s]\n", ids.size(),
+        std::fprintf(stderr, "\n[prompt %zu tokens, %.1f tok/s; generated %zu tokens, %.1f tok/s", ids.size(),
                      ids.size() / (prompt_ms / 1000.0), out.size(), out.size() / (gen_ms / 1000.0));
+        if (gen.speculative()) std::fprintf(stderr, "; MTP drafts %d, accepted %d", st.drafted, st.accepted);
+        std::fprintf(stderr, "]\n");
     }
     return 0;
 }

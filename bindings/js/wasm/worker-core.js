@@ -178,7 +178,13 @@
         presencePenalty: o.presencePenalty == null ? 0 : o.presencePenalty,
         seed: o.seed == null ? Math.floor(Math.random() * 2 ** 32) : o.seed,
       });
+      e.setSpeculative({
+        enabled: o.speculative == null ? true : !!o.speculative,
+        draftTokens: o.draftTokens == null ? 0 : o.draftTokens,
+        adaptive: o.draftTokens == null,
+      });
       if (!o.keepContext) e.resetContext();
+      e.speculativeStats(true);
       const t0 = now();
       const promptTokens = msg.tokens ? e.decodeTokens(msg.tokens) : e.decodePrompt(msg.prompt);
       const t1 = now();
@@ -213,12 +219,16 @@
       }
       emit(held);
       const t2 = now();
+      const spec = e.speculativeStats(true);
       return {
         text, tokens, stopReason: reason,
         promptTokens, generatedTokens: tokens.length,
         timings: {
           promptMs: t1 - t0, promptTokensPerSecond: promptTokens / ((t1 - t0) / 1000),
           generateMs: t2 - t1, generateTokensPerSecond: tokens.length / ((t2 - t1) / 1000),
+          // Speculative decoding with the model's MTP head: drafts proposed and accepted.
+          speculative: spec.enabled, draftTokens: spec.drafted, acceptedDraftTokens: spec.accepted,
+          draftMs: spec.draftMs, verifyMs: spec.verifyMs, steps: spec.steps,
         },
       };
     }
@@ -234,6 +244,7 @@
       profile: (m) => requireEngine().profile(!!m.clear),
       evaluate: (m) => requireEngine().decodeTokens(m.tokens),
       reset: () => { requireEngine().resetContext(); return null; },
+      replayDrafts: (m) => { requireEngine().setReplayDrafts(m.tokens, m.acceptance); return null; },
       logits: () => requireEngine().getLogits(),
       info: () => requireEngine().info(),
       unload: () => { requireEngine().freeModel(); return null; },

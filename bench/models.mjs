@@ -1,0 +1,51 @@
+// The benchmark's models: synthetic GGUF files in the shapes and layouts of public ones, made
+// once with `rill synth` into bench/models/ (random weights cost the same to run as real ones).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const rill = path.join(root, 'build/native/rill');
+const vocabDir = path.join(root, '.cache/llama.cpp/models');
+const modelDir = path.join(root, 'bench/models');
+
+const QWEN35_08B = ['--arch', 'qwen35', '--vocab', `${vocabDir}/ggml-vocab-qwen35.gguf`, '--tied', '--vocab-size', '248320',
+  '--set', 'embedding_length=1024', '--set', 'block_count=24', '--set', 'feed_forward_length=3584',
+  '--set', 'attention.head_count=8', '--set', 'attention.head_count_kv=2', '--set', 'attention.key_length=256',
+  '--set', 'attention.value_length=256', '--set', 'rope.dimension_count=64', '--set', 'rope.dimension_sections=11,11,10,0',
+  '--set', 'ssm.state_size=128', '--set', 'ssm.group_count=16', '--set', 'ssm.time_step_rank=16', '--set', 'ssm.inner_size=2048',
+  '--set', 'context_length=262144'];
+const LLAMA_1B = ['--arch', 'llama', '--vocab', `${vocabDir}/ggml-vocab-llama-bpe.gguf`, '--tied',
+  '--set', 'embedding_length=2048', '--set', 'block_count=16', '--set', 'feed_forward_length=8192',
+  '--set', 'attention.head_count=32', '--set', 'attention.head_count_kv=8', '--set', 'rope.freq_base=500000',
+  '--set', 'context_length=131072'];
+const QWEN35_08B_Q4_0 = [...QWEN35_08B, '--type', 'q4_0', '--tensor-type', 'token_embd=q6_K', '--tensor-type', 'ssm_out=q5_K'];
+export const MODELS = {
+  // Qwen3.5-0.8B's shape and the public Q4_0 file's layout (token_embd Q6_K, ssm_out Q5_K).
+  'qwen35-0.8b': QWEN35_08B_Q4_0,
+  // The same shape in llama.cpp's layouts of the files people download (rill synth --layout).
+  'qwen35-0.8b-q4_k_m': [...QWEN35_08B, '--layout', 'q4_k_m'],
+  'qwen35-0.8b-q8_0': [...QWEN35_08B, '--layout', 'q8_0'],
+  'qwen35-0.8b-iq4_xs': [...QWEN35_08B, '--layout', 'iq4_xs'],
+  // ... with the multi-token-prediction layer the current converter keeps (speculative decoding).
+  'qwen35-0.8b-mtp': [...QWEN35_08B_Q4_0, '--mtp'],
+  'qwen35-0.8b-q4_k_m-mtp': [...QWEN35_08B, '--layout', 'q4_k_m', '--mtp'],
+  // Llama-3.2-1B's shape, Q4_0 and Q4_K_M.
+  'llama-1b': [...LLAMA_1B, '--type', 'q4_0'],
+  'llama-1b-q4_k_m': [...LLAMA_1B, '--layout', 'q4_k_m'],
+};
+
+export const modelPath = (m) => path.join(modelDir, `${m}.gguf`);
+
+// Makes the models not made yet; throws for an unknown name.
+export function ensureModels(names) {
+  fs.mkdirSync(modelDir, { recursive: true });
+  for (const m of names) {
+    if (!MODELS[m]) throw new Error(`unknown model ${m} (known: ${Object.keys(MODELS).join(', ')})`);
+    if (fs.existsSync(modelPath(m))) continue;
+    console.error(`bench: making ${m} with rill synth`);
+    const r = spawnSync(rill, ['synth', ...MODELS[m], '--out', modelPath(m), '--seed', '1'], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('rill synth failed (build first: scripts/test.sh or cmake --build --preset native)');
+  }
+}
