@@ -155,7 +155,9 @@ int Generator::choose_drafts(int room) {
     if (!adaptive_) return k_top;
     // The best of the choices timed so far; the next larger one is tried (timed) when the largest
     // timed one is the best, so that drafting more is explored only while it looks like paying.
-    const double a = std::min(0.99, (accepted_ + 2 * 0.7) / (tested_ + 2));
+    // Acceptance: the drafts tested lately (decaying counts) and one prior draft accepted half the
+    // time, so that a few misses are enough to stop drafting where it does not pay.
+    const double a = std::min(0.99, (accepted_ + 0.5) / (tested_ + 1));
     int best = 0;
     double best_rate = 0;
     for (int k = 0; k <= k_top; ++k) {

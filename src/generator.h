@@ -99,7 +99,7 @@ private:
     static constexpr size_t kAbsorbBatch = 64;
     GenerationStats stats_;
     // The adaptive choice: acceptance and cost estimates.
-    double accept_rate_ = 0.7, tested_ = 0, accepted_ = 0;
+    double tested_ = 0, accepted_ = 0;  // drafts compared and accepted, each step's counts decaying by 0.9
     std::vector<double> step_ms_;  // per number of drafts 0..k_max (0: not measured yet)
     int plain_steps_ = 0;
     static constexpr int kFirstProbe = 16, kLastProbe = 256;

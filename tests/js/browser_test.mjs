@@ -33,6 +33,12 @@ run(rill, ['synth', '--arch', 'qwen35', '--vocab', path.join(root, '.cache/llama
   '--seed', '11', '--tied', '--type', 'q4_0', '--tensor-type', 'token_embd=q6_K', '--tensor-type', 'ssm_out=q5_K']);
 const cli = JSON.parse(run(rill, ['generate', '-m', model, '-p', PROMPT, '-n', String(N), '--temp', '0', '--json', '-c', '512']));
 const expected = cli.tokens.filter((t, i) => !(i === cli.tokens.length - 1 && cli.tokens.length < N));  // minus a final end token
+// With Qwen 3.5's MTP block: speculative decoding in the browser gives plain greedy's tokens.
+const mtpModel = path.join(work, 'mtp.gguf');
+run(rill, ['synth', '--arch', 'qwen35', '--vocab', path.join(root, '.cache/llama.cpp/models/ggml-vocab-qwen35.gguf'), '--out', mtpModel,
+  '--seed', '12', '--tied', '--type', 'q8_0', '--mtp']);
+const cliMtp = JSON.parse(run(rill, ['generate', '-m', mtpModel, '-p', PROMPT, '-n', String(N), '--temp', '0', '--json', '-c', '512', '--no-spec']));
+const expectedMtp = cliMtp.tokens.filter((t, i) => !(i === cliMtp.tokens.length - 1 && cliMtp.tokens.length < N));
 
 const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.gguf': 'application/octet-stream' };
 const page = `<!doctype html><meta charset="utf-8"><title>rill browser test</title><body>rill</body>`;
@@ -40,8 +46,8 @@ const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
   const headers = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cache-Control': 'no-store' };
   if (url.pathname === '/' ) { res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }); res.end(page); return; }
-  const file = url.pathname === '/model.gguf' ? model : path.join(root, decodeURIComponent(url.pathname));
-  if (!file.startsWith(root) && file !== model) { res.writeHead(403); res.end(); return; }
+  const file = url.pathname === '/model.gguf' ? model : url.pathname === '/mtp.gguf' ? mtpModel : path.join(root, decodeURIComponent(url.pathname));
+  if (!file.startsWith(root) && file !== model && file !== mtpModel) { res.writeHead(403); res.end(); return; }
   fs.stat(file, (err, st) => {
     if (err || !st.isFile()) { res.writeHead(404, headers); res.end('not found'); return; }
     res.writeHead(200, { ...headers, 'Content-Type': types[path.extname(file)] || 'application/octet-stream', 'Content-Length': st.size });
@@ -89,6 +95,10 @@ try {
       for await (const p of c2) { if (++n === 3) ac.abort(); }
       out.aborted = await c2.result;
       out.probe.push(await probe(2));
+      out.mtpInfo = await engine.load('/mtp.gguf', { contextSize: 512 });
+      out.spec = [];
+      for (const o of [{ draftTokens: 1 }, { draftTokens: 3 }, {}])
+        out.spec.push((await engine.complete(PROMPT, { maxTokens: N, temperature: 0, ...o }).result));
       try { await engine.complete('word '.repeat(600), { maxTokens: 4 }).result; } catch (e) { out.tooLong = e.message; }
       try { await engine.load(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])); } catch (e) { out.badFile = e.message; }
       await engine.dispose();
@@ -108,6 +118,8 @@ try {
     check(r.pieces.join('') === r.result.text && r.pieces.length > 1, `${tag} streamed ${r.pieces.length} pieces that join to the result text`);
     check(r.aborted.stopReason === 'abort' && r.aborted.generatedTokens >= 3 && r.aborted.generatedTokens < 10,
       `${tag} AbortSignal stops generation (${r.aborted.generatedTokens} tokens, reason ${r.aborted.stopReason})`);
+    check(r.mtpInfo.mtp && r.spec.every((x) => JSON.stringify(x.tokens) === JSON.stringify(expectedMtp)) && r.spec[0].timings.draftTokens > 0,
+      `${tag} speculative decoding with the MTP head (k = 1, 3, adaptive) gives plain greedy's tokens (${r.spec.map((x) => x.timings.draftTokens).join(', ')} drafts)`);
     check(/does not fit/.test(r.tooLong || ''), `${tag} prompt longer than the context rejects: ${r.tooLong}`);
     check(/GGUF|magic|too small|truncated/i.test(r.badFile || ''), `${tag} malformed file rejects: ${r.badFile}`);
     check(/disposed/.test(r.afterDispose || ''), `${tag} call after dispose rejects: ${r.afterDispose}`);

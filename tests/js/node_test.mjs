@@ -3,7 +3,9 @@
 // template, stop strings, AbortSignal, and clear errors for bad input and misuse (the
 // malformed-GGUF corpus, an unknown architecture, a prompt longer than the context, a model
 // too big for wasm32 memory, calls before load and after unload/dispose), after each of
-// which the engine keeps working.
+// which the engine keeps working; and speculative decoding with an MTP layer: the same greedy
+// tokens (as the CLI's) with any draft count and with drafts right or wrong, stopping inside an
+// accepted run, its option errors and timings.
 //
 //   node tests/js/node_test.mjs [--rill build/native/rill] [--build relaxed,simd]
 import { spawnSync } from 'node:child_process';
@@ -39,6 +41,12 @@ const model = path.join(work, 'model.gguf');
 run(rill, ['synth', '--arch', 'qwen35', '--vocab', vocab, '--out', model, '--seed', '5', '--tied', '--type', 'q8_0']);
 const cli = JSON.parse(run(rill, ['generate', '-m', model, '-p', PROMPT, '-n', String(N), '--temp', '0', '--json', '-c', '256']));
 const expected = cli.tokens.length < N ? cli.tokens.slice(0, -1) : cli.tokens;
+// The same shape with Qwen 3.5's MTP block: the CLI's plain greedy tokens are the reference.
+const mtpModel = path.join(work, 'mtp.gguf');
+run(rill, ['synth', '--arch', 'qwen35', '--vocab', vocab, '--out', mtpModel, '--seed', '6', '--tied', '--type', 'q8_0', '--mtp']);
+const N_MTP = 40;
+const cliMtp = JSON.parse(run(rill, ['generate', '-m', mtpModel, '-p', PROMPT, '-n', String(N_MTP), '--temp', '0', '--json', '-c', '256', '--no-spec']));
+const expectedMtp = cliMtp.tokens.length < N_MTP ? cliMtp.tokens.slice(0, -1) : cliMtp.tokens;
 
 // An architecture Rill does not run: the same file with general.architecture renamed.
 const unknownArch = path.join(work, 'unknown.gguf');
@@ -125,6 +133,44 @@ try {
     check(cr.text === chatText && cr.promptTokens > 10 && cr.prompt === rendered.text, `${tag} chat streams (${cr.promptTokens} prompt tokens)`);
     const logits = await engine.logits();
     check(logits instanceof Float32Array && logits.length === info.nVocab, `${tag} logits of the last token (${logits.length})`);
+
+    // speculative decoding (a file with an MTP layer)
+    {
+      const mi = await engine.load(mtpModel, { contextSize: 256 });
+      check(mi.mtp === true && mi.speculative === true && info.mtp === false, `${tag} info says whether the file has an MTP layer`);
+      const same = (t) => JSON.stringify(t) === JSON.stringify(expectedMtp);
+      const spec = async (o) => engine.complete(PROMPT, { maxTokens: N_MTP, temperature: 0, ...o }).result;
+      const off = await spec({ speculative: false });
+      check(same(off.tokens) && off.timings.speculative === false && off.timings.draftTokens === 0, `${tag} speculative: false gives the CLI's greedy tokens, no drafts`);
+      for (const k of [1, 2, 3]) {
+        const r = await spec({ draftTokens: k });
+        check(same(r.tokens) && r.timings.speculative && r.timings.draftTokens >= k * (N_MTP - 2) / 2, `${tag} MTP drafts, k = ${k}: same tokens ` +
+          `(${r.timings.draftTokens} drafted, ${r.timings.acceptedDraftTokens} accepted)`);
+      }
+      const promptIds = await engine.tokenize(PROMPT);
+      const truth = [...promptIds, ...expectedMtp];
+      for (const acceptance of [1, 0.5, 0]) {
+        await engine._replayDrafts(truth, acceptance);
+        const r = await spec({ draftTokens: 3 });
+        const rate = r.timings.acceptedDraftTokens / r.timings.draftTokens;
+        check(same(r.tokens) && Math.abs(rate - acceptance) < 0.3, `${tag} drafts right ${acceptance * 100}% of the time: same tokens, ${(100 * rate).toFixed(0)}% accepted`);
+      }
+      // Stopping inside an accepted run, then continuing the context: what plain decoding gives.
+      await engine._replayDrafts(truth, 1);
+      const part = await spec({ draftTokens: 3, maxTokens: 5 });
+      const rest = await engine.complete(' and', { maxTokens: 10, temperature: 0, keepContext: true, draftTokens: 3 }).result;
+      await engine._replayDrafts(null);
+      const partOff = await spec({ speculative: false, maxTokens: 5 });
+      const restOff = await engine.complete(' and', { maxTokens: 10, temperature: 0, keepContext: true, speculative: false }).result;
+      check(JSON.stringify(part.tokens) === JSON.stringify(partOff.tokens) && JSON.stringify(rest.tokens) === JSON.stringify(restOff.tokens),
+        `${tag} stopping inside an accepted run and continuing gives plain decoding's tokens`);
+      const sampled = await spec({ temperature: 0.9, seed: 3, draftTokens: 2 });
+      check(sampled.tokens.length > 0 && sampled.timings.draftTokens > 0, `${tag} sampling with speculation runs (${sampled.tokens.length} tokens)`);
+      await rejects(engine.complete(PROMPT, { draftTokens: 4 }).result, /draftTokens must be an integer from 1 to 3/, `${tag} draftTokens out of range`);
+      await rejects(engine.complete(PROMPT, { speculative: 'yes' }).result, /speculative must be true or false/, `${tag} speculative not a boolean`);
+      check(same((await spec({})).tokens), `${tag} the engine works after those errors (adaptive drafts)`);
+      await engine.load(model, { contextSize: 256 });
+    }
 
     // bad input: a clear error, and the engine still works afterwards
     await rejects(engine.complete('word '.repeat(300), { maxTokens: 4 }).result, /does not fit/, `${tag} prompt longer than the context`);
