@@ -43,3 +43,18 @@ export async function closeBrowser() {
 }
 
 export const chromiumVersion = () => browser?.version() ?? null;
+
+// Runs fn(engine, o) in a fresh page on an engine that has loaded the GGUF at url (fn is passed
+// as source text, so it must be self-contained); resolves to { build, result }.
+export async function withPageEngine({ url, threads, contextSize, fn, o }) {
+  const p = await page();
+  try {
+    return await p.evaluate(async ({ url, threads, contextSize, src, o }) => {
+      const fn = eval(src);
+      const { createEngine } = await import('/bindings/js/index.js');
+      const e = await createEngine({ threads });
+      await e.load(new Uint8Array(await (await fetch(url)).arrayBuffer()), { contextSize });
+      try { return { build: e.runtime.kernels, result: await fn(e, o) }; } finally { await e.dispose(); }
+    }, { url, threads, contextSize, src: `(${fn.toString()})`, o });
+  } finally { await p.close(); }
+}

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { closeBrowser, page } from './browser.mjs';
+import { closeBrowser, withPageEngine } from './browser.mjs';
 import { ensureModels, modelPath, root } from './models.mjs';
 import { stat } from './stats.mjs';
 
@@ -61,16 +61,9 @@ async function rillNode(model) {
 }
 
 async function rillChromium(model) {
-  const p = await page();
-  try {
-    return await p.evaluate(async ({ url, threads, measureSrc, o }) => {
-      const measure = eval(measureSrc);
-      const { createEngine } = await import('/bindings/js/index.js');
-      const e = await createEngine({ threads });
-      await e.load(new Uint8Array(await (await fetch(url)).arrayBuffer()), { contextSize: 1024 });
-      try { return { build: e.runtime.kernels, ...(await measure(e, o)) }; } finally { await e.dispose(); }
-    }, { url: `/bench/models/${model}.gguf`, threads, measureSrc: `(${measure.toString()})`, o: { nTokens, acceptances: ACCEPTANCES, ks: KS } });
-  } finally { await p.close(); }
+  const { build, result } = await withPageEngine({ url: `/bench/models/${model}.gguf`, threads, contextSize: 1024, fn: measure,
+    o: { nTokens, acceptances: ACCEPTANCES, ks: KS } });
+  return { build, ...result };
 }
 const RUNNERS = { 'rill-node': rillNode, 'rill-chromium': rillChromium };
 

@@ -126,6 +126,58 @@ public:
     }
     int decodeTokens(const val& ids) { return guarded([&] { need_model(); return decode(from_js(ids)); }); }
 
+    // Prefix reuse: ids is a whole new text from position 0; returns how many of its leading
+    // tokens are kept (already evaluated, or restored from a checkpoint); feedTokens then
+    // evaluates the rest, with checkpoints after the offsets in marks.
+    int reusePrefix(const val& ids) {
+        return guarded([&] {
+            need_model();
+            const int kept = gen_->reuse(from_js(ids));
+            decoder_ = std::make_unique<StreamDecoder>(model_->tokenizer());
+            return kept;
+        });
+    }
+    int feedTokens(const val& ids, const val& marks) {
+        return guarded([&] {
+            need_model();
+            const std::vector<TokenId> t = from_js(ids);
+            if (t.empty()) RILL_FAIL("nothing to decode: the prompt is empty");
+            gen_->feed(t, from_js(marks));
+            return int(t.size());
+        });
+    }
+    // State snapshots (Generator::save_state): bytes to keep (beside the model in a cache, say)
+    // and to load back into an engine with the same model.
+    val saveState() {
+        return guarded([&] {
+            need_model();
+            const std::vector<uint8_t> bytes = gen_->save_state();
+            val out = val::global("Uint8Array").new_(bytes.size());
+            out.call<void>("set", val(emscripten::typed_memory_view(bytes.size(), bytes.data())));
+            return out;
+        });
+    }
+    void loadState(const val& bytes) {
+        guarded([&] {
+            need_model();
+            std::vector<uint8_t> buf(bytes["length"].as<size_t>());
+            val(emscripten::typed_memory_view(buf.size(), buf.data())).call<void>("set", bytes);
+            gen_->load_state(buf.data(), buf.size());
+            decoder_ = std::make_unique<StreamDecoder>(model_->tokenizer());
+            return 0;
+        });
+    }
+    // A checkpoint at the current position (the end of a reply).
+    void checkpoint() { guarded([&] { need_model(); gen_->checkpoint(); return 0; }); }
+    void setCheckpointBudget(int count, double bytes) {
+        guarded([&] {
+            need_model();
+            if (!(bytes >= 0)) RILL_FAIL("checkpoint bytes must be a non-negative number");
+            gen_->set_checkpoint_budget(count, uint64_t(bytes));
+            return 0;
+        });
+    }
+
     // One token: {token, piece, done, reason}. reason: "" while generating, then "eos" or "context".
     val generateStep() {
         return guarded([&] {
@@ -249,7 +301,9 @@ public:
             o.set("fileBytes", double(m.file().file_size()));
             o.set("stateBytes", double(ctx_->state_bytes()));
             o.set("threads", pool_->size());
-            o.set("nPast", ctx_->n_past());
+            o.set("nPast", gen_->n_past());
+            o.set("checkpoints", gen_->n_checkpoints());
+            o.set("checkpointBytes", double(gen_->checkpoint_bytes()));
             o.set("memoryBytes", double(emscripten_get_heap_size()));
             o.set("bos", m.tokenizer().bos());
             o.set("eos", m.tokenizer().eos());
@@ -404,6 +458,12 @@ EMSCRIPTEN_BINDINGS(rill) {
         .function("detokenize", &Engine::detokenize)
         .function("decodePrompt", &Engine::decodePrompt)
         .function("decodeTokens", &Engine::decodeTokens)
+        .function("reusePrefix", &Engine::reusePrefix)
+        .function("feedTokens", &Engine::feedTokens)
+        .function("checkpoint", &Engine::checkpoint)
+        .function("saveState", &Engine::saveState)
+        .function("loadState", &Engine::loadState)
+        .function("setCheckpointBudget", &Engine::setCheckpointBudget)
         .function("generateStep", &Engine::generateStep)
         .function("generateToken", &Engine::generateToken)
         .function("resetContext", &Engine::resetContext)

@@ -104,6 +104,107 @@ const float* Context::logits(int i) const {
     return logits_.data() + size_t(i) * size_t(n_vocab());
 }
 
+Context::Recurrent Context::save_recurrent() const {
+    Recurrent r;
+    r.n_past = n_past_;
+    for (size_t il = 0; il < conv_state_.size(); ++il) {
+        r.conv.insert(r.conv.end(), conv_state_[il].begin(), conv_state_[il].end());
+        r.ssm.insert(r.ssm.end(), ssm_state_[il].begin(), ssm_state_[il].end());
+    }
+    return r;
+}
+
+void Context::restore_recurrent(const Recurrent& r) {
+    size_t conv = 0, ssm = 0;
+    for (size_t il = 0; il < conv_state_.size(); ++il) conv += conv_state_[il].size(), ssm += ssm_state_[il].size();
+    if (r.conv.size() != conv || r.ssm.size() != ssm || r.n_past < 0 || r.n_past > n_ctx_)
+        RILL_FAIL("a saved state of another shape (%zu + %zu values at position %d) for this context (%zu + %zu)", r.conv.size(), r.ssm.size(),
+                  r.n_past, conv, ssm);
+    conv = ssm = 0;
+    for (size_t il = 0; il < conv_state_.size(); ++il) {
+        std::copy(r.conv.begin() + long(conv), r.conv.begin() + long(conv + conv_state_[il].size()), conv_state_[il].begin());
+        std::copy(r.ssm.begin() + long(ssm), r.ssm.begin() + long(ssm + ssm_state_[il].size()), ssm_state_[il].begin());
+        conv += conv_state_[il].size();
+        ssm += ssm_state_[il].size();
+    }
+    n_past_ = r.n_past;
+    n_logits_ = n_hidden_ = 0;
+    ckpt_pos0_ = -1;
+    mtp_n_ = 0;
+}
+
+namespace {
+template <typename T>
+void put(std::vector<uint8_t>& out, const T* p, size_t n) {
+    const auto* b = reinterpret_cast<const uint8_t*>(p);
+    out.insert(out.end(), b, b + n * sizeof(T));
+}
+// Reads n values of T, or fails naming what was cut short.
+template <typename T>
+void get(const uint8_t*& p, const uint8_t* end, T* dst, size_t n) {
+    if (size_t(end - p) < n * sizeof(T)) RILL_FAIL("the saved state is truncated");
+    std::memcpy(dst, p, n * sizeof(T));
+    p += n * sizeof(T);
+}
+}  // namespace
+
+void Context::write_state(std::vector<uint8_t>& out) const {
+    const ModelConfig& c = model_->config();
+    const uint32_t head[4] = {uint32_t(n_past_), uint32_t(k_cache_.size()), uint32_t(n_logits_ > 0 ? c.n_vocab : 0), 0};
+    put(out, head, 4);
+    for (size_t il = 0; il < k_cache_.size(); ++il) {
+        if (k_cache_[il].empty()) continue;
+        const size_t stride = k_cache_[il].size() / size_t(n_ctx_);
+        put(out, k_cache_[il].data(), size_t(n_past_) * stride);
+        for (size_t i = 0; i < stride; ++i) put(out, &v_cache_[il][i * size_t(n_ctx_padded_)], size_t(n_past_));
+    }
+    const Recurrent r = save_recurrent();
+    put(out, r.conv.data(), r.conv.size());
+    put(out, r.ssm.data(), r.ssm.size());
+    if (n_logits_ > 0) put(out, logits(-1), size_t(c.n_vocab));
+}
+
+void Context::read_state(const uint8_t* p, size_t n) {
+    const uint8_t* end = p + n;
+    const ModelConfig& c = model_->config();
+    uint32_t head[4];
+    get(p, end, head, 4);
+    const int past = int(head[0]);
+    if (head[1] != k_cache_.size()) RILL_FAIL("the saved state has %u attention caches, this model %zu", head[1], k_cache_.size());
+    if (past > n_ctx_) RILL_FAIL("the saved state holds %d tokens, more than the context of %d", past, n_ctx_);
+    if (head[2] != 0 && head[2] != uint32_t(c.n_vocab)) RILL_FAIL("the saved state's logits have %u values, the vocabulary %d", head[2], c.n_vocab);
+    // Everything is read into new buffers first: a bad state leaves this one as it was.
+    std::vector<std::vector<float>> k(k_cache_.size()), v(k_cache_.size());
+    for (size_t il = 0; il < k_cache_.size(); ++il) {
+        if (k_cache_[il].empty()) continue;
+        const size_t stride = k_cache_[il].size() / size_t(n_ctx_);
+        k[il].resize(size_t(past) * stride);
+        v[il].resize(size_t(past) * stride);
+        get(p, end, k[il].data(), k[il].size());
+        get(p, end, v[il].data(), v[il].size());
+    }
+    Recurrent r = save_recurrent();
+    get(p, end, r.conv.data(), r.conv.size());
+    get(p, end, r.ssm.data(), r.ssm.size());
+    std::vector<float> last(head[2]);
+    get(p, end, last.data(), last.size());
+    if (p != end) RILL_FAIL("the saved state has %zu bytes too many", size_t(end - p));
+    r.n_past = past;
+    restore_recurrent(r);
+    for (size_t il = 0; il < k_cache_.size(); ++il) {
+        if (k_cache_[il].empty()) continue;
+        const size_t stride = k_cache_[il].size() / size_t(n_ctx_);
+        std::copy(k[il].begin(), k[il].end(), k_cache_[il].begin());
+        for (size_t i = 0; i < stride; ++i)
+            std::copy(v[il].begin() + long(i * size_t(past)), v[il].begin() + long((i + 1) * size_t(past)), &v_cache_[il][i * size_t(n_ctx_padded_)]);
+    }
+    if (!last.empty()) {
+        logits_ = std::move(last);
+        n_logits_ = 1;
+        logits_all_ = false;
+    }
+}
+
 const float* Context::hidden(int i) const {
     if (i < 0 || i >= n_hidden_) RILL_FAIL("hidden state of token %d requested, %d kept by the last eval", i, n_hidden_);
     return hidden_.data() + size_t(i) * size_t(model_->config().n_embd);

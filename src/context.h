@@ -59,6 +59,26 @@ public:
     // Attention entries past it are overwritten by later evals.
     void rollback(int n_keep);
 
+    // The recurrent part of the state after the first n_past tokens (DeltaNet conv windows and
+    // delta-rule states). With the attention caches' entries below n_past, which evals at later
+    // positions never rewrite, it is enough to come back to this point of the same text.
+    struct Recurrent {
+        int n_past = 0;
+        std::vector<float> conv, ssm;  // every DeltaNet layer's, one after another
+        uint64_t bytes() const { return (conv.size() + ssm.size()) * sizeof(float); }
+    };
+    Recurrent save_recurrent() const;
+    // Back to a saved point: the position and recurrent states; logits and hidden rows are dropped.
+    // The caller vouches that the text below r.n_past is the one it was saved on.
+    void restore_recurrent(const Recurrent& r);
+
+    // The whole state after the first n_past tokens (attention caches up to n_past, the MTP
+    // block's too, the recurrent states, the last logits row if kept), appended to out; read_state
+    // takes such bytes back (checked against this context's shapes, state unchanged on error).
+    void write_state(std::vector<uint8_t>& out) const;
+    void read_state(const uint8_t* p, size_t n);
+    bool has_logits() const { return n_logits_ > 0; }
+
     // Qwen 3.5's multi-token-prediction head (src/mtp.cpp), with its own attention cache. Runs the
     // MTP block on n pairs (tokens[i], h_prev[i]) at positions pos0.., where h_prev[i] is the main
     // model's hidden() of the token before tokens[i] (zeros before the first). The kept rows' draft

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include "rill/error.h"
 
@@ -56,6 +57,8 @@ void Generator::reset() {
     ahead_ = 0;
     mtp_tokens_.clear();
     mtp_h_.clear();
+    text_.clear();
+    saved_.clear();
     std::fill(h_last_.begin(), h_last_.end(), 0.0f);  // llama.cpp's MTP pairs the first token with zeros
 }
 
@@ -90,6 +93,7 @@ void Generator::settle() {
     const int popped = int(step_tokens_.size() - queue_.size());
     if (ahead_ > 0) {  // accepted drafts were evaluated but not emitted: keep the verify batch's first 1 + popped
         ctx_.rollback(1 + popped);
+        text_.resize(size_t(ctx_.n_past()));
         if (mtp_) {
             const float* h = ctx_.hidden(popped);
             h_last_.assign(h, h + h_last_.size());
@@ -109,8 +113,20 @@ void Generator::settle() {
     pending_ = -1;
 }
 
-void Generator::feed(const std::vector<TokenId>& tokens) {
+void Generator::feed(const std::vector<TokenId>& tokens, const std::vector<int>& marks) {
     settle();
+    if (!marks.empty()) {  // in chunks ending at the marks, a checkpoint after each
+        if (tokens.empty()) RILL_FAIL("nothing to evaluate");
+        int at = 0;
+        for (int m : marks) {
+            if (m <= at || m > int(tokens.size())) RILL_FAIL("checkpoint marks must ascend within 1..%zu, got %d after %d", tokens.size(), m, at);
+            feed(std::vector<TokenId>(tokens.begin() + at, tokens.begin() + m));
+            checkpoint();
+            at = m;
+        }
+        if (at < int(tokens.size())) feed(std::vector<TokenId>(tokens.begin() + at, tokens.end()));
+        return;
+    }
     std::vector<TokenId> ids;
     if (pending_ >= 0) ids.push_back(pending_);
     ids.insert(ids.end(), tokens.begin(), tokens.end());
@@ -122,6 +138,7 @@ void Generator::feed(const std::vector<TokenId>& tokens) {
     EvalOptions o;
     o.hidden = mtp_;
     ctx_.eval(ids, o);  // throws before any change if the tokens do not fit
+    text_.insert(text_.end(), ids.begin(), ids.end());
     pending_ = -1;
     for (TokenId t : tokens) sampler_.accept(t);
     if (!mtp_) return;
@@ -131,6 +148,171 @@ void Generator::feed(const std::vector<TokenId>& tokens) {
     for (size_t i = 1; i < ids.size(); ++i) std::copy(ctx_.hidden(int(i - 1)), ctx_.hidden(int(i - 1)) + E, h_prev.begin() + long(i * E));
     absorb(ids.data(), h_prev.data(), int(ids.size()), pos0);
     h_last_.assign(ctx_.hidden(int(ids.size()) - 1), ctx_.hidden(int(ids.size()) - 1) + E);
+}
+
+// The sampler's recent tokens (its penalties' window) as evaluating the kept text would leave them.
+void Generator::recall_recent() {
+    sampler_.set_recent({});
+    for (TokenId t : text_) sampler_.accept(t);
+}
+
+void Generator::set_checkpoint_budget(int count, uint64_t bytes) {
+    if (count < 0) RILL_FAIL("checkpoint count %d must not be negative", count);
+    max_saved_ = count;
+    max_saved_bytes_ = bytes;
+    while (int(saved_.size()) > max_saved_ || (!saved_.empty() && checkpoint_bytes() > max_saved_bytes_))
+        saved_.erase(std::min_element(saved_.begin(), saved_.end(), [](const Saved& a, const Saved& b) { return a.used < b.used; }));
+}
+
+uint64_t Generator::checkpoint_bytes() const {
+    uint64_t n = 0;
+    for (const Saved& s : saved_) n += s.state.bytes() + s.h_last.size() * sizeof(float);
+    return n;
+}
+
+void Generator::checkpoint() {
+    settle();
+    const int pos = ctx_.n_past();
+    if (pos == 0 || max_saved_ == 0) return;
+    for (Saved& s : saved_)
+        if (s.state.n_past == pos) {  // one per position: the text below it is the same
+            s.used = ++clock_;
+            return;
+        }
+    flush_absorb();  // the MTP cache below pos complete, like the main one
+    Saved s;
+    s.state = ctx_.save_recurrent();
+    s.h_last = h_last_;
+    s.used = ++clock_;
+    saved_.push_back(std::move(s));
+    set_checkpoint_budget(max_saved_, max_saved_bytes_);  // evicts what no longer fits
+}
+
+int Generator::reuse(const std::vector<TokenId>& text) {
+    settle();
+    size_t common = 0;
+    while (common < text.size() && common < text_.size() && text[common] == text_[common]) ++common;
+    if (common == text.size() && common == text_.size() && ctx_.has_logits() && !text.empty()) {
+        pending_ = -1;    // the very text, its logits at hand (a state just loaded, say); a pending
+        recall_recent();  // token sampled from them is not part of it
+        return int(common);
+    }
+    const int target = int(std::min(common, text.empty() ? 0 : text.size() - 1));
+    pending_ = -1;
+    if (target == ctx_.n_past()) {  // everything evaluated is kept; the text goes on from here
+        recall_recent();
+        return target;
+    }
+    // Back to the latest checkpoint within the shared prefix (with attention only, any position
+    // is one: the caches are truncated, there is no recurrent state to restore).
+    const Saved* best = nullptr;
+    for (const Saved& s : saved_)
+        if (s.state.n_past <= target && (!best || s.state.n_past > best->state.n_past)) best = &s;
+    const bool recurrent = std::find(ctx_.model().config().recurrent.begin(), ctx_.model().config().recurrent.end(), true) !=
+                           ctx_.model().config().recurrent.end();
+    int keep = 0;
+    if (!recurrent) {
+        keep = target;
+        Context::Recurrent r;
+        r.n_past = keep;
+        ctx_.restore_recurrent(r);
+    } else if (best) {
+        keep = best->state.n_past;
+        ctx_.restore_recurrent(best->state);
+        h_last_ = best->h_last;
+        const_cast<Saved*>(best)->used = ++clock_;
+    } else {
+        ctx_.reset();
+        std::fill(h_last_.begin(), h_last_.end(), 0.0f);
+    }
+    text_.resize(size_t(keep));
+    recall_recent();
+    // Checkpoints past the kept point may lie on the text being replaced.
+    saved_.erase(std::remove_if(saved_.begin(), saved_.end(), [&](const Saved& s) { return s.state.n_past > keep; }), saved_.end());
+    // MTP pairs queued for dropped positions go too (the MTP cache below keep is complete).
+    if (!mtp_tokens_.empty() && keep < mtp_pos0_ + int(mtp_tokens_.size())) {
+        const size_t n = size_t(std::max(0, keep - mtp_pos0_));
+        mtp_tokens_.resize(n);
+        mtp_h_.resize(n * h_last_.size());
+    }
+    return keep;
+}
+
+namespace {
+constexpr char kStateMagic[8] = {'R', 'I', 'L', 'L', 'S', 'T', 'A', 'T'};
+uint64_t fnv1a(const uint8_t* p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+template <typename T>
+void append(std::vector<uint8_t>& out, const T& v) {
+    const auto* b = reinterpret_cast<const uint8_t*>(&v);
+    out.insert(out.end(), b, b + sizeof(T));
+}
+template <typename T>
+T take(const uint8_t*& p, const uint8_t* end) {
+    if (size_t(end - p) < sizeof(T)) RILL_FAIL("the saved state is truncated");
+    T v;
+    std::memcpy(&v, p, sizeof(T));
+    p += sizeof(T);
+    return v;
+}
+}  // namespace
+
+std::vector<uint8_t> Generator::save_state() {
+    settle();
+    flush_absorb();
+    std::vector<uint8_t> out(kStateMagic, kStateMagic + 8);
+    append(out, kStateVersion);
+    append(out, ctx_.model().fingerprint());
+    append(out, uint32_t(text_.size()));
+    for (TokenId t : text_) append(out, t);
+    append(out, pending_);
+    append(out, uint32_t(h_last_.size()));
+    for (float x : h_last_) append(out, x);
+    ctx_.write_state(out);
+    append(out, fnv1a(out.data(), out.size()));
+    return out;
+}
+
+void Generator::load_state(const uint8_t* p, size_t n) {
+    if (n < 8 + 8 || std::memcmp(p, kStateMagic, 8) != 0) RILL_FAIL("these bytes are not a saved Rill state");
+    const uint8_t* end = p + n - 8;
+    uint64_t sum;
+    std::memcpy(&sum, end, 8);
+    const uint8_t* q = p + 8;
+    const uint32_t version = take<uint32_t>(q, end);
+    if (version != kStateVersion) RILL_FAIL("the saved state has format version %u; this build reads version %u", version, kStateVersion);
+    const uint64_t fp = take<uint64_t>(q, end);
+    if (fp != ctx_.model().fingerprint())
+        RILL_FAIL("the saved state belongs to another model (fingerprint %016llx; this model's is %016llx)", (unsigned long long)fp,
+                  (unsigned long long)ctx_.model().fingerprint());
+    if (fnv1a(p, n - 8) != sum) RILL_FAIL("the saved state is corrupt (its checksum does not match)");
+    std::vector<TokenId> text(take<uint32_t>(q, end));
+    for (TokenId& t : text) t = take<TokenId>(q, end);
+    const TokenId pending = take<TokenId>(q, end);
+    std::vector<float> h(take<uint32_t>(q, end));
+    if (h.size() != h_last_.size()) RILL_FAIL("the saved state's hidden width %zu differs from the model's %zu", h.size(), h_last_.size());
+    for (float& x : h) x = take<float>(q, end);
+    for (TokenId t : text)
+        if (t < 0 || t >= ctx_.n_vocab()) RILL_FAIL("the saved state holds token id %d, outside the vocabulary", t);
+    ctx_.read_state(q, size_t(end - q));  // checks the shapes; changes nothing if it throws
+    if (ctx_.n_past() != int(text.size())) {
+        reset();
+        RILL_FAIL("the saved state's text (%zu tokens) and caches (%d positions) disagree", text.size(), ctx_.n_past());
+    }
+    queue_.clear();
+    step_tokens_.clear();
+    ahead_ = 0;
+    mtp_tokens_.clear();
+    mtp_h_.clear();
+    saved_.clear();
+    text_ = std::move(text);
+    h_last_ = std::move(h);
+    pending_ = pending;
+    recall_recent();
+    if (pending_ >= 0) sampler_.accept(pending_);
 }
 
 TokenId Generator::pop() {
@@ -235,6 +417,7 @@ TokenId Generator::step() {
         ++a;
         if (tok.is_end_of_generation(t)) break;
     }
+    text_.insert(text_.end(), batch.begin(), batch.begin() + 1 + a);
     if (k > 0) {
         ctx_.rollback(1 + a);
         stats_.accepted += a;

@@ -45,8 +45,32 @@ public:
     Generator(Context& ctx, Sampler& sampler, SpeculativeParams sp = {});
 
     // Evaluates tokens after everything emitted so far (the pending token first). Throws rill::Error,
-    // leaving the state as it was, if they do not fit the context.
-    void feed(const std::vector<TokenId>& tokens);
+    // leaving the state as it was, if they do not fit the context. marks: offsets into tokens
+    // (ascending, 1..size) after which to keep a checkpoint (see checkpoint()).
+    void feed(const std::vector<TokenId>& tokens, const std::vector<int>& marks = {});
+
+    // Prefix reuse. `text` is a whole new text from position 0 (a conversation rendered again):
+    // the longest prefix of it that the context has evaluated, or the latest checkpoint within
+    // that prefix, is kept, everything after is dropped, and the number of leading tokens kept is
+    // returned (at most text.size() - 1, so that feeding the rest yields logits). Nothing is
+    // pending afterwards. Reusing gives what evaluating text from scratch gives (bit for bit where
+    // the batches split alike).
+    int reuse(const std::vector<TokenId>& text);
+    // Keeps a checkpoint of the recurrent state at the current position, so that a later text
+    // that shares the prefix up to here but not beyond can resume from it (attention layers need
+    // none: their caches are truncated). Bounded in number and bytes; the least recently used go.
+    void checkpoint();
+    void set_checkpoint_budget(int count, uint64_t bytes);
+
+    // A snapshot of the evaluated text (tokens, attention caches, recurrent and MTP state, the last
+    // logits, the pending token) with a format version, the model's fingerprint and a checksum.
+    // load_state refuses bytes that are not a state, of another version or model, corrupt, or too
+    // long for the context, with a message saying which, and then leaves everything as it was.
+    std::vector<uint8_t> save_state();
+    void load_state(const uint8_t* p, size_t n);
+    static constexpr uint32_t kStateVersion = 1;
+    int n_checkpoints() const { return int(saved_.size()); }
+    uint64_t checkpoint_bytes() const;
     // The next token: sampled from the logits after the emitted text, or an accepted draft. It is
     // evaluated by the next call (or feed). Needs logits (a feed or a previous next()).
     TokenId next();
@@ -76,6 +100,7 @@ private:
     void settle();  // drops evaluated-but-unemitted drafts (see queue_)
     void absorb(const TokenId* tokens, const float* h_prev, int n, int pos0);
     void flush_absorb();
+    void recall_recent();
 
     Context& ctx_;
     Sampler& sampler_;
@@ -92,6 +117,16 @@ private:
     int ahead_ = 0;  // leading queue_ tokens already evaluated
     TokenId pop();
     std::vector<float> h_last_;  // the main model's hidden state of the last evaluated token (MTP input)
+    std::vector<TokenId> text_;  // the tokens the context has evaluated, position by position
+    struct Saved {
+        Context::Recurrent state;
+        std::vector<float> h_last;
+        uint64_t used = 0;  // recency
+    };
+    std::vector<Saved> saved_;
+    int max_saved_ = 8;
+    uint64_t max_saved_bytes_ = uint64_t(128) << 20;
+    uint64_t clock_ = 0;
     // Pairs (token, h_prev) waiting to be written to the MTP cache, at positions mtp_pos0_..
     std::vector<TokenId> mtp_tokens_;
     std::vector<float> mtp_h_;

@@ -235,6 +235,23 @@ std::shared_ptr<const Model> Model::load(const gguf::File& file) {
         t.shared_head_head = b.bind(name(il, "nextn.shared_head_head.weight"), {E, c.n_vocab}, true, false);
         t.shared_head_norm = b.bind(name(il, "nextn.shared_head_norm.weight"), {E}, false, false);
     }
+    // FNV-1a over what identifies the weights, before any repacking.
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const auto mix = [&h](const void* p, size_t n) {
+        for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 0x100000001b3ULL;
+    };
+    for (const auto& [k, v] : file.metadata()) {
+        const std::string s = k + "=" + v.to_string(16);
+        mix(s.data(), s.size());
+    }
+    for (const auto& t : file.tensors()) {
+        mix(t.name.data(), t.name.size());
+        mix(&t.type, sizeof(t.type));
+        mix(t.ne, sizeof(t.ne));
+        if (t.type == TensorType::F32 && t.n_bytes <= (1u << 20)) mix(t.data, size_t(t.n_bytes));
+    }
+    mix(emb->data, size_t(std::min<uint64_t>(emb->n_bytes, 1u << 16)));
+    m->fingerprint_ = h;
     // Every tensor is bound once, so each is rearranged once; the bytes only on the first load.
     file.rewrite_once([&] {
         for (const Tensor& t : repacks) kern::repack(t.layout, t.type, const_cast<uint8_t*>(t.data), t.ne[1], t.ne[0]);

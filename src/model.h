@@ -83,6 +83,9 @@ public:
     const Tensor& rope_freqs() const { return rope_freqs_; }
     const MtpWeights* mtp() const { return config_.n_layer_mtp ? &mtp_ : nullptr; }
     uint64_t weight_bytes() const;
+    // Identifies the model a saved state belongs to: a hash of the metadata, the tensor directory
+    // and bytes that loading never rearranges (the embedding's first rows, the small F32 tensors).
+    uint64_t fingerprint() const { return fingerprint_; }
     const gguf::File& file() const { return file_; }
 
 private:
@@ -92,6 +95,7 @@ private:
     std::vector<LayerWeights> layers_;
     Tensor token_embd_, output_norm_, output_, rope_freqs_;
     MtpWeights mtp_;
+    uint64_t fingerprint_ = 0;
 };
 
 }  // namespace rill

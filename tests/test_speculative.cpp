@@ -101,7 +101,7 @@ DraftSource replay(const std::vector<TokenId>& truth, int offset, std::function<
 }  // namespace
 
 TEST(Speculative, GreedyIsPlainGreedyOnEveryLayoutAndDraftCount) {
-    const int n = 256;
+    const int n = slow_build() ? 48 : 256;
     for (const std::string layout : {"f32", "q8_0", "q4_0", "q4_k_m"}) {
         SCOPED_TRACE(layout);
         const auto m = mtp_model(layout, layout == "q4_k_m" ? 256 : 64);
@@ -352,7 +352,7 @@ TEST(Speculative, SampledTokensKeepTheModelsDistribution) {
         return d;
     };
     const char* heavy = std::getenv("RILL_HEAVY");
-    const int n = heavy && *heavy == '1' ? 60000 : 6000;
+    const int n = heavy && *heavy == '1' ? 60000 : slow_build() ? 1500 : 6000;
     Context ctx(m, 16);
     Sampler s(sp);
     SpeculativeParams spec = fixed(2);

@@ -34,6 +34,10 @@ export interface ModelInfo {
   nEmbd: number;
   /** The file has a multi-token-prediction layer (speculative decoding available). */
   mtp: boolean;
+  /** Tokens the context holds, and the prefix-reuse checkpoints kept (count, bytes). */
+  nPast: number;
+  checkpoints: number;
+  checkpointBytes: number;
   weightBytes: number;
   fileBytes: number;
   /** KV cache and recurrent state, in bytes. */
@@ -70,6 +74,8 @@ export interface SamplingOptions {
   signal?: AbortSignal;
   /** Continue after the current context instead of starting afresh. */
   keepContext?: boolean;
+  /** Default true: the prompt's tokens shared with the evaluated text (or a checkpoint of it) are not evaluated again. */
+  reusePrefix?: boolean;
   /** Speculative decoding with the file's MTP layer (Qwen 3.5), when it has one. Same output. Default true. */
   speculative?: boolean;
   /** Drafts per step, 1..3. Default: 0 to 2 per step, as measured acceptance and cost make pay. */
@@ -92,6 +98,8 @@ export interface CompletionResult {
   tokens: number[];
   stopReason: 'eos' | 'length' | 'stop' | 'abort' | 'context';
   promptTokens: number;
+  /** Prompt tokens kept from the previous text instead of evaluated again (prefix reuse). */
+  reusedTokens: number;
   generatedTokens: number;
   timings: {
     promptMs: number; promptTokensPerSecond: number; generateMs: number; generateTokensPerSecond: number;
@@ -132,6 +140,14 @@ export interface Engine {
   probeBandwidth(options?: { mb?: number; threads?: number; repeats?: number }): Promise<number>;
   /** Logits of the last evaluated token. */
   logits(): Promise<Float32Array>;
+  /** A snapshot of the context (tokens, caches, recurrent state, last logits), versioned and tied to the model. */
+  saveState(): Promise<Uint8Array>;
+  /** Restores a saveState() snapshot; resolves to its token count. Rejects a state of another model, version, or a corrupt one. */
+  loadState(bytes: Uint8Array | ArrayBuffer): Promise<number>;
+  /** Bounds the checkpoints that prefix reuse keeps (default 8 and 128 MB). */
+  setCheckpointBudget(budget?: { count?: number; bytes?: number }): Promise<void>;
+  /** load()'s info with the context's current nPast, checkpoints, checkpointBytes. */
+  contextInfo(): Promise<ModelInfo>;
   reset(): Promise<void>;
   unload(): Promise<void>;
   dispose(): Promise<void>;

@@ -161,7 +161,9 @@ class Engine {
 
   // Text completion. options: maxTokens, temperature, topK, topP, minP, repeatPenalty,
   // presencePenalty, seed, stop (strings), signal (AbortSignal), keepContext (continue from the
-  // current state instead of starting afresh), speculative (default true: with a file that has an
+  // current state instead of starting afresh; by default the prompt is a whole text, and what it
+  // shares with the evaluated text, or with a checkpoint, is not evaluated again: reusePrefix:
+  // false evaluates it all), speculative (default true: with a file that has an
   // MTP layer, draft tokens with it and verify them in one batch; the output is the same), and
   // draftTokens (1..3 drafts every step; default: as many as pay, by measured acceptance and cost).
   complete(prompt, options = {}) {
@@ -177,7 +179,18 @@ class Engine {
         const { text, template } = this.renderChat(messages, options);
         const startsWithBos = this.info.bosText && text.startsWith(this.info.bosText);
         const tokens = await this.tokenize(text, { addSpecial: !startsWithBos, parseSpecial: true });
-        const inner = this._generate({ tokens }, options);
+        // A checkpoint where the messages end and the generation prompt begins: templates render
+        // the next turn's history differently from what was generated (Qwen 3.x drop thinking
+        // blocks, or the empty one the generation prompt added), and the text shares this much.
+        const marks = [];
+        if (options.addGenerationPrompt !== false) {
+          const base = this.renderChat(messages, { ...options, addGenerationPrompt: false }).text;
+          const ids = await this.tokenize(base, { addSpecial: !startsWithBos, parseSpecial: true });
+          let n = 0;
+          while (n < ids.length && n < tokens.length && ids[n] === tokens[n]) n++;
+          if (n > 0 && n < tokens.length) marks.push(n);
+        }
+        const inner = this._generate({ tokens, marks }, options);
         c._stop = inner._stop;
         for await (const piece of inner) c._push(piece);
         const result = await inner.result;
@@ -241,6 +254,35 @@ class Engine {
     this._needModel();
     return this._request('evaluate', { tokens: Array.from(tokens) });
   }
+
+  // A snapshot of the context: the evaluated tokens, attention caches, recurrent state, the
+  // last logits, with a format version and the model's fingerprint (a Uint8Array; for
+  // Qwen3.5-0.8B about 20 MB plus 24 KB per token). Evaluate a system prompt once, keep the bytes,
+  // and loadState() them in a later session: the next chat() sharing that prefix starts from it.
+  async saveState() { this._needModel(); return this._request('saveState', {}); }
+
+  // Restores a saveState() snapshot; resolves to the number of tokens it holds. A state of another
+  // model or format version, corrupt bytes or one longer than the context reject with a message
+  // saying which, and the context stays as it was.
+  async loadState(bytes) {
+    this._needModel();
+    if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('engine.loadState: bytes must be a Uint8Array or an ArrayBuffer (from saveState)');
+    return this._request('loadState', { bytes: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
+  }
+
+  // Prefix reuse keeps checkpoints of the recurrent state (the end of each prompt and reply, the
+  // last message boundary): at most `count` of them and `bytes` in all (default 8, 128 MB).
+  async setCheckpointBudget({ count = 8, bytes = 128 * 2 ** 20 } = {}) {
+    this._needModel();
+    if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be a non-negative integer, got ${count}`);
+    if (!(bytes >= 0)) throw new RangeError(`bytes must be a non-negative number, got ${bytes}`);
+    return this._request('checkpoints', { count, bytes });
+  }
+
+  // The model's info as load() returned it, with the context's current figures: nPast (tokens
+  // evaluated), checkpoints and checkpointBytes (kept for prefix reuse), stateBytes.
+  async contextInfo() { this._needModel(); return this._request('info', {}); }
 
   // Benchmarks of speculative decoding: drafts taken from a known text (token ids from position 0,
   // e.g. a previous greedy run's prompt and output), each right with probability `acceptance`,

@@ -44,6 +44,10 @@ const expected = cli.tokens.length < N ? cli.tokens.slice(0, -1) : cli.tokens;
 // The same shape with Qwen 3.5's MTP block: the CLI's plain greedy tokens are the reference.
 const mtpModel = path.join(work, 'mtp.gguf');
 run(rill, ['synth', '--arch', 'qwen35', '--vocab', vocab, '--out', mtpModel, '--seed', '6', '--tied', '--type', 'q8_0', '--mtp']);
+// Llama (attention only) for the prefix-reuse conversation.
+const llamaModel = path.join(work, 'llama.gguf');
+run(rill, ['synth', '--arch', 'llama', '--vocab', path.join(root, '.cache/llama.cpp/models/ggml-vocab-llama-spm.gguf'), '--out', llamaModel,
+  '--seed', '7', '--type', 'q8_0']);
 const N_MTP = 40;
 const cliMtp = JSON.parse(run(rill, ['generate', '-m', mtpModel, '-p', PROMPT, '-n', String(N_MTP), '--temp', '0', '--json', '-c', '256', '--no-spec']));
 const expectedMtp = cliMtp.tokens.length < N_MTP ? cliMtp.tokens.slice(0, -1) : cliMtp.tokens;
@@ -171,6 +175,55 @@ try {
       check(same((await spec({})).tokens), `${tag} the engine works after those errors (adaptive drafts)`);
       await engine.load(model, { contextSize: 256 });
     }
+
+    // prefix reuse: a 6-turn chat evaluates only what is new, with the replies of fresh evaluation
+    for (const [name, file] of [['qwen35', mtpModel], ['llama', llamaModel]]) {
+      await engine.load(file, { contextSize: 2048 });
+      const conversation = async (reusePrefix) => {
+        const messages = [{ role: 'system', content: 'You answer in one sentence.' }];
+        const out = [];
+        for (let turn = 0; turn < 6; ++turn) {
+          messages.push({ role: 'user', content: `Question ${turn}: what do rivers ${['carry', 'cut', 'feed', 'drain', 'join', 'flood'][turn]}?` });
+          const r = await engine.chat(messages, { maxTokens: 12, temperature: 0, reusePrefix, templateVariables: { enable_thinking: false } }).result;
+          out.push(r);
+          messages.push({ role: 'assistant', content: r.text });
+        }
+        return out;
+      };
+      const fresh = await conversation(false);
+      const reused = await conversation(true);
+      const same = reused.every((r, i) => JSON.stringify(r.tokens) === JSON.stringify(fresh[i].tokens));
+      const kept = reused.map((r) => `${r.reusedTokens}/${r.promptTokens}`).join(' ');
+      check(same && reused.slice(1).every((r) => r.reusedTokens > r.promptTokens / 2) && fresh.every((r) => r.reusedTokens === 0),
+        `${tag} ${name}: a 6-turn chat with prefix reuse gives fresh evaluation's replies, re-reading little (kept ${kept})`);
+      const info2 = await engine.contextInfo();
+      check(name === 'llama' || info2.checkpoints > 0, `${tag} ${name}: ${info2.checkpoints} checkpoints, ${(info2.checkpointBytes / 1024).toFixed(0)} KB`);
+    }
+    // state snapshots: a system prompt evaluated once, saved, loaded into another engine
+    {
+      await engine.load(mtpModel, { contextSize: 2048 });
+      const sys = [{ role: 'system', content: 'You are a terse assistant. '.repeat(8) }];
+      await engine.chat(sys, { maxTokens: 1, temperature: 0, addGenerationPrompt: false }).result;
+      const state = await engine.saveState();
+      const ask = [...sys, { role: 'user', content: 'Name a river.' }];
+      const want = await engine.chat(ask, { maxTokens: 10, temperature: 0, reusePrefix: false }).result;
+      const other = await createEngine({ threads: 2, build });
+      await other.load(mtpModel, { contextSize: 2048 });
+      const n = await other.loadState(state);
+      const got = await other.chat(ask, { maxTokens: 10, temperature: 0 }).result;
+      check(n > 50 && JSON.stringify(got.tokens) === JSON.stringify(want.tokens) && got.reusedTokens >= n - 2,
+        `${tag} saveState/loadState: ${state.length} bytes, ${n} tokens; the next chat starts from it (${got.reusedTokens} reused) with the same reply`);
+      const bad = state.slice();
+      bad[bad.length >> 1] ^= 1;
+      await rejects(other.loadState(bad), /corrupt/, `${tag} a corrupt state`);
+      await other.load(llamaModel, { contextSize: 2048 });
+      await rejects(other.loadState(state), /another model/, `${tag} a state of another model`);
+      await rejects(other.loadState('nope'), /must be a Uint8Array/, `${tag} a state that is not bytes`);
+      const again = await other.chat(ask, { maxTokens: 4, temperature: 0 }).result;
+      check(again.tokens.length > 0, `${tag} the engine works after refused states`);
+      await other.dispose();
+    }
+    await engine.load(model, { contextSize: 256 });
 
     // bad input: a clear error, and the engine still works afterwards
     await rejects(engine.complete('word '.repeat(300), { maxTokens: 4 }).result, /does not fit/, `${tag} prompt longer than the context`);

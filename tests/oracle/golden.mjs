@@ -299,7 +299,7 @@ for (const c of selected) {
         await timed('cli', () => run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', '-t', '2',
                                             '--batch', String(batch), '--mtp-out', out + '.mtp']));
         const rows = readRows(out + '.mtp', ref.n);
-        if (mode === 'batched' || pname === 'short') hashRows('cli', rows);
+        if (mode === 'batched' || pname === 'short') hashRows('cli, MTP head', rows);
         const m = compareMtp(ref.mtpRows, rows, mode === 'batched' ? Math.max(c.tol, 2 * mtpSelf + c.tol) : c.tol);
         if (mode === 'batched' && mtpSelf > c.tol) m.note += ` (noise floor: llama.cpp's own batched vs one-at-a-time MTP logits differ by ${mtpSelf.toExponential(2)})`;
         const r = { config: c.name, mutant: '', engine: 'cli', prompt: pname, mode: `MTP drafts, ${mode}`, prompt_tokens: ref.tokens.length, tol: c.tol,
@@ -322,7 +322,7 @@ for (const r of results) console.log(`| ${r.config}${r.mutant ? ` (mutant ${r.mu
 const runtimes = Object.fromEntries(Object.entries(jsEngines).map(([k, e]) => [k, e.runtime]));
 console.log('\n| logits of | rows | sha256 (first 16 hex digits) |\n|---|---|---|');
 for (const [k, h] of Object.entries(hashes)) {
-  const what = k === 'cli' ? 'cli (native, scalar reference)' : runtimes[k] ? `${k} (wasm ${runtimes[k].kernels}, madd ${runtimes[k].maddFused ? 'fused' : 'NOT fused: host-specific'})` : k;
+  const what = k === 'cli' ? 'cli (native, scalar reference)' : k === 'cli, MTP head' ? 'cli, MTP draft logits (native, scalar reference)' : runtimes[k] ? `${k} (wasm ${runtimes[k].kernels}, madd ${runtimes[k].maddFused ? 'fused' : 'NOT fused: host-specific'})` : k;
   console.log(`| ${what} | ${h.rows} | ${h.hash.digest('hex').slice(0, 16)} |`);
 }
 console.log(`time: ${Object.entries(seconds).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ')}`);

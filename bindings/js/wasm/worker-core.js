@@ -183,10 +183,25 @@
         draftTokens: o.draftTokens == null ? 0 : o.draftTokens,
         adaptive: o.draftTokens == null,
       });
-      if (!o.keepContext) e.resetContext();
       e.speculativeStats(true);
       const t0 = now();
-      const promptTokens = msg.tokens ? e.decodeTokens(msg.tokens) : e.decodePrompt(msg.prompt);
+      let promptTokens, reusedTokens = 0;
+      if (o.keepContext) {  // after what the context holds
+        promptTokens = msg.tokens ? e.decodeTokens(msg.tokens) : e.decodePrompt(msg.prompt);
+      } else {  // a whole text: what it shares with the context (or a checkpoint) is not evaluated again
+        const ids = msg.tokens ? Int32Array.from(msg.tokens) : e.tokenize(msg.prompt, true, true);
+        if (o.reusePrefix === false) e.resetContext();
+        else reusedTokens = e.reusePrefix(ids);
+        const rest = ids.length - reusedTokens;
+        const marks = (msg.marks || []).map((m) => m - reusedTokens).filter((m) => m > 0 && m < rest);
+        if (rest > 0) {
+          marks.push(rest);
+          e.feedTokens(ids.subarray(reusedTokens), Int32Array.from(marks));
+        } else if (ids.length === 0) {
+          throw new Error('nothing to decode: the prompt is empty');
+        }  // else: the very text evaluated last time, its logits at hand
+        promptTokens = ids.length;
+      }
       const t1 = now();
       const tokens = [];
       let text = '';
@@ -219,12 +234,13 @@
       }
       emit(held);
       const t2 = now();
+      e.checkpoint();  // the end of the reply: the next turn's text starts with it
       const spec = e.speculativeStats(true);
       return {
         text, tokens, stopReason: reason,
-        promptTokens, generatedTokens: tokens.length,
+        promptTokens, reusedTokens, generatedTokens: tokens.length,
         timings: {
-          promptMs: t1 - t0, promptTokensPerSecond: promptTokens / ((t1 - t0) / 1000),
+          promptMs: t1 - t0, promptTokensPerSecond: (promptTokens - reusedTokens) / ((t1 - t0) / 1000),  // those evaluated
           generateMs: t2 - t1, generateTokensPerSecond: tokens.length / ((t2 - t1) / 1000),
           // Speculative decoding with the model's MTP head: drafts proposed and accepted.
           speculative: spec.enabled, draftTokens: spec.drafted, acceptedDraftTokens: spec.accepted,
@@ -245,6 +261,9 @@
       evaluate: (m) => requireEngine().decodeTokens(m.tokens),
       reset: () => { requireEngine().resetContext(); return null; },
       replayDrafts: (m) => { requireEngine().setReplayDrafts(m.tokens, m.acceptance); return null; },
+      saveState: () => requireEngine().saveState(),
+      loadState: (m) => { requireEngine().loadState(new Uint8Array(m.bytes)); return requireEngine().info().nPast; },
+      checkpoints: (m) => { requireEngine().setCheckpointBudget(m.count, m.bytes); return null; },
       logits: () => requireEngine().getLogits(),
       info: () => requireEngine().info(),
       unload: () => { requireEngine().freeModel(); return null; },
