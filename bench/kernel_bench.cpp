@@ -85,8 +85,18 @@ int main() {
         {"IQ4_NL rows4", TensorType::IQ4_NL, SumOrder::Rows, WeightLayout::Rows4},
         {"IQ4_NL lanes", TensorType::IQ4_NL, SumOrder::Lanes}, {"IQ4_XS", TensorType::IQ4_XS, SumOrder::Lanes},
     };
+    std::vector<int64_t> counts = {1, 16, 64};  // RILL_TOKENS=1,2,3: other token counts (a verify batch's)
+    if (const char* t = std::getenv("RILL_TOKENS")) {
+        counts.clear();
+        for (const char* p = t; *p;) {
+            char* end = nullptr;
+            counts.push_back(std::strtoll(p, &end, 10));
+            p = *end == ',' ? end + 1 : end;
+            if (end == p && *p) break;
+        }
+    }
     for (const Case& c : cases)
         if (!only || std::strstr(c.name, only))
-        for (int64_t n : {1, 16, 64}) run_case(c, n, threads > 1 ? &pool : nullptr);
+            for (int64_t n : counts) run_case(c, n, threads > 1 ? &pool : nullptr);
     return 0;
 }
