@@ -6,7 +6,10 @@
 #include "src/context.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 
 #include "kernels/ops.h"
 #include "kernels/quant_ref.h"
@@ -44,8 +47,32 @@ void add_bias(const Tensor& b, float* y, int n_tokens) {
 Context::Context(std::shared_ptr<const Model> model, int n_ctx, ThreadPool* pool)
     : model_(std::move(model)), n_ctx_(n_ctx), pool_(pool) {
     const ModelConfig& c = model_->config();
-    if (n_ctx <= 0) RILL_FAIL("context size %d must be positive", n_ctx);
+    if (n_ctx <= 0 || n_ctx > (1 << 26)) RILL_FAIL("context size %d must be from 1 to %d tokens", n_ctx, 1 << 26);
     n_ctx_padded_ = (n_ctx + 63) / 64 * 64;  // attention rows are processed in blocks of 64
+    const size_t L = size_t(c.n_layer);
+    // What the caches take, said in the error if the memory (wasm32: 4 GB with the model) cannot hold them.
+    double need = 0;
+    for (size_t il = 0; il < L + size_t(c.n_layer_mtp); ++il)
+        need += il < L && c.recurrent[il]
+                    ? double(c.ssm_conv_kernel - 1) * c.conv_channels() + double(c.ssm_n_v_heads) * c.ssm_v_dim * c.ssm_k_dim
+                    : double(n_ctx) * c.n_head_kv * c.head_dim_k + double(n_ctx_padded_) * c.n_head_kv * c.head_dim_v;
+    need *= sizeof(float);
+    const auto too_big = [&] {
+        RILL_FAIL("a context of %d tokens needs %.0f MB for its caches, more than the memory left next to the model (wasm32: 4 GB in all); "
+                  "ask for a smaller contextSize", n_ctx, need / 1048576.0);
+    };
+    if (need >= double(SIZE_MAX) / 2) too_big();  // sizes would not even be representable (wasm32: 32-bit size_t)
+    try {
+        allocate_caches();
+    } catch (const std::exception& e) {
+        if (!dynamic_cast<const std::bad_alloc*>(&e) && !dynamic_cast<const std::length_error*>(&e)) throw;
+        too_big();
+    }
+}
+
+void Context::allocate_caches() {
+    const ModelConfig& c = model_->config();
+    const int n_ctx = n_ctx_;
     const size_t L = size_t(c.n_layer);
     k_cache_.resize(L + size_t(c.n_layer_mtp));
     v_cache_.resize(L + size_t(c.n_layer_mtp));

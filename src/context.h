@@ -104,6 +104,7 @@ private:
         std::vector<float> x, h;  // residual stream, normalised input of the current block
     };
     void matmul(const Tensor& W, const float* x, float* y, int n_tokens, const char* what = "matmul");
+    void allocate_caches();
     // Block il's weights: a main layer, or the MTP block (il = n_layer).
     const LayerWeights& layer(int il) const;
     void attention_block(int il, Batch& b);

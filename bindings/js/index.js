@@ -33,6 +33,40 @@ function checkSharedMemory() {
 }
 
 // An async iterable of text pieces whose `result` promise gives the final record.
+// Options are checked before anything runs: a wrong type is a TypeError, a value out of range
+// a RangeError, each naming the option and what it takes. Absent (null/undefined): the default.
+function checkNumber(name, v, { integer = false, min = -Infinity, max = Infinity, above = false, range }) {
+  if (v == null) return;
+  if (typeof v !== 'number') throw new TypeError(`${name} must be a number (${range}), got ${typeof v}`);
+  if (!Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max || (above && v === min))
+    throw new RangeError(`${name} must be ${integer ? 'an integer' : 'a finite number'} ${range}, got ${v}`);
+}
+
+function checkBoolean(name, v) {
+  if (v != null && typeof v !== 'boolean') throw new TypeError(`${name} must be true or false, got ${typeof v}`);
+}
+
+function checkGenerationOptions(o) {
+  if (o == null || typeof o !== 'object') throw new TypeError(`options must be an object, got ${o === null ? 'null' : typeof o}`);
+  checkNumber('maxTokens', o.maxTokens, { integer: true, min: 0, range: '>= 0' });
+  checkNumber('temperature', o.temperature, { min: 0, range: '>= 0 (0: greedy)' });
+  checkNumber('topK', o.topK, { integer: true, min: 0, range: '>= 0 (0: off)' });
+  checkNumber('topP', o.topP, { min: 0, above: true, max: 1, range: 'in (0, 1] (1: off)' });
+  checkNumber('minP', o.minP, { min: 0, max: 1, range: 'in [0, 1] (0: off)' });
+  checkNumber('repeatPenalty', o.repeatPenalty, { min: 0, above: true, range: '> 0 (1: off)' });
+  checkNumber('presencePenalty', o.presencePenalty, { range: '(0: off)' });
+  checkNumber('seed', o.seed, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, range: 'from 0 to 2^53 - 1' });
+  checkNumber('draftTokens', o.draftTokens, { integer: true, min: 1, max: 3, range: 'from 1 to 3' });
+  for (const b of ['keepContext', 'reusePrefix', 'speculative', 'addGenerationPrompt']) checkBoolean(b, o[b]);
+  if (o.stop != null && typeof o.stop !== 'string' && !(Array.isArray(o.stop) && o.stop.every((x) => typeof x === 'string')))
+    throw new TypeError(`stop must be a string or an array of strings, got ${Array.isArray(o.stop) ? 'an array holding a non-string' : typeof o.stop}`);
+  if (o.signal != null && !(typeof o.signal === 'object' && 'aborted' in o.signal && typeof o.signal.addEventListener === 'function'))
+    throw new TypeError('signal must be an AbortSignal');
+  if (o.template != null && typeof o.template !== 'string') throw new TypeError(`template must be a string, got ${typeof o.template}`);
+  if (o.templateVariables != null && (typeof o.templateVariables !== 'object' || Array.isArray(o.templateVariables)))
+    throw new TypeError('templateVariables must be an object');
+}
+
 class Completion {
   constructor(start) {
     this._pieces = [];
@@ -135,6 +169,8 @@ class Engine {
   // half a gigabyte through postMessage costs seconds): the caller's buffer is detached. Pass
   // { copy: true } to keep it usable.
   async load(source, { contextSize = 0, onProgress, copy = false } = {}) {
+    checkNumber('contextSize', contextSize, { integer: true, min: 0, max: 2 ** 26, range: 'from 0 (the model\'s default) to 67108864 tokens' });
+    if (onProgress != null && typeof onProgress !== 'function') throw new TypeError(`onProgress must be a function, got ${typeof onProgress}`);
     let src;
     const transfer = [];
     if (typeof Blob !== 'undefined' && source instanceof Blob) src = { kind: 'blob', blob: source };
@@ -175,6 +211,8 @@ class Engine {
   chat(messages, options = {}) {
     return new Completion((c) => {
       (async () => {
+        checkGenerationOptions(options);
+        if (!Array.isArray(messages)) throw new TypeError('messages must be an array of { role, content }');
         this._needModel();
         const { text, template } = this.renderChat(messages, options);
         const startsWithBos = this.info.bosText && text.startsWith(this.info.bosText);
@@ -216,6 +254,7 @@ class Engine {
   }
 
   _generate(input, options) {
+    try { checkGenerationOptions(options); } catch (e) { return new Completion((c) => c._finish(e)); }
     const { signal, ...opts } = options;
     return new Completion((c) => {
       const abort = new Int32Array(new SharedArrayBuffer(4));
@@ -225,13 +264,7 @@ class Engine {
         if (signal.aborted) stop();
         else signal.addEventListener('abort', stop, { once: true });
       }
-      try {
-        this._needModel();
-        if (opts.speculative != null && typeof opts.speculative !== 'boolean')
-          throw new TypeError(`speculative must be true or false, got ${typeof opts.speculative}`);
-        if (opts.draftTokens != null && !(Number.isInteger(opts.draftTokens) && opts.draftTokens >= 1 && opts.draftTokens <= 3))
-          throw new RangeError(`draftTokens must be an integer from 1 to 3, got ${opts.draftTokens}`);
-      } catch (e) { c._finish(e); return; }
+      try { this._needModel(); } catch (e) { c._finish(e); return; }
       if (opts.stop && !Array.isArray(opts.stop)) opts.stop = [opts.stop];
       this._request('generate', { ...input, options: opts, abort: abort.buffer }, { onPiece: (p) => c._push(p) })
         .then((r) => c._finish(null, r), (e) => c._finish(e))

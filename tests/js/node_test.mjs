@@ -225,6 +225,24 @@ try {
     }
     await engine.load(model, { contextSize: 256 });
 
+    // bad options: a TypeError or RangeError naming the option and its range, before anything runs
+    for (const [o, type, re] of [[{ temperature: NaN }, RangeError, /temperature must be a finite number >= 0/], [{ temperature: -1 }, RangeError, /temperature/],
+      [{ topP: 5 }, RangeError, /topP must be a finite number in \(0, 1\]/], [{ topP: 0 }, RangeError, /topP/], [{ minP: -1 }, RangeError, /minP must be a finite number in \[0, 1\]/],
+      [{ maxTokens: -1 }, RangeError, /maxTokens must be an integer >= 0/], [{ maxTokens: 2.5 }, RangeError, /maxTokens/], [{ topK: 'abc' }, TypeError, /topK must be a number/],
+      [{ stop: 42 }, TypeError, /stop must be a string or an array of strings/], [{ stop: ['a', 3] }, TypeError, /stop/], [{ seed: -3 }, RangeError, /seed/],
+      [{ repeatPenalty: 0 }, RangeError, /repeatPenalty must be a finite number > 0/], [{ keepContext: 'yes' }, TypeError, /keepContext must be true or false/],
+      [{ signal: {} }, TypeError, /signal must be an AbortSignal/], [{ presencePenalty: Infinity }, RangeError, /presencePenalty/]]) {
+      let err = null;
+      try { await engine.complete(PROMPT, o).result; } catch (e) { err = e; }
+      check(err instanceof type && re.test(err.message), `${tag} ${JSON.stringify(o, (k, v) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v))} rejects: ${err && err.name}: ${err && err.message}`);
+    }
+    await rejects(engine.chat('hi', {}).result, /messages must be an array/, `${tag} chat with a string`);
+    let loadErr = null;
+    try { await engine.load(model, { contextSize: -5 }); } catch (e) { loadErr = e; }
+    check(loadErr instanceof RangeError && /contextSize/.test(loadErr.message), `${tag} contextSize -5 rejects: ${loadErr && loadErr.message}`);
+    await rejects(engine.load(model, { contextSize: 2 ** 26 }), /needs \d+ MB for its caches/, `${tag} a context whose caches do not fit wasm32 memory`);
+    await engine.load(model, { contextSize: 256 });
+
     // bad input: a clear error, and the engine still works afterwards
     await rejects(engine.complete('word '.repeat(300), { maxTokens: 4 }).result, /does not fit/, `${tag} prompt longer than the context`);
     await rejects(engine.load(unknownArch), /architecture 'mamba9'/, `${tag} unknown architecture`);
