@@ -232,6 +232,15 @@ void Context::read_state(const uint8_t* p, size_t n) {
     }
 }
 
+void Context::truncate(int n_past) {
+    if (has_recurrent()) RILL_FAIL("truncate: a model with recurrent layers comes back through a saved state only");
+    if (n_past < 0 || n_past > n_past_) RILL_FAIL("truncate to %d of %d tokens", n_past, n_past_);
+    n_past_ = n_past;
+    n_logits_ = n_hidden_ = 0;
+    ckpt_pos0_ = -1;
+    mtp_n_ = 0;
+}
+
 const float* Context::hidden(int i) const {
     if (i < 0 || i >= n_hidden_) RILL_FAIL("hidden state of token %d requested, %d kept by the last eval", i, n_hidden_);
     return hidden_.data() + size_t(i) * size_t(model_->config().n_embd);
@@ -269,6 +278,10 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
     const auto t_eval = Clock::now();
     profile_.tokens += n;
     as_single_ = opt.as_single;
+    struct Reset {  // this eval's summing mode ends with it, however it ends
+        bool& flag;
+        ~Reset() { flag = false; }
+    } reset_as_single{as_single_};
     ckpt_pos0_ = opt.checkpoints ? n_past_ : -1;
     ckpt_n_ = n;
     if (opt.checkpoints)
@@ -338,9 +351,7 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
         std::copy(normed.begin(), normed.end(), hidden_.begin() + long(size_t(n_hidden_) * size_t(E)));
         n_hidden_ += b.n;
     }
-    as_single_ = opt.as_single;
     matmul(model_->output(), normed.data(), logits_.data(), b.n, "lm_head");
-    as_single_ = false;
     profile_.ms["total"] += since_ms(t_eval);
 }
 

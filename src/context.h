@@ -3,6 +3,7 @@
 // and the forward pass that advances it.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -68,6 +69,9 @@ public:
         uint64_t bytes() const { return (conv.size() + ssm.size()) * sizeof(float); }
     };
     Recurrent save_recurrent() const;
+    bool has_recurrent() const { return !ssm_state_.empty() && std::any_of(ssm_state_.begin(), ssm_state_.end(), [](const auto& v) { return !v.empty(); }); }
+    // Attention-only models: back to position n_past (later entries are overwritten by later evals).
+    void truncate(int n_past);
     // Back to a saved point: the position and recurrent states; logits and hidden rows are dropped.
     // The caller vouches that the text below r.n_past is the one it was saved on.
     void restore_recurrent(const Recurrent& r);

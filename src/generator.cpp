@@ -81,6 +81,14 @@ void Generator::absorb(const TokenId* tokens, const float* h_prev, int n, int po
     if (mtp_tokens_.size() >= kAbsorbBatch) flush_absorb();
 }
 
+// Drops the queued MTP pairs at positions pos and later (their text is gone; the cache's own
+// entries there are overwritten before anything reads them).
+void Generator::drop_mtp_pairs_from(int pos) {
+    const size_t keep = size_t(std::clamp(pos - mtp_pos0_, 0, int(mtp_tokens_.size())));
+    mtp_tokens_.resize(keep);
+    mtp_h_.resize(keep * h_last_.size());
+}
+
 void Generator::flush_absorb() {
     if (mtp_tokens_.empty()) return;
     ctx_.mtp_eval(mtp_tokens_.data(), mtp_h_.data(), int(mtp_tokens_.size()), mtp_pos0_, Logits::None);
@@ -97,16 +105,10 @@ void Generator::settle() {
         if (mtp_) {
             const float* h = ctx_.hidden(popped);
             h_last_.assign(h, h + h_last_.size());
-            // Pairs queued for dropped positions go too (the cache's own entries there are overwritten later).
-            const size_t keep = size_t(std::max(0, ctx_.n_past() - mtp_pos0_));
-            if (keep < mtp_tokens_.size()) {
-                mtp_tokens_.resize(keep);
-                mtp_h_.resize(keep * h_last_.size());
-            }
         }
+        drop_mtp_pairs_from(ctx_.n_past());
     }
-    std::deque<TokenId> recent = recent_before_;
-    sampler_.set_recent(std::move(recent));
+    sampler_.set_recent(recent_before_);
     for (int i = 0; i < popped; ++i) sampler_.accept(step_tokens_[size_t(i)]);
     queue_.clear();
     ahead_ = 0;
@@ -205,22 +207,18 @@ int Generator::reuse(const std::vector<TokenId>& text) {
     }
     // Back to the latest checkpoint within the shared prefix (with attention only, any position
     // is one: the caches are truncated, there is no recurrent state to restore).
-    const Saved* best = nullptr;
-    for (const Saved& s : saved_)
+    Saved* best = nullptr;
+    for (Saved& s : saved_)
         if (s.state.n_past <= target && (!best || s.state.n_past > best->state.n_past)) best = &s;
-    const bool recurrent = std::find(ctx_.model().config().recurrent.begin(), ctx_.model().config().recurrent.end(), true) !=
-                           ctx_.model().config().recurrent.end();
     int keep = 0;
-    if (!recurrent) {
+    if (!ctx_.has_recurrent()) {
         keep = target;
-        Context::Recurrent r;
-        r.n_past = keep;
-        ctx_.restore_recurrent(r);
+        ctx_.truncate(keep);
     } else if (best) {
         keep = best->state.n_past;
         ctx_.restore_recurrent(best->state);
         h_last_ = best->h_last;
-        const_cast<Saved*>(best)->used = ++clock_;
+        best->used = ++clock_;
     } else {
         ctx_.reset();
         std::fill(h_last_.begin(), h_last_.end(), 0.0f);
@@ -229,12 +227,7 @@ int Generator::reuse(const std::vector<TokenId>& text) {
     recall_recent();
     // Checkpoints past the kept point may lie on the text being replaced.
     saved_.erase(std::remove_if(saved_.begin(), saved_.end(), [&](const Saved& s) { return s.state.n_past > keep; }), saved_.end());
-    // MTP pairs queued for dropped positions go too (the MTP cache below keep is complete).
-    if (!mtp_tokens_.empty() && keep < mtp_pos0_ + int(mtp_tokens_.size())) {
-        const size_t n = size_t(std::max(0, keep - mtp_pos0_));
-        mtp_tokens_.resize(n);
-        mtp_h_.resize(n * h_last_.size());
-    }
+    drop_mtp_pairs_from(keep);
     return keep;
 }
 
@@ -297,11 +290,11 @@ void Generator::load_state(const uint8_t* p, size_t n) {
     for (float& x : h) x = take<float>(q, end);
     for (TokenId t : text)
         if (t < 0 || t >= ctx_.n_vocab()) RILL_FAIL("the saved state holds token id %d, outside the vocabulary", t);
+    uint32_t positions = 0;  // the context's part starts with its position count
+    if (size_t(end - q) >= sizeof positions) std::memcpy(&positions, q, sizeof positions);
+    if (positions != text.size())
+        RILL_FAIL("the saved state's text (%zu tokens) and caches (%u positions) disagree", text.size(), positions);
     ctx_.read_state(q, size_t(end - q));  // checks the shapes; changes nothing if it throws
-    if (ctx_.n_past() != int(text.size())) {
-        reset();
-        RILL_FAIL("the saved state's text (%zu tokens) and caches (%d positions) disagree", text.size(), ctx_.n_past());
-    }
     queue_.clear();
     step_tokens_.clear();
     ahead_ = 0;

@@ -100,6 +100,7 @@ private:
     void settle();  // drops evaluated-but-unemitted drafts (see queue_)
     void absorb(const TokenId* tokens, const float* h_prev, int n, int pos0);
     void flush_absorb();
+    void drop_mtp_pairs_from(int pos);
     void recall_recent();
 
     Context& ctx_;
