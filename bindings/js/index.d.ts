@@ -15,14 +15,43 @@ export interface RuntimeInfo {
   threads: number;
 }
 
-export interface LoadProgress { loaded: number; /** 0 when the size is unknown */ total: number; }
+export interface LoadProgress {
+  /** download: from the network (into the engine and the cache at once); cache: from the model cache; load: from a file, Blob or bytes. */
+  phase: 'download' | 'cache' | 'load';
+  loaded: number;
+  /** 0 when the size is unknown */
+  total: number;
+}
 
-export interface LoadOptions {
+/** Where the model cache lives. Browsers: 'auto' is OPFS, else the Cache API. Node: a directory. */
+export interface CacheOptions {
+  cacheStore?: 'auto' | 'opfs' | 'cache-api' | 'directory';
+  /** Node: the cache folder (default $RILL_CACHE_DIR, else ~/.cache/rill-llm, ~/Library/Caches/rill-llm, %LOCALAPPDATA%\\rill-llm\\cache). */
+  cacheDir?: string;
+}
+
+export interface LoadOptions extends CacheOptions {
   /** Context size in tokens (default: the model's training context, at most 4096). */
   contextSize?: number;
   onProgress?: (progress: LoadProgress) => void;
   /** Bytes sources: copy them instead of transferring (detaching) their ArrayBuffer. */
   copy?: boolean;
+  /** http(s) URLs: true (default) reads the cache, or downloads into it; 'reload' downloads again and replaces the entry; false bypasses it. */
+  cache?: boolean | 'reload';
+  /** The file's SHA-256 (64 hex digits): a download that differs rejects and is not cached. */
+  sha256?: string;
+  /** Stops the load; nothing is cached. */
+  signal?: AbortSignal;
+}
+
+export interface CacheEntry {
+  url: string;
+  size: number;
+  etag: string | null;
+  lastModified: string | null;
+  /** The SHA-256 the download was checked against, when the server or the caller stated one. */
+  sha256: string | null;
+  storedAt: string;
 }
 
 export interface ModelInfo {
@@ -54,6 +83,8 @@ export interface ModelInfo {
   chatTemplate: string | null;
   loadMs: number;
   readMs: number;
+  /** Where the bytes came from; for URLs, cache: 'hit' | 'stored' | 'off' | 'not stored (...)', store: the cache's kind. */
+  source: { kind: 'url' | 'path' | 'blob' | 'bytes'; url?: string; cache?: string; store?: string | null };
 }
 
 export interface SamplingOptions {
@@ -155,6 +186,14 @@ export interface Engine {
 
 /** Starts the engine in a Web Worker (browsers) or a worker thread (Node). Browsers need cross-origin isolation. */
 export function createEngine(options?: EngineOptions): Promise<Engine>;
+
+/** The model cache, without an engine. */
+export function listCached(options?: CacheOptions): Promise<CacheEntry[]>;
+/** Removes a URL's entry; resolves to whether there was one. */
+export function deleteCached(url: string | URL, options?: CacheOptions): Promise<boolean>;
+/** Removes every entry; resolves to how many there were. */
+export function clearCache(options?: CacheOptions): Promise<number>;
+export function cacheLocation(options?: CacheOptions): Promise<{ store: 'directory' | 'opfs' | 'cache-api'; where: string }>;
 
 /** Renders a Jinja chat template (the subset real GGUF templates use) with the given variables. */
 export function renderChat(template: string, variables: Record<string, unknown>): string;

@@ -67,6 +67,16 @@ function checkGenerationOptions(o) {
     throw new TypeError('templateVariables must be an object');
 }
 
+// { cacheStore, cacheDir } of load() and the cache functions, checked.
+function checkCacheOptions(o) {
+  if (o.cache != null && o.cache !== true && o.cache !== false && o.cache !== 'reload')
+    throw new TypeError(`cache must be true, false or 'reload', got ${JSON.stringify(o.cache)}`);
+  if (o.cacheStore != null && !['auto', 'opfs', 'cache-api', 'directory'].includes(o.cacheStore))
+    throw new TypeError(`cacheStore must be 'auto', 'opfs', 'cache-api' (browsers) or 'directory' (Node), got ${JSON.stringify(o.cacheStore)}`);
+  if (o.cacheDir != null && typeof o.cacheDir !== 'string') throw new TypeError(`cacheDir must be a folder path, got ${typeof o.cacheDir}`);
+  return { cacheStore: o.cacheStore || 'auto', cacheDir: o.cacheDir || null };
+}
+
 class Completion {
   constructor(start) {
     this._pieces = [];
@@ -168,9 +178,24 @@ class Engine {
   // Bytes that fill their whole ArrayBuffer are transferred to the worker, not copied (copying
   // half a gigabyte through postMessage costs seconds): the caller's buffer is detached. Pass
   // { copy: true } to keep it usable.
-  async load(source, { contextSize = 0, onProgress, copy = false } = {}) {
+  // An http(s) URL goes through the model cache (cache: true, the default): a cached copy loads
+  // with no network request; otherwise the download streams into the engine and the cache at
+  // once. cache: 'reload' downloads again and replaces the entry, false neither reads nor
+  // writes it. cacheStore: 'auto' (OPFS, else the Cache API) | 'opfs' | 'cache-api' in browsers;
+  // cacheDir: the Node cache folder (default $RILL_CACHE_DIR or the user's cache folder).
+  // sha256: the file's hash (hex), checked before the entry is kept (a hash the server states in
+  // its headers is checked too). onProgress({ phase: 'download' | 'cache' | 'load', loaded,
+  // total }); signal: an AbortSignal that stops the load (nothing is cached).
+  async load(source, options = {}) {
+    if (options == null || typeof options !== 'object') throw new TypeError('load options must be an object');
+    const { contextSize = 0, onProgress, copy = false, signal } = options;
     checkNumber('contextSize', contextSize, { integer: true, min: 0, max: 2 ** 26, range: 'from 0 (the model\'s default) to 67108864 tokens' });
     if (onProgress != null && typeof onProgress !== 'function') throw new TypeError(`onProgress must be a function, got ${typeof onProgress}`);
+    const cacheOptions = checkCacheOptions(options);
+    if (options.sha256 != null && !/^[0-9a-fA-F]{64}$/.test(String(options.sha256)))
+      throw new TypeError('sha256 must be the 64 hex digits of the file\'s SHA-256');
+    if (signal != null && !(typeof signal === 'object' && 'aborted' in signal && typeof signal.addEventListener === 'function'))
+      throw new TypeError('signal must be an AbortSignal');
     let src;
     const transfer = [];
     if (typeof Blob !== 'undefined' && source instanceof Blob) src = { kind: 'blob', blob: source };
@@ -190,8 +215,18 @@ class Engine {
     } else {
       throw new TypeError('engine.load: source must be a URL, a file path (Node), a File/Blob or bytes');
     }
+    const abort = new Int32Array(new SharedArrayBuffer(4));
+    const stop = () => Atomics.store(abort, 0, 1);
+    if (signal) { if (signal.aborted) stop(); else signal.addEventListener('abort', stop, { once: true }); }
     this.info = null;
-    this.info = await this._request('load', { source: src, contextSize }, { onProgress }, transfer);
+    try {
+      this.info = await this._request('load', {
+        source: src, contextSize, abort: abort.buffer, sha256: options.sha256 ? String(options.sha256).toLowerCase() : null,
+        cache: options.cache == null ? true : options.cache, ...cacheOptions,
+      }, { onProgress }, transfer);
+    } finally {
+      if (signal) signal.removeEventListener('abort', stop);
+    }
     return this.info;
   }
 
@@ -351,19 +386,20 @@ class Engine {
   }
 }
 
+async function spawnWorker() {
+  if (isNode) {
+    const { Worker } = await import('node:worker_threads');
+    return new Worker(new URL('./wasm/node-worker.js', import.meta.url));
+  }
+  return new Worker(new URL('./wasm/browser-worker.js', import.meta.url));
+}
+
 // Starts an engine in a worker. options: threads (default: the machine's cores), build
 // ('auto' | 'relaxed' | 'simd': relaxed SIMD when the JS engine validates and computes it right).
 export async function createEngine({ threads, build = 'auto' } = {}) {
   checkSharedMemory();
-  let worker;
-  if (isNode) {
-    const { Worker } = await import('node:worker_threads');
-    worker = new Worker(new URL('./wasm/node-worker.js', import.meta.url));
-    if (!threads) threads = await nodeThreads();
-  } else {
-    worker = new Worker(new URL('./wasm/browser-worker.js', import.meta.url));
-    if (!threads) threads = defaultThreads();
-  }
+  const worker = await spawnWorker();
+  if (!threads) threads = isNode ? await nodeThreads() : defaultThreads();
   const engine = new Engine(worker, isNode);
   try {
     engine.runtime = await engine._request('init', { threads, build });
@@ -372,4 +408,38 @@ export async function createEngine({ threads, build = 'auto' } = {}) {
     throw e;
   }
   return engine;
+}
+
+// The model cache without an engine (a worker is started for the call, with no wasm).
+// options: cacheStore, cacheDir as for engine.load().
+async function cacheRequest(op, fields, options) {
+  if (options == null || typeof options !== 'object') throw new TypeError('cache options must be an object');
+  const cacheOptions = checkCacheOptions(options);
+  const worker = await spawnWorker();
+  const engine = new Engine(worker, isNode);
+  try {
+    return await engine._request(op, { ...fields, ...cacheOptions });
+  } finally {
+    await worker.terminate();
+  }
+}
+
+// The cached models: [{ url, size, etag, lastModified, sha256, storedAt }].
+export async function listCached(options = {}) { return (await cacheRequest('cacheList', {}, options)).entries; }
+
+// Removes a URL's entry; resolves to whether there was one.
+export async function deleteCached(url, options = {}) {
+  if (!(url instanceof URL || typeof url === 'string')) throw new TypeError('deleteCached: url must be a string or a URL');
+  let s = String(url);
+  if (!isNode && !/^[a-z][a-z0-9+.-]*:/i.test(s)) s = new URL(s, globalThis.location.href).href;
+  return cacheRequest('cacheDelete', { url: s }, options);
+}
+
+// Removes every entry; resolves to how many there were.
+export async function clearCache(options = {}) { return cacheRequest('cacheClear', {}, options); }
+
+// Where the cache lives: { store: 'directory' | 'opfs' | 'cache-api', where }.
+export async function cacheLocation(options = {}) {
+  const r = await cacheRequest('cacheList', {}, options);
+  return { store: r.store, where: r.where };
 }

@@ -43,7 +43,8 @@
 
   function now() { return (typeof performance !== 'undefined' ? performance : Date).now(); }
 
-  // host: { post(msg), onMessage(fn), loadGlue(build) -> Promise<{factory, moduleArgs}>, openFile(path) -> {size, read(buf, pos)} | null }
+  // host: { post(msg), onMessage(fn), loadGlue(build) -> Promise<{factory, moduleArgs}>, openFile(path) -> {size, read(buf, pos)},
+  //         cache: model-cache.js, directory(dir) -> its Node store (Node only) }
   function serve(host) {
     let module = null;   // the Emscripten module
     let engine = null;   // its Engine instance
@@ -67,83 +68,59 @@
     }
 
     // Streams the model bytes straight into wasm memory: at most one chunk is held outside it.
+    // URLs go through the model cache (model-cache.js) unless msg.cache is false: a cached
+    // entry is read with no network request; a download is written to wasm memory and to the
+    // cache in the same pass ('reload': download again and replace the entry).
     async function loadModel(msg) {
       const e = requireEngine();
       const src = msg.source;
-      const progress = (loaded, total) => host.post({ id: msg.id, progress: { loaded, total } });
+      const abort = msg.abort ? new Int32Array(msg.abort) : null;
+      const checkAbort = () => {
+        if (abort && Atomics.load(abort, 0)) throw Object.assign(new Error('the load was aborted'), { name: 'AbortError' });
+      };
+      const progress = (loaded, total, phase) => { checkAbort(); host.post({ id: msg.id, progress: { phase, loaded, total } }); };
       let ptr = 0;
       let size = 0;
+      const view = () => e.heapView(ptr, size);
       const write = (chunk, offset) => {
         if (offset + chunk.byteLength > size) throw new Error(`the model source delivered more than the ${size} bytes it announced`);
-        e.heapView(ptr, size).set(chunk, offset);
+        view().set(chunk, offset);
       };
+      const allocate = (n) => { size = n; ptr = e.allocate(n, threads); };
       const t0 = now();
+      let origin = { kind: src.kind };
       e.freeModel();  // the old model's memory is reused for the new one
       try {
         if (src.kind === 'path') {
           const f = host.openFile(src.path);
-          size = f.size;
-          ptr = e.allocate(size, threads);
-          const buf = new Uint8Array(Math.min(size, 8 << 20));
-          for (let pos = 0; pos < size;) {
-            const n = f.read(buf, pos);
-            if (n <= 0) throw new Error(`${src.path}: file ended at byte ${pos} of ${size}`);
-            write(buf.subarray(0, n), pos);
-            pos += n;
-            progress(pos, size);
+          allocate(f.size);
+          try {
+            for (let pos = 0; pos < size;) {
+              const n = f.read(view().subarray(pos, Math.min(size, pos + (16 << 20))), pos);
+              if (n <= 0) throw new Error(`${src.path}: file ended at byte ${pos} of ${size}`);
+              pos += n;
+              progress(pos, size, 'load');
+            }
+          } finally {
+            f.close();
           }
-          f.close();
         } else if (src.kind === 'blob') {
-          size = src.blob.size;
-          ptr = e.allocate(size, threads);
+          allocate(src.blob.size);
           const step = 16 << 20;
           for (let pos = 0; pos < size; pos += step) {
             write(new Uint8Array(await src.blob.slice(pos, Math.min(size, pos + step)).arrayBuffer()), pos);
-            progress(Math.min(size, pos + step), size);
+            progress(Math.min(size, pos + step), size, 'load');
           }
         } else if (src.kind === 'bytes') {
           const bytes = new Uint8Array(src.buffer, src.byteOffset || 0, src.byteLength == null ? undefined : src.byteLength);
-          size = bytes.byteLength;
-          ptr = e.allocate(size, threads);
-          const step = 8 << 20;
+          allocate(bytes.byteLength);
+          const step = 16 << 20;
           for (let pos = 0; pos < size; pos += step) {
             write(bytes.subarray(pos, Math.min(size, pos + step)), pos);
-            progress(Math.min(size, pos + step), size);
+            progress(Math.min(size, pos + step), size, 'load');
           }
         } else if (src.kind === 'url') {
-          const res = await fetch(src.url);
-          if (!res.ok) throw new Error(`fetching ${src.url} failed: HTTP ${res.status} ${res.statusText}`);
-          const total = Number(res.headers.get('content-length')) || 0;
-          const encoded = res.headers.get('content-encoding');
-          if (total > 0 && (!encoded || encoded === 'identity')) {
-            size = total;
-            ptr = e.allocate(size, threads);
-            let pos = 0;
-            const reader = res.body.getReader();
-            for (;;) {
-              const { done, value } = await reader.read();
-              if (done) break;
-              write(value, pos);
-              pos += value.byteLength;
-              progress(pos, size);
-            }
-            if (pos !== size) throw new Error(`${src.url}: received ${pos} of ${size} bytes`);
-          } else {  // no length known: gather, then copy once
-            const chunks = [];
-            let pos = 0;
-            const reader = res.body.getReader();
-            for (;;) {
-              const { done, value } = await reader.read();
-              if (done) break;
-              chunks.push(value);
-              pos += value.byteLength;
-              progress(pos, 0);
-            }
-            size = pos;
-            ptr = e.allocate(size, threads);
-            let off = 0;
-            for (const c of chunks) { write(c, off); off += c.byteLength; }
-          }
+          origin = await loadUrl(src.url, msg, { allocate, write, view, progress, checkAbort, release: () => { e.release(ptr); ptr = 0; } });
         } else {
           throw new Error(`unknown model source kind ${src.kind}`);
         }
@@ -154,11 +131,110 @@
         const info = e.info();
         info.loadMs = now() - t0;
         info.readMs = loadedAt - t0;
+        info.source = origin;
         return info;
       } finally {
         if (ptr) e.release(ptr);
       }
     }
+
+    // The model cache's store for these options (opened once per kind and folder).
+    const stores = new Map();
+    async function store(options) {
+      const id = `${options.cacheStore || 'auto'}|${options.cacheDir || ''}`;
+      if (!stores.has(id)) stores.set(id, host.cache.openStore(options, host));
+      try {
+        return await stores.get(id);
+      } catch (err) {
+        stores.delete(id);
+        throw err;
+      }
+    }
+
+    async function loadUrl(url, msg, io) {
+      const mode = msg.cache == null ? true : msg.cache;
+      const cacheable = mode !== false && /^https?:/i.test(url);
+      const s = cacheable ? await store(msg) : null;
+      if (s && mode !== 'reload') {
+        const entry = await s.lookup(url);
+        if (entry) {
+          const size = entry.record.size;
+          io.allocate(size);
+          try {
+            await entry.copyTo(io.view, (n) => io.progress(n, size, 'cache'));
+            return { kind: 'url', url, cache: 'hit', store: s.name };
+          } catch (err) {
+            if (err && err.name === 'AbortError') throw err;
+            await entry.drop();  // a damaged copy is removed, and the file downloaded again
+            io.release();
+          }
+        }
+      }
+      // Bytes already in the cache are not kept twice by the browser's HTTP cache.
+      const res = await fetch(url, s && !host.directory ? { cache: 'no-store' } : {});
+      if (!res.ok) throw new Error(`fetching ${url} failed: HTTP ${res.status} ${res.statusText}`);
+      const total = Number(res.headers.get('content-length')) || 0;
+      const encoded = res.headers.get('content-encoding');
+      const reader = res.body.getReader();
+      const expectedSha = msg.sha256 ? String(msg.sha256).toLowerCase() : host.cache.statedSha256(res.headers);
+      const hash = expectedSha ? host.cache.sha256() : null;
+      if (!(total > 0 && (!encoded || encoded === 'identity'))) {  // no length known: gather, then copy once; not cached
+        const chunks = [];
+        let pos = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          chunks.push(value);
+          if (hash) hash.update(value);
+          pos += value.byteLength;
+          io.progress(pos, 0, 'download');
+        }
+        io.allocate(pos);
+        let off = 0;
+        for (const c of chunks) { io.write(c, off); off += c.byteLength; }
+        checkSha(url, hash, expectedSha);
+        return { kind: 'url', url, cache: s ? 'not stored (the server gave no length)' : 'off', store: s && s.name };
+      }
+      let writer = null;
+      try {
+        io.allocate(total);  // a model too large for wasm memory is refused here, before its bytes come
+        const record = s && host.cache.recordFor(url, res, total, expectedSha);
+        if (s) writer = await s.create(url, record);
+        let pos = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          io.write(value, pos);
+          if (hash) hash.update(value);
+          if (writer) await writer.write(value);
+          pos += value.byteLength;
+          io.progress(pos, total, 'download');
+        }
+        if (pos !== total) throw new Error(`${url}: received ${pos} of ${total} bytes`);
+        checkSha(url, hash, expectedSha);
+        if (writer) await writer.commit(record);
+        writer = null;
+        return { kind: 'url', url, cache: s ? 'stored' : 'off', store: s && s.name };
+      } catch (err) {
+        reader.cancel().catch(() => {});
+        if (writer) await writer.abort();
+        if (s && host.cache.isQuota(err) && !err.explained) throw await s.explainQuota(total);
+        throw err;
+      }
+    }
+
+    function checkSha(url, hash, expected) {
+      if (!hash) return;
+      const got = hash.hex();
+      if (got !== expected) throw new Error(`${url}: the download's SHA-256 is ${got}, not the ${expected} that was stated for it`);
+    }
+
+    // The cache without an engine: list, delete, clear.
+    const cacheOps = {
+      cacheList: async (m) => { const s = await store(m); return { store: s.name, where: s.where, entries: await s.list() }; },
+      cacheDelete: async (m) => (await store(m)).remove(m.url),
+      cacheClear: async (m) => (await store(m)).clear(),
+    };
 
     // Generation: prompt (text or token ids) then tokens until the end, maxTokens, a stop
     // string or the abort flag. Pieces are posted as they come; stop strings are held back
@@ -251,6 +327,7 @@
 
     const handlers = {
       init,
+      ...cacheOps,
       load: loadModel,
       tokenize: (m) => Array.from(requireEngine().tokenize(m.text, m.addSpecial !== false, m.parseSpecial !== false)),
       detokenize: (m) => requireEngine().detokenize(m.ids, !!m.special),
