@@ -1,14 +1,14 @@
 // A scripted chat of 6 turns (~300 tokens of user text per turn, 48-token replies) through the
 // npm package, with prefix reuse (the default) and without (reusePrefix: false): time to first
 // token per turn and prompt tokens evaluated. Prints a table, writes
-// bench/results/<date>-<host>-conversation.json.
+// bench/results/<date>-<cpu kind>-conversation.json.
 //
 //   node bench/conversation.mjs [--model qwen35-0.8b] [--engines rill-node,rill-chromium] [--threads 2] [--repeats 1]
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { closeBrowser, withPageEngine } from './browser.mjs';
 import { ensureModels, modelPath, root } from './models.mjs';
+import { machine, resultPath } from './host.mjs';
 import { stat } from './stats.mjs';
 
 const args = process.argv.slice(2);
@@ -68,10 +68,9 @@ const rows = Object.entries(samples).map(([k, v]) => {
   return { engine, reuse: reuse === 'true', turn: Number(turn), ttft_ms: stat(v.map((x) => x.ttft_ms)), prompt_tokens: v[0].prompt_tokens,
     evaluated_tokens: v[0].evaluated };
 });
-const result = { date: new Date().toISOString(), machine: { host: os.hostname(), cpu: os.cpus()[0]?.model, cores: os.availableParallelism() },
+const result = { date: new Date().toISOString(), machine: machine(),
   model, threads, repeats, reply_tokens: O.replyTokens, conversation: rows };
-fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-const out = opt('--out', path.join(root, 'bench/results', `${result.date.slice(0, 10)}-${os.hostname()}-conversation.json`));
+const out = opt('--out', resultPath(result.date, 'conversation'));
 fs.writeFileSync(out, JSON.stringify(result, null, 1) + '\n');
 
 console.log(`\nConversation, ${model}, ${result.machine.cpu}, ${threads} threads, ${repeats} repeat(s): time to first token (ms) and prompt tokens evaluated / in the prompt\n`);

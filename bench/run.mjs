@@ -7,10 +7,10 @@
 //                      [--engines rill-node,rill-chromium,wllama-chromium,llama-native]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { closeBrowser, page } from './browser.mjs';
 import { ensureModels, modelPath, root } from './models.mjs';
+import { machine, resultPath } from './host.mjs';
 import { stat } from './stats.mjs';
 
 const args = process.argv.slice(2);
@@ -111,15 +111,6 @@ const RUNNERS = {
 };
 
 // ---- run: engines interleaved within each repeat --------------------------------------------
-// The CPU features that decide the kernels' speed (and llama.cpp's CPU variant), from /proc/cpuinfo.
-function cpuFlags() {
-  try {
-    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
-    const have = new Set(line.split(':')[1]?.trim().split(/\s+/));
-    return ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx_vnni', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx512_bf16', 'amx_int8'].filter((f) => have.has(f));
-  } catch { return null; }
-}
-
 const FIGURES = ['load_s', 'prefill128_tok_s', 'prefill512_tok_s', 'decode_tok_s', 'decode_cold_tok_s', 'peak_mem_bytes'];
 const samples = {};  // `${engine}|${model}` -> { figure: [values] }
 const extra = {};
@@ -190,8 +181,7 @@ const wasmBytes = {};
 for (const f of fs.readdirSync(path.join(root, 'bindings/js/wasm'))) wasmBytes[f] = fs.statSync(path.join(root, 'bindings/js/wasm', f)).size;
 const result = {
   date: new Date().toISOString(),
-  machine: { host: os.hostname(), cpu: os.cpus()[0]?.model, cpu_flags: cpuFlags(), cores: os.availableParallelism(), memory_bytes: os.totalmem(),
-    platform: `${os.platform()} ${os.release()}` },
+  machine: machine(),
   versions: { node: process.version, chromium: chromeVersion, 'node-llama-cpp': pkg('node-llama-cpp'), '@wllama/wllama': pkg('@wllama/wllama'), 'playwright-core': pkg('playwright-core'),
     rill: spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).stdout.toString().trim() },
   threads, repeats, decode_tokens: 128, decode_warmup_discarded: 32,
@@ -199,14 +189,13 @@ const result = {
   package_bytes: wasmBytes,
   runs,
 };
-fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-const out = opt('--out', path.join(root, 'bench/results', `${result.date.slice(0, 10)}-${os.hostname()}.json`));
+const out = opt('--out', resultPath(result.date));
 fs.writeFileSync(out, JSON.stringify(result, null, 1) + '\n');
 
 // ---- table ----------------------------------------------------------------------------------
 const fmt = (s, d = 1) => (s ? `${s.median.toFixed(d)} (${s.min.toFixed(d)}-${s.max.toFixed(d)})` : 'n/a');
 const mb = (s) => (s ? `${(s.median / 2 ** 20).toFixed(0)} MB` : 'n/a');
-console.log(`\nRill benchmark, ${result.machine.cpu}, ${threads} threads, ${repeats} repeats (median (min-max)); ${result.date}\n`);
+console.log(`\nRill benchmark, ${result.machine.cpu} [${result.machine.cpu_flags.join(" ")}], ${threads} threads, ${repeats} repeats (median (min-max)); ${result.date}\n`);
 console.log('| model | engine | load s | prefill 128 tok/s | prefill 512 tok/s | decode tok/s (steady) | decode tok/s (cold) | peak memory | % of bandwidth roofline |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of runs)

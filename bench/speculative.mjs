@@ -9,10 +9,10 @@
 //   node bench/speculative.mjs [--models qwen35-0.8b-mtp,qwen35-0.8b-q4_k_m-mtp] [--engines rill-node,rill-chromium]
 //                              [--threads 2] [--repeats 2] [--tokens 96]
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { closeBrowser, withPageEngine } from './browser.mjs';
 import { ensureModels, modelPath, root } from './models.mjs';
+import { machine, resultPath } from './host.mjs';
 import { stat } from './stats.mjs';
 
 const args = process.argv.slice(2);
@@ -100,12 +100,10 @@ for (const [key, v] of Object.entries(samples)) {
 }
 const result = {
   date: new Date().toISOString(),
-  machine: { host: os.hostname(), cpu: os.cpus()[0]?.model, cores: os.availableParallelism(),
-    cpu_flags: (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:\s*(.*)$/m)?.[1] ?? '').split(' ').filter((f) => /^(avx2|avx512f|avx512_vnni|avx_vnni|amx_int8)$/.test(f)) },
+  machine: machine(),
   threads, repeats, generated_tokens: nTokens, builds, speculative,
 };
-fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-const out = opt('--out', path.join(root, 'bench/results', `${result.date.slice(0, 10)}-${os.hostname()}-speculative.json`));
+const out = opt('--out', resultPath(result.date, 'speculative'));
 fs.writeFileSync(out, JSON.stringify(result, null, 1) + '\n');
 
 const f = (s, d = 2) => `${s.median.toFixed(d)} (${s.min.toFixed(d)}-${s.max.toFixed(d)})`;

@@ -180,6 +180,11 @@ try {
 
   info = await engine.load(`${base}/nolength.gguf`, o);
   check(/not stored/.test(info.source.cache) && await greedy(engine) === reference, `${tag} a response without a length loads, uncached: ${info.source.cache}`);
+  const notAFolder = path.join(work, 'not-a-folder');
+  fs.writeFileSync(notAFolder, 'x');
+  info = await engine.load(`${base}/model.gguf`, { ...o, cacheDir: path.join(notAFolder, 'cache') });
+  check(/^not stored \(.*ENOTDIR/.test(info.source.cache) && await greedy(engine) === reference,
+    `${tag} a cache that cannot be written leaves the model loading, uncached: ${info.source.cache}`);
   await rejects(engine.load(`${base}/huge.gguf`, o), /wasm32/, `${tag} a 5 GB model`);
   await new Promise((r) => setTimeout(r, 100));
   check(sent['/huge.gguf'] < 64 << 20, `${tag} ... is refused before its bytes come (${(sent['/huge.gguf'] / 2 ** 20).toFixed(0)} MB sent)`);

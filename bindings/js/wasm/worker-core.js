@@ -196,25 +196,38 @@
         return { kind: 'url', url, cache: s ? 'not stored (the server gave no length)' : 'off', store: s && s.name };
       }
       let writer = null;
+      let unstored = null;  // why the cache could not keep it (the load goes on without it)
+      // A store that fails for any reason but its quota leaves the model loading, uncached.
+      const storing = async (step) => {
+        try {
+          await step();
+        } catch (err) {
+          if (host.cache.isQuota(err)) throw err;
+          unstored = err && err.message ? err.message : String(err);
+          const w = writer;
+          writer = null;
+          if (w) await w.abort().catch(() => {});
+        }
+      };
       try {
         io.allocate(total);  // a model too large for wasm memory is refused here, before its bytes come
         const record = s && host.cache.recordFor(url, res, total, expectedSha);
-        if (s) writer = await s.create(url, record);
+        if (s) await storing(async () => { writer = await s.create(url, record); });
         let pos = 0;
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
           io.write(value, pos);
           if (hash) hash.update(value);
-          if (writer) await writer.write(value);
+          if (writer) await storing(() => writer.write(value));
           pos += value.byteLength;
           io.progress(pos, total, 'download');
         }
         if (pos !== total) throw new Error(`${url}: received ${pos} of ${total} bytes`);
         checkSha(url, hash, expectedSha);
-        if (writer) await writer.commit(record);
+        if (writer) await storing(() => writer.commit(record));
         writer = null;
-        return { kind: 'url', url, cache: s ? 'stored' : 'off', store: s && s.name };
+        return { kind: 'url', url, cache: !s ? 'off' : unstored ? `not stored (${unstored})` : 'stored', store: s && s.name };
       } catch (err) {
         reader.cancel().catch(() => {});
         if (writer) await writer.abort();
