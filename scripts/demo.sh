@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# The main job at this stage: set up, build the native CLI, then inspect and tokenize
-# with the Qwen 3.5 vocabulary that ships inside the oracle package.
+# The front door: set up, build the engine, and chat with a model through the npm package in
+# Node (download progress, the model cache, tok/s after each reply).
+#   scripts/demo.sh [MODEL.gguf | URL] [rill-llm options, e.g. -n 256 --temp 0.7 --think]
+# Without a model it makes the benchmark's Qwen3.5-0.8B shape (random weights: it runs at the
+# real model's speed, and its replies are noise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cmake --preset native >/dev/null
+for preset in native wasm-relaxed wasm-simd; do
+  cmake --preset "$preset" >/dev/null
+done
 cmake --build --preset native --target rill
-VOCAB=.cache/llama.cpp/models/ggml-vocab-qwen35.gguf
-TEXT=${1:-"<|im_start|>user
-Hello, Rill! Ünïcödé, emoji 🦙 and code: x += 42;<|im_end|>"}
-echo; echo "\$ rill inspect $VOCAB"
-build/native/rill inspect "$VOCAB" | sed -n '1,/^tensors:/p' | grep -v "^  tokenizer.chat_template" | head -40
-echo; echo "\$ rill tokenize -m $VOCAB --json '<text>'"
-IDS=$(build/native/rill tokenize -m "$VOCAB" --json "$TEXT")
-echo "$IDS"
-echo; echo "\$ rill detokenize -m $VOCAB --special <ids>"
-build/native/rill detokenize -m "$VOCAB" --special $(echo "$IDS" | tr -d '[]' | tr ',' ' ')
-echo
+cmake --build --preset wasm-relaxed --target rill_engine
+cmake --build --preset wasm-simd --target rill_engine
+NODE=node_modules/.bin/node
+MODEL=${1:-}
+if [ -z "$MODEL" ] || [[ "$MODEL" == -* ]]; then
+  "$NODE" -e "import('./bench/models.mjs').then((m) => m.ensureModels(['qwen35-0.8b']))"
+  MODEL=bench/models/qwen35-0.8b.gguf
+  echo
+  echo "demo: no model given, so this is $MODEL: Qwen3.5-0.8B's shape and file layout with RANDOM weights."
+  echo "demo: it runs at the real model's speed, but its replies are noise. Give a real file or URL:"
+  echo "demo:   scripts/demo.sh Qwen3.5-0.8B-Q4_0.gguf   or   scripts/demo.sh https://.../model.gguf"
+  echo
+else
+  shift
+fi
+exec "$NODE" bindings/js/cli.js chat "$MODEL" "$@"

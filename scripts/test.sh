@@ -92,6 +92,7 @@ step "chat templates vs @huggingface/jinja" "$NODE" tests/js/chat_template_test.
 step "npm package (Node 24, relaxed SIMD and SIMD128)" "$NODE" tests/js/node_test.mjs
 step "npm package in headless Chromium (Web Worker, COOP/COEP)" "$NODE" tests/js/browser_test.mjs
 step "model cache (Node directory, Chromium OPFS and Cache API)" "$NODE" tests/js/cache_test.mjs
+step "npm command line (npx rill-llm run/chat/cache, Ctrl-C)" "$NODE" tests/js/cli_npm_test.mjs
 step "dev server serves only the page, the package and the models" "$NODE" tests/js/serve_test.mjs
 step "forward pass vs llama.cpp (golden: native CLI, npm package in both wasm builds)" \
      without_oracle_logs "$NODE" tests/oracle/golden.mjs "${GOLDEN_ARGS[@]}" --engines cli,relaxed,simd

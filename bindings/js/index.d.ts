@@ -187,6 +187,9 @@ export interface Engine {
 /** Starts the engine in a Web Worker (browsers) or a worker thread (Node). Browsers need cross-origin isolation. */
 export function createEngine(options?: EngineOptions): Promise<Engine>;
 
+/** Throws the TypeError or RangeError complete()/chat() would for these options. */
+export function checkOptions(options: ChatOptions): void;
+
 /** The model cache, without an engine. */
 export function listCached(options?: CacheOptions): Promise<CacheEntry[]>;
 /** Removes a URL's entry; resolves to whether there was one. */

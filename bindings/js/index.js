@@ -77,6 +77,10 @@ function checkCacheOptions(o) {
   return { cacheStore: o.cacheStore || 'auto', cacheDir: o.cacheDir || null };
 }
 
+// Throws the TypeError or RangeError complete()/chat() would for these options (checks them
+// before anything is loaded).
+export function checkOptions(options) { checkGenerationOptions(options); }
+
 class Completion {
   constructor(start) {
     this._pieces = [];
