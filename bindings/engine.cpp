@@ -65,13 +65,31 @@ public:
     double allocate(double n, int n_threads) {
         return guarded([&] {
             if (n < 0 || n > 4294967295.0) RILL_FAIL("a model of %.0f bytes cannot be loaded into wasm32 memory (4 GB at most)", n);
-            void* p = std::malloc(std::max<size_t>(size_t(n), 1));  // an empty file still gets the parser's message
+            void* p = malloc_large(std::max<size_t>(size_t(n), 1));  // an empty file still gets the parser's message
             if (!p) RILL_FAIL("cannot allocate %.0f bytes for the model: it does not fit the wasm32 memory (4 GB at most, shared with the KV cache and the runtime)", n);
             pending_.push_back(p);
             if (!ctx_) start_threads(n_threads);  // no model uses the pool: it may be resized
             prefault(static_cast<uint8_t*>(p), size_t(n), pool_.get());
             return double(reinterpret_cast<uintptr_t>(p));
         });
+    }
+    // malloc(n), also for n over 2 GB: wasm32's dlmalloc grows the heap (sbrk) only in steps
+    // below 2 GB, so one request for more fails. Growing it in 1 GB steps (allocated, then freed:
+    // they coalesce into one free top chunk, which never shrinks) first makes room for it.
+    static void* malloc_large(size_t n) {
+        if (void* p = std::malloc(n)) return p;
+        constexpr size_t kStep = size_t(1) << 30;
+        if (n <= kStep) return nullptr;
+        std::vector<void*> steps;
+        for (size_t got = 0; got < n;) {
+            const size_t step = std::min(kStep, n - got + (size_t(1) << 20));  // the last one: what is left, and a little
+            void* s = std::malloc(step);
+            if (!s) break;
+            steps.push_back(s);
+            got += step;
+        }
+        for (auto it = steps.rbegin(); it != steps.rend(); ++it) std::free(*it);
+        return std::malloc(n);
     }
     static void prefault(uint8_t* p, size_t n, ThreadPool* pool) {
         if (!pool || pool->size() <= 1 || n < (size_t(64) << 20)) return;

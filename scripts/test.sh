@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: sets up, builds every configuration and runs every test.
 #   scripts/test.sh            default suite (well under 30 minutes on 2 cores)
-#   RILL_HEAVY=1 scripts/test.sh   longer fuzzing and more differential strings
+#   RILL_HEAVY=1 scripts/test.sh   longer fuzzing, more differential strings, a 2.5 GB model
 #   RILL_STEPS=REGEX scripts/test.sh   only the steps whose names match (builds are not run then)
 #   RILL_GOLDEN_ARGS / RILL_TOKENIZER_ARGS   extra arguments for those two steps
 # Every step's status is its test's own exit status: output filters never stand between them.
@@ -93,6 +93,9 @@ step "npm package (Node 24, relaxed SIMD and SIMD128)" "$NODE" tests/js/node_tes
 step "npm package in headless Chromium (Web Worker, COOP/COEP)" "$NODE" tests/js/browser_test.mjs
 step "model cache (Node directory, Chromium OPFS and Cache API)" "$NODE" tests/js/cache_test.mjs
 step "npm command line (npx rill-llm run/chat/cache, Ctrl-C)" "$NODE" tests/js/cli_npm_test.mjs
+if [ "${RILL_HEAVY:-0}" = 1 ]; then
+  step "a 2.5 GB model in Node and Chromium (heavy)" "$NODE" tests/js/large_model_test.mjs
+fi
 step "dev server serves only the page, the package and the models" "$NODE" tests/js/serve_test.mjs
 step "forward pass vs llama.cpp (golden: native CLI, npm package in both wasm builds)" \
      without_oracle_logs "$NODE" tests/oracle/golden.mjs "${GOLDEN_ARGS[@]}" --engines cli,relaxed,simd
