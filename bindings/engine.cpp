@@ -106,11 +106,30 @@ public:
         return val(emscripten::typed_memory_view(size_t(n), reinterpret_cast<uint8_t*>(uintptr_t(ptr))));
     }
 
-    void loadFromBuffer(double ptr, double n, int n_ctx, int n_threads) {
+    // Loads a model from buffers made by allocate() and filled: one, or the parts of a split
+    // model in order. The engine owns them from here on, even when parsing fails.
+    void loadFromBuffers(const val& ptrs, const val& sizes, int n_ctx, int n_threads) {
         guarded([&] {
-            void* p = reinterpret_cast<void*>(uintptr_t(ptr));
-            if (!take_pending(p)) RILL_FAIL("loadFromBuffer: the buffer was not made by allocate()");
-            load(gguf::File::parse(std::make_shared<MallocBytes>(static_cast<uint8_t*>(p), size_t(n))), n_ctx, n_threads);
+            const unsigned n = ptrs["length"].as<unsigned>();
+            std::vector<std::shared_ptr<const gguf::Bytes>> bytes;  // every buffer taken before any error: none leaks
+            unsigned foreign = 0;
+            for (unsigned k = 0; k < n; ++k) {
+                void* p = reinterpret_cast<void*>(uintptr_t(ptrs[k].as<double>()));
+                if (take_pending(p)) bytes.push_back(std::make_shared<MallocBytes>(static_cast<uint8_t*>(p), size_t(sizes[k].as<double>())));
+                else foreign = k + 1;
+            }
+            if (foreign) RILL_FAIL("loadFromBuffers: buffer %u was not made by allocate()", foreign);
+            if (n == 0) RILL_FAIL("loadFromBuffers: no buffers");
+            std::vector<gguf::File> parts;
+            for (unsigned k = 0; k < n; ++k) {
+                try {
+                    parts.push_back(gguf::File::parse(bytes[k]));
+                } catch (const Error& e) {
+                    if (n == 1) throw;
+                    RILL_FAIL("part %u of %u: %s", k + 1, n, e.what());
+                }
+            }
+            load(n == 1 ? std::move(parts[0]) : gguf::File::join(std::move(parts)), n_ctx, n_threads);
         });
     }
     void loadFromPath(const std::string& path, int n_ctx, int n_threads) {
@@ -467,7 +486,7 @@ EMSCRIPTEN_BINDINGS(rill) {
         .function("allocate", &Engine::allocate)
         .function("release", &Engine::release)
         .function("heapView", &Engine::heapView)
-        .function("loadFromBuffer", &Engine::loadFromBuffer)
+        .function("loadFromBuffers", &Engine::loadFromBuffers)
         .function("loadFromPath", &Engine::loadFromPath)
         .function("freeModel", &Engine::freeModel)
         .function("threads", &Engine::threads)

@@ -94,14 +94,24 @@ class File {
 public:
     // Parses and validates; throws rill::Error with a message naming the problem.
     static File parse(std::shared_ptr<const Bytes> bytes);
-    static File open(const std::string& path) { return parse(bytes_from_path(path)); }
+    // Opens a file; the path of any part of a split model (<name>-00001-of-0000N.gguf) opens
+    // and joins all its parts.
+    static File open(const std::string& path);
+    // A model split over several files (llama.cpp's gguf-split): the parts in order, the first
+    // holding the metadata, each some of the tensors (the first possibly none), every one the
+    // keys split.no (0-based), split.count and split.tensors.count. One File views them all;
+    // throws naming a missing, misplaced or foreign part.
+    static File join(std::vector<File> parts);
 
     uint32_t version() const { return version_; }
     uint64_t alignment() const { return alignment_; }
     uint64_t data_offset() const { return data_offset_; }
-    size_t file_size() const { return bytes_->size(); }
+    size_t file_size() const;  // all parts
     // Whether tensor bytes may be rewritten in place (owned, not a read-only map).
-    bool writable() const { return bytes_->writable(); }
+    bool writable() const;
+    // split.count (1 for a whole file), and how many parts this File holds.
+    uint32_t split_count() const;
+    size_t parts() const { return 1 + more_bytes_.size(); }
     // Runs f (which rewrites tensor bytes in place) once per set of bytes, if writable.
     void rewrite_once(const std::function<void()>& f) const {
         if (bytes_->writable()) bytes_->once(f);
@@ -115,6 +125,7 @@ public:
 
 private:
     std::shared_ptr<const Bytes> bytes_;
+    std::vector<std::shared_ptr<const Bytes>> more_bytes_;  // the other parts of a split model
     uint32_t version_ = 0;
     uint64_t alignment_ = 32;
     uint64_t data_offset_ = 0;
@@ -163,5 +174,13 @@ private:
     std::vector<PendingTensor> tensors_;
     uint32_t alignment_ = 32;
 };
+
+// The path of part `no` (0-based) of a model split in n: "<prefix>-%05d-of-%05d.gguf".
+std::string split_path(const std::string& prefix, uint32_t no, uint32_t n);
+// The prefix, part (0-based) and count a split part's path names; false for another name.
+bool parse_split_path(const std::string& path, std::string& prefix, uint32_t& no, uint32_t& n);
+// Splits a file into n parts as llama.cpp's gguf-split does (tensors in order, each part
+// holding about 1/n of the tensor bytes; all metadata in the first): the parts' bytes.
+std::vector<std::vector<uint8_t>> split_file(const File& f, uint32_t n);
 
 }  // namespace rill::gguf

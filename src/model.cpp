@@ -91,6 +91,10 @@ uint64_t Tensor::row_bytes() const { return rill::row_bytes(type, uint64_t(ne[0]
 std::shared_ptr<const Model> Model::load(const gguf::File& file) {
     auto m = std::make_shared<Model>();
     m->file_ = file;
+    if (file.split_count() != file.parts())
+        RILL_FAIL("this file is %s of a model split in %u parts (llama.cpp's gguf-split): load all of them, by the first part's path or URL (the others are found beside it) or as a list",
+                  file.find("split.no") ? ("part " + std::to_string(file.find("split.no")->as_int() + 1)).c_str() : "one part",
+                  file.split_count());
     const gguf::Value* av = file.find("general.architecture");
     if (!av) RILL_FAIL("missing metadata key 'general.architecture'");
     const std::string arch(av->as_string());

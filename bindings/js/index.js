@@ -67,6 +67,28 @@ function checkGenerationOptions(o) {
     throw new TypeError('templateVariables must be an object');
 }
 
+// One model source as the worker takes it; bytes to transfer (not copy) are added to transfer.
+async function toSource(source, copy, transfer) {
+  if (typeof Blob !== 'undefined' && source instanceof Blob) return { kind: 'blob', blob: source };
+  if (source instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && source instanceof SharedArrayBuffer)) {
+    if (!copy && source instanceof ArrayBuffer) transfer.push(source);
+    return { kind: 'bytes', buffer: source };
+  }
+  if (ArrayBuffer.isView(source)) {
+    const whole = source.byteOffset === 0 && source.byteLength === source.buffer.byteLength;
+    if (!copy && whole && source.buffer instanceof ArrayBuffer) transfer.push(source.buffer);
+    return { kind: 'bytes', buffer: source.buffer, byteOffset: source.byteOffset, byteLength: source.byteLength };
+  }
+  if (source instanceof URL || typeof source === 'string') {
+    const s = String(source);
+    if (/^(https?|blob|data):/i.test(s)) return { kind: 'url', url: s };
+    if (/^file:/i.test(s) && isNode) return { kind: 'path', path: (await import('node:url')).fileURLToPath(s) };
+    if (isNode) return { kind: 'path', path: s };
+    return { kind: 'url', url: new URL(s, globalThis.location ? globalThis.location.href : undefined).href };
+  }
+  throw new TypeError('engine.load: source must be a URL, a file path (Node), a File/Blob, bytes, or a list of those (the parts of a split model)');
+}
+
 // { cacheStore, cacheDir } of load() and the cache functions, checked.
 function checkCacheOptions(o) {
   if (o.cache != null && o.cache !== true && o.cache !== false && o.cache !== 'reload')
@@ -178,7 +200,9 @@ class Engine {
     if (!this.info) throw new Error('no model is loaded: call engine.load(source) first');
   }
 
-  // source: a URL (string or URL), a Node file path, a File/Blob, or bytes (ArrayBuffer / typed array).
+  // source: a URL (string or URL), a Node file path, a File/Blob, or bytes (ArrayBuffer / typed array);
+  // or a list of those: the parts of a split model (llama.cpp's gguf-split), in order. The URL or
+  // path of any part named <name>-0000k-of-0000n.gguf loads all n parts by itself.
   // Bytes that fill their whole ArrayBuffer are transferred to the worker, not copied (copying
   // half a gigabyte through postMessage costs seconds): the caller's buffer is detached. Pass
   // { copy: true } to keep it usable.
@@ -200,25 +224,11 @@ class Engine {
       throw new TypeError('sha256 must be the 64 hex digits of the file\'s SHA-256');
     if (signal != null && !(typeof signal === 'object' && 'aborted' in signal && typeof signal.addEventListener === 'function'))
       throw new TypeError('signal must be an AbortSignal');
-    let src;
     const transfer = [];
-    if (typeof Blob !== 'undefined' && source instanceof Blob) src = { kind: 'blob', blob: source };
-    else if (source instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && source instanceof SharedArrayBuffer)) {
-      src = { kind: 'bytes', buffer: source };
-      if (!copy && source instanceof ArrayBuffer) transfer.push(source);
-    } else if (ArrayBuffer.isView(source)) {
-      src = { kind: 'bytes', buffer: source.buffer, byteOffset: source.byteOffset, byteLength: source.byteLength };
-      const whole = source.byteOffset === 0 && source.byteLength === source.buffer.byteLength;
-      if (!copy && whole && source.buffer instanceof ArrayBuffer) transfer.push(source.buffer);
-    } else if (source instanceof URL || typeof source === 'string') {
-      const s = String(source);
-      if (/^(https?|blob|data):/i.test(s)) src = { kind: 'url', url: s };
-      else if (/^file:/i.test(s) && isNode) src = { kind: 'path', path: (await import('node:url')).fileURLToPath(s) };
-      else if (isNode) src = { kind: 'path', path: s };
-      else src = { kind: 'url', url: new URL(s, globalThis.location ? globalThis.location.href : undefined).href };
-    } else {
-      throw new TypeError('engine.load: source must be a URL, a file path (Node), a File/Blob or bytes');
-    }
+    const src = Array.isArray(source)
+      ? { kind: 'parts', parts: await Promise.all(source.map((s) => toSource(s, copy, transfer))) }
+      : await toSource(source, copy, transfer);
+    if (src.kind === 'parts' && src.parts.length === 0) throw new TypeError('engine.load: an empty list of parts');
     const abort = new Int32Array(new SharedArrayBuffer(4));
     const stop = () => Atomics.store(abort, 0, 1);
     if (signal) { if (signal.aborted) stop(); else signal.addEventListener('abort', stop, { once: true }); }

@@ -40,6 +40,7 @@ const char* kUsage =
     "  rill logits -m MODEL.gguf -p PROMPT -n N --out FILE [-c N_CTX] [--batch B] [--reset-after-prompt P] [--mtp-out FILE]\n"
     "  rill synth --arch ARCH --vocab VOCAB.gguf --out FILE.gguf [--seed S] [--set KEY=VALUE ...]\n"
     "             [--type T | --layout L] [--tensor-type NAME=T ...] [--vocab-size N] [--tied] [--mtp] [--imatrix]\n"
+    "  rill split --parts N MODEL.gguf PREFIX     writes PREFIX-00001-of-0000N.gguf ... (llama.cpp's gguf-split layout)\n"
     "\n"
     "  --lines  batch mode: each stdin line is one JSON string (tokenize) or JSON array of ids\n"
     "           (detokenize); one JSON result per output line.\n"
@@ -515,6 +516,21 @@ int cmd_synth(int argc, char** argv) {
     return 0;
 }
 
+int cmd_split(int argc, char** argv) {
+    const Args a = parse_args(argc, argv, 2, {"--parts"}, {});
+    if (a.positional.size() != 2 || !a.has("--parts")) RILL_FAIL("split takes --parts N MODEL.gguf PREFIX");
+    const int n = int_opt(a, "--parts", 0);
+    const auto parts = rill::gguf::split_file(rill::gguf::File::open(a.positional[0]), uint32_t(std::max(n, 0)));
+    for (size_t k = 0; k < parts.size(); ++k) {
+        const std::string path = rill::gguf::split_path(a.positional[1], uint32_t(k), uint32_t(parts.size()));
+        std::ofstream out(path, std::ios::binary);
+        if (!out.write(reinterpret_cast<const char*>(parts[k].data()), std::streamsize(parts[k].size())))
+            RILL_FAIL("cannot write '%s'", path.c_str());
+        std::printf("%s (%zu bytes)\n", path.c_str(), parts[k].size());
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -530,6 +546,7 @@ int main(int argc, char** argv) {
         if (cmd == "generate") return cmd_generate(argc, argv);
         if (cmd == "logits") return cmd_logits(argc, argv);
         if (cmd == "synth") return cmd_synth(argc, argv);
+        if (cmd == "split") return cmd_split(argc, argv);
         std::fprintf(stderr, "rill: unknown command '%s'\n%s", cmd.c_str(), kUsage);
         return 2;
     } catch (const std::exception& e) {

@@ -111,6 +111,9 @@ for (const layout of ['q4_k_m', 'f32', 'q8_0', 'q4_0'])
 // (ssm_alpha/ssm_beta: 4 rows, so not repacked), and the head falls back from Q6_K to Q8_0.
 configs.push({ name: 'qwen35/iq4_nl, 7 blocks per row', arch: 'qwen35', vocab: 'qwen35',
   synth: ['--tied', '--layout', 'iq4_nl', '--set', 'embedding_length=224'], tol: 5e-3 });
+// A model split in 3 files (llama.cpp's gguf-split layout, `rill split`): both engines load all
+// parts from the first part's path.
+configs.push({ name: 'qwen35/real split in 3 parts', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', ...LAYOUTS.real.args], split: 3, tol: 5e-3 });
 configs.push({ name: 'qwen35/q8_0 prefill in batches of 7', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
   rillArgs: ['--batch', '7'], tol: 5e-3 });
 configs.push({ name: 'qwen35/q8_0 after a context reset', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
@@ -236,15 +239,21 @@ const hashRows = (key, rows) => {
 // Configurations that differ only in how Rill is driven (batches of 7, a reset) share a model,
 // and llama.cpp's answers for it: those are computed once and kept until their last use.
 const selected = configs.filter((c) => !only || c.name.includes(only));
-const modelKey = (c) => JSON.stringify([c.arch, c.vocab, c.synth]);
+const modelKey = (c) => JSON.stringify([c.arch, c.vocab, c.synth, c.split ?? 1]);  // a split model is run by the oracle from its parts
 const usesLeft = new Map();
 for (const c of selected) usesLeft.set(modelKey(c), (usesLeft.get(modelKey(c)) ?? 0) + 1);
 const oracleMemo = new Map();
 for (const c of selected) {
   const key = modelKey(c);
   usesLeft.set(key, usesLeft.get(key) - 1);
-  const modelPath = path.join(work, c.name.replace(/[^a-z0-9]+/gi, '_') + '.gguf');
+  let modelPath = path.join(work, c.name.replace(/[^a-z0-9]+/gi, '_') + '.gguf');
   run(rill, ['synth', '--arch', c.arch, '--vocab', path.join(vocabDir, `ggml-vocab-${c.vocab}.gguf`), '--out', modelPath, '--seed', '7', ...c.synth]);
+  if (c.split) {
+    const prefix = modelPath.replace(/\.gguf$/, '');
+    run(rill, ['split', '--parts', String(c.split), modelPath, prefix]);
+    fs.rmSync(modelPath);
+    modelPath = `${prefix}-00001-of-${String(c.split).padStart(5, '0')}.gguf`;
+  }
   for (const [pname, prompt] of PROMPTS) {
     const memoKey = key + prompt;
     const [refBatched, refSingle] = oracleMemo.get(memoKey) ?? await timed('llama.cpp', async () =>

@@ -70,72 +70,129 @@
     // Streams the model bytes straight into wasm memory: at most one chunk is held outside it.
     // URLs go through the model cache (model-cache.js) unless msg.cache is false: a cached
     // entry is read with no network request; a download is written to wasm memory and to the
-    // cache in the same pass ('reload': download again and replace the entry).
+    // cache in the same pass ('reload': download again and replace the entry). A split model
+    // (msg.source of kind 'parts', or the URL or path of any part named <name>-0000k-of-0000n.gguf)
+    // has each part in a buffer of its own: no single allocation or read spans the whole model.
     async function loadModel(msg) {
       const e = requireEngine();
-      const src = msg.source;
       const abort = msg.abort ? new Int32Array(msg.abort) : null;
       const checkAbort = () => {
         if (abort && Atomics.load(abort, 0)) throw Object.assign(new Error('the load was aborted'), { name: 'AbortError' });
       };
-      const progress = (loaded, total, phase) => { checkAbort(); host.post({ id: msg.id, progress: { phase, loaded, total } }); };
-      let ptr = 0;
-      let size = 0;
-      const view = () => e.heapView(ptr, size);
-      const write = (chunk, offset) => {
-        if (offset + chunk.byteLength > size) throw new Error(`the model source delivered more than the ${size} bytes it announced`);
-        view().set(chunk, offset);
-      };
-      const allocate = (n) => { size = n; ptr = e.allocate(n, threads); };
       const t0 = now();
-      let origin = { kind: src.kind };
       e.freeModel();  // the old model's memory is reused for the new one
+      const parts = splitParts(msg.source);
+      if (parts.length > 1 && msg.sha256) throw new Error('sha256 names one file: a split model\'s parts are checked by the hashes their server states');
+      const opened = [];
+      const buffers = [];
+      let handedOver = false;
       try {
-        if (src.kind === 'path') {
-          const f = host.openFile(src.path);
-          allocate(f.size);
-          try {
-            for (let pos = 0; pos < size;) {
-              const n = f.read(view().subarray(pos, Math.min(size, pos + (16 << 20))), pos);
-              if (n <= 0) throw new Error(`${src.path}: file ended at byte ${pos} of ${size}`);
-              pos += n;
-              progress(pos, size, 'load');
-            }
-          } finally {
-            f.close();
-          }
-        } else if (src.kind === 'blob') {
-          allocate(src.blob.size);
-          const step = 16 << 20;
-          for (let pos = 0; pos < size; pos += step) {
-            write(new Uint8Array(await src.blob.slice(pos, Math.min(size, pos + step)).arrayBuffer()), pos);
-            progress(Math.min(size, pos + step), size, 'load');
-          }
-        } else if (src.kind === 'bytes') {
-          const bytes = new Uint8Array(src.buffer, src.byteOffset || 0, src.byteLength == null ? undefined : src.byteLength);
-          allocate(bytes.byteLength);
-          const step = 16 << 20;
-          for (let pos = 0; pos < size; pos += step) {
-            write(bytes.subarray(pos, Math.min(size, pos + step)), pos);
-            progress(Math.min(size, pos + step), size, 'load');
-          }
-        } else if (src.kind === 'url') {
-          origin = await loadUrl(src.url, msg, { allocate, write, view, progress, checkAbort, release: () => { e.release(ptr); ptr = 0; } });
-        } else {
-          throw new Error(`unknown model source kind ${src.kind}`);
+        // Every part is opened (its cache entry found, or its response's headers read) before any
+        // bytes are read: a model too large for wasm32 is refused before its download.
+        for (const part of parts) opened.push(await openPart(part, msg));
+        const total = opened.reduce((n, p) => n + p.size, 0);
+        if (total > 4294967295) {
+          throw new Error(`a model of ${total} bytes${parts.length > 1 ? ` in ${parts.length} parts` : ''} cannot be loaded into wasm32 memory (4 GB at most)`);
+        }
+        let base = 0;
+        const origins = [];
+        for (const p of opened) {
+          const buf = { ptr: e.allocate(p.size, threads), size: p.size };
+          buffers.push(buf);
+          const view = () => e.heapView(buf.ptr, buf.size);
+          const at = base;
+          origins.push(await p.read(view, (loaded, phase) => {
+            checkAbort();
+            host.post({ id: msg.id, progress: { phase, loaded: at + loaded, total } });
+          }));
+          base += p.size;
         }
         const loadedAt = now();
-        const p = ptr;
-        ptr = 0;  // owned by the engine from here on, even if parsing fails
-        e.loadFromBuffer(p, size, msg.contextSize | 0, threads);
+        handedOver = true;  // owned by the engine from here on, even if parsing fails
+        e.loadFromBuffers(buffers.map((b) => b.ptr), buffers.map((b) => b.size), msg.contextSize | 0, threads);
         const info = e.info();
         info.loadMs = now() - t0;
         info.readMs = loadedAt - t0;
-        info.source = origin;
+        const caches = [...new Set(origins.map((o) => o.cache).filter(Boolean))];
+        info.source = origins.length === 1 ? origins[0]
+          : { kind: 'parts', parts: origins, cache: caches.length === 1 ? caches[0] : caches.length ? 'mixed' : undefined };
         return info;
       } finally {
-        if (ptr) e.release(ptr);
+        if (!handedOver) for (const b of buffers) e.release(b.ptr);
+        for (const p of opened) if (p.cancel) p.cancel();
       }
+    }
+
+    // The single sources a load reads: the parts of a split model, else the source itself.
+    function splitParts(src) {
+      if (src.kind === 'parts') {
+        if (!src.parts.length) throw new Error('a split model needs at least one part');
+        return src.parts.flatMap((p) => { if (p.kind === 'parts') throw new Error('parts of parts'); return [p]; });
+      }
+      const re = /-(\d{5})-of-(\d{5})\.gguf$/;
+      const name = (n, k) => `-${String(k + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.gguf`;
+      if (src.kind === 'url') {
+        const u = new URL(src.url);
+        const m = re.exec(u.pathname);
+        const n = m ? Number(m[2]) : 1;
+        if (n <= 1 || Number(m[1]) < 1 || Number(m[1]) > n) return [src];
+        return Array.from({ length: n }, (_, k) => {
+          const v = new URL(u.href);
+          v.pathname = u.pathname.replace(re, name(n, k));
+          return { kind: 'url', url: v.href };
+        });
+      }
+      if (src.kind === 'path') {
+        const m = re.exec(src.path);
+        const n = m ? Number(m[2]) : 1;
+        if (n <= 1 || Number(m[1]) < 1 || Number(m[1]) > n) return [src];
+        return Array.from({ length: n }, (_, k) => ({ kind: 'path', path: src.path.replace(re, name(n, k)) }));
+      }
+      return [src];
+    }
+
+    // Opens one source: { size, read(view, report(loaded, phase)) -> origin, cancel? }.
+    async function openPart(src, msg) {
+      if (src.kind === 'path') {
+        const f = host.openFile(src.path);
+        let open = true;
+        const close = () => { if (open) { open = false; f.close(); } };  // once: a descriptor number is reused
+        return {
+          size: f.size,
+          async read(view, report) {
+            try {
+              for (let pos = 0; pos < f.size;) {
+                const n = f.read(view().subarray(pos, Math.min(f.size, pos + (16 << 20))), pos);
+                if (n <= 0) throw new Error(`${src.path}: file ended at byte ${pos} of ${f.size}`);
+                pos += n;
+                report(pos, 'load');
+              }
+            } finally {
+              close();
+            }
+            return { kind: 'path', path: src.path };
+          },
+          cancel: close,
+        };
+      }
+      if (src.kind === 'blob' || src.kind === 'bytes') {
+        const size = src.kind === 'blob' ? src.blob.size : (src.byteLength == null ? src.buffer.byteLength - (src.byteOffset || 0) : src.byteLength);
+        return {
+          size,
+          async read(view, report) {
+            const step = 16 << 20;
+            const bytes = src.kind === 'bytes' ? new Uint8Array(src.buffer, src.byteOffset || 0, size) : null;
+            for (let pos = 0; pos < size; pos += step) {
+              const end = Math.min(size, pos + step);
+              view().set(bytes ? bytes.subarray(pos, end) : new Uint8Array(await src.blob.slice(pos, end).arrayBuffer()), pos);
+              report(end, 'load');
+            }
+            return { kind: src.kind };
+          },
+        };
+      }
+      if (src.kind === 'url') return openUrl(src.url, msg);
+      throw new Error(`unknown model source kind ${src.kind}`);
     }
 
     // The model cache's store for these options (opened once per kind and folder).
@@ -151,34 +208,36 @@
       }
     }
 
-    async function loadUrl(url, msg, io) {
+    async function openUrl(url, msg) {
       const mode = msg.cache == null ? true : msg.cache;
       const cacheable = mode !== false && /^https?:/i.test(url);
       const s = cacheable ? await store(msg) : null;
-      if (s && mode !== 'reload') {
-        const entry = await s.lookup(url);
-        if (entry) {
-          const size = entry.record.size;
-          io.allocate(size);
-          try {
-            await entry.copyTo(io.view, (n) => io.progress(n, size, 'cache'));
+      const entry = s && mode !== 'reload' ? await s.lookup(url) : null;
+      if (entry) {
+        return {
+          size: entry.record.size,
+          async read(view, report) {
+            try {
+              await entry.copyTo(view, (n) => report(n, 'cache'));
+            } catch (err) {
+              if (err && err.name === 'AbortError') throw err;
+              await entry.drop();
+              throw new Error(`the cached copy of ${url} was damaged (${err.message}): it has been removed; load again to download it`);
+            }
             return { kind: 'url', url, cache: 'hit', store: s.name };
-          } catch (err) {
-            if (err && err.name === 'AbortError') throw err;
-            await entry.drop();  // a damaged copy is removed, and the file downloaded again
-            io.release();
-          }
-        }
+          },
+        };
       }
-      // Bytes already in the cache are not kept twice by the browser's HTTP cache.
+      // Bytes kept in the model cache are not kept twice by the browser's HTTP cache.
       const res = await fetch(url, s && !host.directory ? { cache: 'no-store' } : {});
       if (!res.ok) throw new Error(`fetching ${url} failed: HTTP ${res.status} ${res.statusText}`);
+      const reader = res.body.getReader();
+      const cancel = () => { reader.cancel().catch(() => {}); };
+      const expectedSha = msg.sha256 ? String(msg.sha256).toLowerCase() : host.cache.statedSha256(res.headers);
       const total = Number(res.headers.get('content-length')) || 0;
       const encoded = res.headers.get('content-encoding');
-      const reader = res.body.getReader();
-      const expectedSha = msg.sha256 ? String(msg.sha256).toLowerCase() : host.cache.statedSha256(res.headers);
-      const hash = expectedSha ? host.cache.sha256() : null;
-      if (!(total > 0 && (!encoded || encoded === 'identity'))) {  // no length known: gather, then copy once; not cached
+      if (!(total > 0 && (!encoded || encoded === 'identity'))) {  // no length known: gather now, copy later; not cached
+        const hash = expectedSha ? host.cache.sha256() : null;
         const chunks = [];
         let pos = 0;
         for (;;) {
@@ -187,14 +246,28 @@
           chunks.push(value);
           if (hash) hash.update(value);
           pos += value.byteLength;
-          io.progress(pos, 0, 'download');
         }
-        io.allocate(pos);
-        let off = 0;
-        for (const c of chunks) { io.write(c, off); off += c.byteLength; }
         checkSha(url, hash, expectedSha);
-        return { kind: 'url', url, cache: s ? 'not stored (the server gave no length)' : 'off', store: s && s.name };
+        return {
+          size: pos,
+          async read(view, report) {
+            let off = 0;
+            for (const c of chunks.splice(0)) { view().set(c, off); off += c.byteLength; report(off, 'download'); }
+            return { kind: 'url', url, cache: s ? 'not stored (the server gave no length)' : 'off', store: s && s.name };
+          },
+        };
       }
+      return {
+        size: total,
+        cancel,
+        read: (view, report) => download(url, { res, reader, total, expectedSha, store: s, view, report }),
+      };
+    }
+
+    // Streams a response of known length into wasm memory and, when there is a store, into the
+    // cache; the entry is committed only when the bytes are whole and their hash (if stated) right.
+    async function download(url, { res, reader, total, expectedSha, store: s, view, report }) {
+      const hash = expectedSha ? host.cache.sha256() : null;
       let writer = null;
       let unstored = null;  // why the cache could not keep it (the load goes on without it)
       // A store that fails for any reason but its quota leaves the model loading, uncached.
@@ -210,18 +283,18 @@
         }
       };
       try {
-        io.allocate(total);  // a model too large for wasm memory is refused here, before its bytes come
         const record = s && host.cache.recordFor(url, res, total, expectedSha);
         if (s) await storing(async () => { writer = await s.create(url, record); });
         let pos = 0;
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          io.write(value, pos);
+          if (pos + value.byteLength > total) throw new Error(`${url}: the server sent more than the ${total} bytes it announced`);
+          view().set(value, pos);
           if (hash) hash.update(value);
           if (writer) await storing(() => writer.write(value));
           pos += value.byteLength;
-          io.progress(pos, total, 'download');
+          report(pos, 'download');
         }
         if (pos !== total) throw new Error(`${url}: received ${pos} of ${total} bytes`);
         checkSha(url, hash, expectedSha);

@@ -1,12 +1,15 @@
-// The model cache of the npm package, in Node (a directory) and in headless Chromium (OPFS and
-// the Cache API), against a local server that counts requests: a second load (in Chromium, after
-// the page is reloaded) makes no request and gives the same tokens; a load works offline; an
-// interrupted, aborted or wrongly hashed download leaves no entry and the next load downloads
+// Where models come from, through the npm package: the model cache in Node (a directory) and in
+// headless Chromium (OPFS and the Cache API), and split models, against a local server that
+// counts requests. Cache: a second load (in Chromium, after the page is reloaded) makes no
+// request and gives the same tokens; a load works offline; an interrupted, aborted or wrongly
+// hashed download, or a tab closed mid-download, leaves no entry and the next load downloads
 // again; a damaged entry is replaced; 'reload' and cache: false; a full quota rejects naming the
-// quota and the model size; a model too big for wasm32 is refused before its bytes come;
-// list, delete and clear.
+// quota and the model size; a model too big for wasm32 is refused before its bytes come; list,
+// delete and clear. Split models (llama.cpp's gguf-split layout, made by `rill split`): any
+// part's path or URL loads every part (cached one by one), a list of Blobs or bytes loads them,
+// and a missing, misplaced or lone part is refused by name.
 //
-//   node tests/js/cache_test.mjs [--rill build/native/rill] [--build relaxed] [--no-browser]
+//   node tests/js/load_test.mjs [--rill build/native/rill] [--build relaxed] [--no-browser]
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -44,6 +47,13 @@ const bytes = fs.readFileSync(model);
 const sha = crypto.createHash('sha256').update(bytes).digest('hex');
 const b64 = crypto.createHash('sha256').update(bytes).digest('base64');
 
+// The same model split in 3 parts.
+const splitDir = path.join(work, 'split');
+fs.mkdirSync(splitDir);
+run(rill, ['split', '--parts', '3', model, path.join(splitDir, 'model')]);
+const partPath = (k) => path.join(splitDir, `model-0000${k}-of-00003.gguf`);
+const partBytes = [1, 2, 3].map((k) => fs.readFileSync(partPath(k)));
+
 // The server: counts requests per URL; /drop.gguf breaks off half way while `dropping`.
 const counts = {};
 const sent = {};
@@ -71,6 +81,11 @@ function handler(req, res) {
       ...(name === '/hashed.gguf' ? { 'Repr-Digest': `sha-256=:${b64}:` } : {}),
       ...(name === '/badhash.gguf' ? { 'Repr-Digest': `sha-256=:${Buffer.alloc(32, 7).toString('base64')}:` } : {}) });
     res.end(bytes);
+  } else if (name.startsWith('/split/') || name.startsWith('/split-missing/')) {  // split-missing lacks its last part
+    const file = path.join(splitDir, path.basename(name));
+    if (!fs.existsSync(file) || (name.startsWith('/split-missing/') && file.endsWith('00003-of-00003.gguf'))) { res.writeHead(404, head); res.end(); return; }
+    res.writeHead(200, { ...head, 'Content-Length': fs.statSync(file).size });
+    fs.createReadStream(file).pipe(res);
   } else if (name === '/drop.gguf') {
     res.writeHead(200, { ...head, 'Content-Length': bytes.length });
     if (!dropping) { res.end(bytes); return; }
@@ -192,6 +207,30 @@ try {
   await rejects(engine.load(`${base}/model.gguf`, { ...o, cacheStore: 'opfs' }), /for browsers/, `${tag} a browser store in Node`);
   await rejects(engine.load(`${base}/model.gguf`, { ...o, sha256: 'abc' }), /sha256 must be/, `${tag} a malformed sha256`);
 
+  // split models
+  const stag = '[node, split]';
+  info = await engine.load(partPath(1), { contextSize: 256 });
+  check(info.source.kind === 'parts' && info.source.parts.length === 3 && info.fileBytes === partBytes.reduce((n, b) => n + b.length, 0)
+    && await greedy(engine) === reference, `${stag} the first part's path loads all 3 parts, same tokens as the whole file`);
+  await engine.load(partPath(3), { contextSize: 256 });
+  check(await greedy(engine) === reference, `${stag} so does the last part's path`);
+  info = await engine.load(`${base}/split/model-00001-of-00003.gguf`, o);
+  check(info.source.cache === 'stored' && (await listCached({ cacheDir })).filter((e) => e.url.includes('/split/')).length === 3
+    && await greedy(engine) === reference, `${stag} the first part's URL downloads all 3, each cached`);
+  const splitRequests = Object.keys(counts).filter((u) => u.startsWith('/split/')).map((u) => counts[u]).join();
+  info = await engine.load(`${base}/split/model-00001-of-00003.gguf`, o);
+  check(info.source.cache === 'hit' && Object.keys(counts).filter((u) => u.startsWith('/split/')).map((u) => counts[u]).join() === splitRequests,
+    `${stag} ... and loads them again from the cache with no request`);
+  await engine.load(partBytes.map((b) => new Blob([b])), { contextSize: 256 });
+  check(await greedy(engine) === reference, `${stag} a list of Blobs (Files) loads`);
+  await rejects(engine.load([partBytes[0], partBytes[2], partBytes[1]], { contextSize: 256, copy: true }), /part 2 of 3 says it is part 3/, `${stag} parts out of order`);
+  await rejects(engine.load(partBytes[1], { contextSize: 256, copy: true }), /part 2 of a model split in 3 parts/, `${stag} one part alone`);
+  await rejects(engine.load([partBytes[0], partBytes[1]], { contextSize: 256, copy: true }), /3 part\(s\), 2 were given/, `${stag} a part missing from a list`);
+  await rejects(engine.load(`${base}/split-missing/model-00001-of-00003.gguf`, o), /HTTP 404/, `${stag} a part missing on the server`);
+  check(!(await listCached({ cacheDir })).some((e) => e.url.includes('/split-missing/')), `${stag} ... fails before any part is downloaded or cached`);
+  await engine.load(partPath(1), { contextSize: 256 });
+  check(await greedy(engine) === reference, `${stag} the engine loads again after the refusals`);
+
   // the default folder, delete, clear
   await engine.load(`${base}/model.gguf`, { contextSize: 256 });
   const where = await cacheLocation();
@@ -260,6 +299,22 @@ try {
           `${tag} a download that breaks off rejects (${second.drop}) and leaves no entry: ${second.list}`);
         check(second.deleted.join() === 'true,false' && second.after === 0, `${tag} deleteCached removes the entry`);
       }
+      // a split model from its first part's URL, and from Files
+      const sp = await inPage(async (rill, count, { PROMPT }) => {
+        const e = await rill.createEngine({ threads: 2 });
+        const run = async () => (await e.complete(PROMPT, { maxTokens: 12, temperature: 0 }).result).tokens.join(',');
+        const info = await e.load('/split/model-00001-of-00003.gguf', { contextSize: 256 });
+        const out = { parts: info.source.parts.length, cache: info.source.cache, url: await run() };
+        const files = [];
+        for (let k = 1; k <= 3; k++) files.push(new File([await (await fetch(`/split/model-0000${k}-of-00003.gguf`)).blob()], `model-0000${k}-of-00003.gguf`));
+        await e.load(files, { contextSize: 256 });
+        out.files = await run();
+        await rill.clearCache();
+        await e.dispose();
+        return out;
+      }, { PROMPT });
+      check(sp.parts === 3 && sp.cache === 'stored' && sp.url === reference && sp.files === reference,
+        `[chromium, split] the first part's URL (3 parts, ${sp.cache}) and a list of 3 Files load, same tokens as the whole file`);
       // a tab closed in the middle of a download: no entry; the next load downloads again
       for (const store of ['opfs', 'cache-api']) {
         const u = `/slow.gguf?close-${store}`;
@@ -309,5 +364,5 @@ try {
   server.close();
   fs.rmSync(work, { recursive: true, force: true });
 }
-console.log(`cache: ${failures ? `${failures} failed` : 'all passed'}`);
+console.log(`load: ${failures ? `${failures} failed` : 'all passed'}`);
 process.exit(failures ? 1 : 0);
