@@ -97,6 +97,7 @@ if [ "${RILL_HEAVY:-0}" = 1 ]; then
   step "a 2.5 GB model in Node and Chromium (heavy)" "$NODE" tests/js/large_model_test.mjs
 fi
 step "dev server serves only the page, the package and the models" "$NODE" tests/js/serve_test.mjs
+step "the chat page in headless Chromium (phone and desktop: load, cache, reply, delete; screenshots)" "$NODE" tests/js/web_test.mjs
 step "forward pass vs llama.cpp (golden: native CLI, npm package in both wasm builds)" \
      without_oracle_logs "$NODE" tests/oracle/golden.mjs "${GOLDEN_ARGS[@]}" --engines cli,relaxed,simd
 step "the golden fails on each deliberate error (mutation test: rope angle, weight row, decay position, Q4_K scale)" \
