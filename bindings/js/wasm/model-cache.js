@@ -155,8 +155,11 @@
           removeKey(key);  // a record without its bytes: not an entry
           return null;
         }
+        let open = true;
+        const close = () => { if (open) { open = false; fs.closeSync(fd); } };
         return {
           record: r,
+          close,  // without reading
           // Copies the bytes into view() (wasm memory), straight from the file.
           async copyTo(view, progress) {
             try {
@@ -167,10 +170,10 @@
                 progress(pos);
               }
             } finally {
-              fs.closeSync(fd);
+              close();
             }
           },
-          drop: () => { try { fs.closeSync(fd); } catch (e) { /* closed */ } removeKey(key); },
+          drop: () => { close(); removeKey(key); },
         };
       },
       async create(url, rec) {

@@ -216,6 +216,7 @@
       if (entry) {
         return {
           size: entry.record.size,
+          cancel: () => { if (entry.close) entry.close(); },
           async read(view, report) {
             try {
               await entry.copyTo(view, (n) => report(n, 'cache'));
