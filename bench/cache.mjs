@@ -1,7 +1,7 @@
 // Model load times through the npm package's model cache: the first load (download from a
 // local server into the engine and the cache at once), the second (from the cache, in Chromium
 // after a page reload), and the same bytes loaded from memory (an ArrayBuffer already in the
-// page, or in Node) and, in Node, from a file path. Every load includes the engine's parse
+// page, or in Node, transferred to the worker) and, in Node, from a file path. Every load includes the engine's parse
 // and weight repacking, which all paths share. Prints a table, writes
 // bench/results/<date>-<cpu kind>-cache.json.
 //
@@ -50,7 +50,7 @@ async function node() {
   try {
     const bytes = fs.readFileSync(file);
     for (let r = 0; r < repeats; r++) {
-      add('node', 'memory', (await time(bytes, { contextSize: 1024, copy: true }))[0]);
+      add('node', 'memory', (await time(new Uint8Array(bytes), { contextSize: 1024 }))[0]);  // a fresh copy, transferred
       add('node', 'path', (await time(file, { contextSize: 1024 }))[0]);
       const [first, a] = await time(`${base}/model.gguf`, { ...o, cache: 'reload' });
       if (a.source.cache !== 'stored') throw new Error(`first load: ${a.source.cache}`);
@@ -84,7 +84,7 @@ async function chromiumStore(store) {
     try {
       const bytes = what === 'memory' ? new Uint8Array(await (await fetch('/model.gguf')).arrayBuffer()) : null;
       const t0 = performance.now();
-      const info = await e.load(bytes ?? '/model.gguf', { contextSize: 1024, cacheStore: store, copy: true, cache: what === 'first' ? 'reload' : true });
+      const info = await e.load(bytes ?? '/model.gguf', { contextSize: 1024, cacheStore: store, cache: what === 'first' ? 'reload' : true });
       return { ms: performance.now() - t0, cache: info.source.cache };
     } finally { await e.dispose(); }
   }, { what, store, threads });

@@ -20,7 +20,10 @@
 // from each other). The single-mode row of the same configuration is held to the tolerance.
 //
 // --engines also runs Rill through its npm package (bindings/js) under this Node, in the
-// relaxed-SIMD and SIMD128 wasm builds: "batched" for every prompt and "single" for the short one.
+// relaxed-SIMD and SIMD128 wasm builds. Every engine runs "batched" for every prompt and "single"
+// for the short one (these rows are hashed: equal hashes show the engines agree bit for bit); the
+// long prompt's "single" row, 300 one-token evaluations, runs in one engine: the relaxed build when
+// it is among the engines (the native CLI runs the scalar reference kernels, ~6x slower), else the CLI.
 //
 //   node tests/oracle/golden.mjs [--steps N] [--only SUBSTRING] [--rill PATH] [--keep DIR] [--engines cli,relaxed,simd]
 //                                [--inject-failure] [--mutants all|NAME,...]
@@ -48,6 +51,7 @@ const rill = opt('--rill', path.join(root, mutants.length ? 'build/mutant/rill' 
 const vocabDir = path.join(root, '.cache/llama.cpp/models');
 const keep = opt('--keep', '');
 const engines = opt('--engines', 'cli').split(',');
+const longSingleEngine = engines.includes('relaxed') ? 'relaxed' : 'cli';
 let injectFailure = args.includes('--inject-failure');
 const work = keep || fs.mkdtempSync(path.join(os.tmpdir(), 'rill-golden-'));
 fs.mkdirSync(work, { recursive: true });
@@ -266,7 +270,7 @@ for (const c of selected) {
     if (!c.mtpOnly) for (const mutant of ['', ...mutants])
       for (const engine of mutants.length ? ['cli'] : engines)
         for (const [mode, ref, batch] of [['single', refSingle, 1], ['batched', refBatched, 0]])
-          if (engine === 'cli' || mode === 'batched' || pname === 'short') runs.push({ mutant, engine, mode, ref, batch });
+          if (mode === 'batched' || pname === 'short' || engine === longSingleEngine || mutants.length) runs.push({ mutant, engine, mode, ref, batch });
     for (const { mutant, engine, mode, ref, batch } of runs) {
       let rows, meta;
       if (engine === 'cli') {
