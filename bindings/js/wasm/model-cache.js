@@ -291,6 +291,32 @@
         return {
           record: r,
           async copyTo(view, progress) {
+            // In a worker, a sync access handle reads straight into wasm memory (or, where a
+            // shared view is refused, through one reused buffer); elsewhere Blob slices.
+            let handle = null;
+            try { handle = await (await dir.getFileHandle(`${key}.gguf`)).createSyncAccessHandle(); } catch (e) { handle = null; }
+            if (handle) {
+              let scratch = null;
+              try {
+                for (let pos = 0; pos < r.size;) {
+                  const end = Math.min(r.size, pos + CHUNK);
+                  let n;
+                  if (!scratch) {
+                    try { n = handle.read(view().subarray(pos, end), { at: pos }); } catch (e) { if (!(e instanceof TypeError)) throw e; scratch = new Uint8Array(CHUNK); }
+                  }
+                  if (scratch) {
+                    n = handle.read(scratch.subarray(0, end - pos), { at: pos });
+                    view().set(scratch.subarray(0, n), pos);
+                  }
+                  if (!(n > 0)) throw new Error(`the cached copy of ${url} ended at byte ${pos} of ${r.size}`);
+                  pos += n;
+                  progress(pos);
+                }
+              } finally {
+                handle.close();
+              }
+              return;
+            }
             for (let pos = 0; pos < r.size; pos += CHUNK) {
               const end = Math.min(r.size, pos + CHUNK);
               view().set(new Uint8Array(await file.slice(pos, end).arrayBuffer()), pos);
@@ -390,11 +416,14 @@
         return {
           record: r,
           async copyTo(view, progress) {
-            const reader = res.body.getReader();
+            // A byte stream is read into one reused buffer (fewer, larger copies), else as it comes.
+            let reader, buf = null;
+            try { reader = res.body.getReader({ mode: 'byob' }); buf = new ArrayBuffer(CHUNK); } catch (e) { reader = res.body.getReader(); }
             let pos = 0;
             for (;;) {
-              const { done, value } = await reader.read();
+              const { done, value } = await (buf ? reader.read(new Uint8Array(buf, 0, CHUNK)) : reader.read());
               if (done) break;
+              if (buf) buf = value.buffer;
               if (pos + value.length > r.size) { reader.cancel().catch(() => {}); break; }
               view().set(value, pos);
               pos += value.length;
