@@ -3,7 +3,7 @@
 // replayed from a previous greedy run of the same model, a fraction 1 - p of them replaced by wrong
 // tokens (p = 1.0, 0.8, 0.6, 0.0), for k = 1..3 drafts per step and the adaptive default; then with
 // the real MTP head (its draft cost). Greedy, 2 threads, Node and Chromium, engines and models
-// interleaved over the repeats. Prints tables, writes bench/results/<date>-<host>-speculative.json
+// interleaved over the repeats. Prints tables, writes bench/results/<date>-<cpu kind>-speculative.json
 // ("speculative": one entry per engine, model, draft_tokens and acceptance, as the issue asks).
 //
 //   node bench/speculative.mjs [--models qwen35-0.8b-mtp,qwen35-0.8b-q4_k_m-mtp] [--engines rill-node,rill-chromium]
