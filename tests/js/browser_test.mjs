@@ -4,13 +4,13 @@
 // AbortSignal must stop a second completion between tokens; misuse must reject with a message.
 //
 //   node tests/js/browser_test.mjs [--rill build/native/rill] [--build relaxed|simd|auto]
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { run } from './run.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -21,11 +21,6 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rill-browser-'));
 const N = 24;
 const PROMPT = 'Once upon a time, in a village by the river,';
 
-function run(cmd, argv) {
-  const r = spawnSync(cmd, argv, { maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}`);
-  return r.stdout.toString();
-}
 
 // The Qwen 3.5 real layout, small.
 const model = path.join(work, 'model.gguf');

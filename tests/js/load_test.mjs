@@ -10,13 +10,13 @@
 // and a missing, misplaced or lone part is refused by name.
 //
 //   node tests/js/load_test.mjs [--rill build/native/rill] [--build relaxed] [--no-browser]
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run } from './run.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -33,11 +33,6 @@ let failures = 0;
 const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures++; };
 async function rejects(promise, re, what) {
   try { await promise; check(false, `${what}: no error`); return null; } catch (e) { check(re.test(`${e.name}: ${e.message}`), `${what}: ${e.name}: ${e.message}`); return e; }
-}
-function run(cmd, argv) {
-  const r = spawnSync(cmd, argv, { maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}`);
-  return r.stdout.toString();
 }
 
 const model = path.join(work, 'model.gguf');

@@ -8,13 +8,13 @@
 // accepted run, its option errors and timings.
 //
 //   node tests/js/node_test.mjs [--rill build/native/rill] [--build relaxed,simd]
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createEngine, renderChat } from '../../bindings/js/index.js';
+import { run } from './run.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -26,11 +26,6 @@ const vocab = path.join(root, '.cache/llama.cpp/models/ggml-vocab-qwen35.gguf');
 const PROMPT = 'The history of the river begins';
 const N = 20;
 
-function run(cmd, argv) {
-  const r = spawnSync(cmd, argv, { maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}`);
-  return r.stdout.toString();
-}
 let failures = 0;
 const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures++; };
 async function rejects(promise, re, what) {
