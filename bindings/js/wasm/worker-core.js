@@ -127,28 +127,28 @@
     function splitParts(src) {
       if (src.kind === 'parts') {
         if (!src.parts.length) throw new Error('a split model needs at least one part');
-        return src.parts.flatMap((p) => { if (p.kind === 'parts') throw new Error('parts of parts'); return [p]; });
+        return src.parts;  // single sources (index.js's toSource)
       }
-      const re = /-(\d{5})-of-(\d{5})\.gguf$/;
-      const name = (n, k) => `-${String(k + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.gguf`;
       if (src.kind === 'url') {
         const u = new URL(src.url);
-        const m = re.exec(u.pathname);
-        const n = m ? Number(m[2]) : 1;
-        if (n <= 1 || Number(m[1]) < 1 || Number(m[1]) > n) return [src];
-        return Array.from({ length: n }, (_, k) => {
-          const v = new URL(u.href);
-          v.pathname = u.pathname.replace(re, name(n, k));
-          return { kind: 'url', url: v.href };
-        });
+        const names = partNames(u.pathname);
+        return names ? names.map((name) => { const v = new URL(u.href); v.pathname = name; return { kind: 'url', url: v.href }; }) : [src];
       }
       if (src.kind === 'path') {
-        const m = re.exec(src.path);
-        const n = m ? Number(m[2]) : 1;
-        if (n <= 1 || Number(m[1]) < 1 || Number(m[1]) > n) return [src];
-        return Array.from({ length: n }, (_, k) => ({ kind: 'path', path: src.path.replace(re, name(n, k)) }));
+        const names = partNames(src.path);
+        return names ? names.map((name) => ({ kind: 'path', path: name })) : [src];
       }
       return [src];
+    }
+
+    // The names of all n parts when `name` ends like a part of a split model
+    // (<prefix>-0000k-of-0000n.gguf, n > 1), else null.
+    function partNames(name) {
+      const re = /-(\d{5})-of-(\d{5})\.gguf$/;
+      const m = re.exec(name);
+      const n = m ? Number(m[2]) : 1;
+      if (n <= 1 || Number(m[1]) < 1 || Number(m[1]) > n) return null;
+      return Array.from({ length: n }, (_, k) => name.replace(re, `-${String(k + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.gguf`));
     }
 
     // Opens one source: { size, read(view, report(loaded, phase)) -> origin, cancel? }.
@@ -162,7 +162,7 @@
           async read(view, report) {
             try {
               for (let pos = 0; pos < f.size;) {
-                const n = f.read(view().subarray(pos, Math.min(f.size, pos + (16 << 20))), pos);
+                const n = f.read(view().subarray(pos, Math.min(f.size, pos + host.cache.CHUNK)), pos);
                 if (n <= 0) throw new Error(`${src.path}: file ended at byte ${pos} of ${f.size}`);
                 pos += n;
                 report(pos, 'load');
@@ -180,7 +180,7 @@
         return {
           size,
           async read(view, report) {
-            const step = 16 << 20;
+            const step = host.cache.CHUNK;
             const bytes = src.kind === 'bytes' ? new Uint8Array(src.buffer, src.byteOffset || 0, size) : null;
             for (let pos = 0; pos < size; pos += step) {
               const end = Math.min(size, pos + step);
