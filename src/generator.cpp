@@ -110,6 +110,10 @@ void Generator::settle() {
     }
     sampler_.set_recent(recent_before_);
     for (int i = 0; i < popped; ++i) sampler_.accept(step_tokens_[size_t(i)]);
+    if (grammar_) {
+        grammar_->restore(grammar_before_);
+        for (int i = 0; i < popped; ++i) grammar_->accept(step_tokens_[size_t(i)]);
+    }
     queue_.clear();
     ahead_ = 0;
     pending_ = -1;
@@ -353,11 +357,17 @@ int Generator::choose_drafts(int room) {
     return 1;
 }
 
+void Generator::set_grammar(GrammarMatcher* g) {
+    settle();  // tokens decided under the previous constraint (or none) and not yet returned are dropped
+    grammar_ = g;
+}
+
 TokenId Generator::step() {
     const int V = ctx_.n_vocab();
     if (pending_ < 0) {  // the logits after the emitted text are at hand
-        const TokenId t = sampler_.sample(ctx_.logits(), V);
+        const TokenId t = sampler_.sample(ctx_.logits(), V, grammar_);
         sampler_.accept(t);
+        if (grammar_) grammar_->accept(t);
         pending_ = t;
         return t;
     }
@@ -397,18 +407,20 @@ TokenId Generator::step() {
     ++stats_.steps;
 
     recent_before_ = sampler_.recent();
+    if (grammar_) grammar_before_ = grammar_->save();
     step_tokens_.clear();
     int a = 0;  // drafts accepted
     const Tokenizer& tok = ctx_.model().tokenizer();
     for (int i = 0; i <= k; ++i) {
         bool accepted = false;
-        const TokenId t = i < k ? sampler_.sample_after_draft(ctx_.logits(i), V, batch[size_t(i + 1)], &accepted)
-                                : sampler_.sample(ctx_.logits(i), V);
+        const TokenId t = i < k ? sampler_.sample_after_draft(ctx_.logits(i), V, batch[size_t(i + 1)], &accepted, grammar_)
+                                : sampler_.sample(ctx_.logits(i), V, grammar_);
         sampler_.accept(t);
+        if (grammar_) grammar_->accept(t);
         step_tokens_.push_back(t);
         if (!accepted) break;
         ++a;
-        if (tok.is_end_of_generation(t)) break;
+        if (tok.is_end_of_generation(t) || (grammar_ && grammar_->finished())) break;
     }
     text_.insert(text_.end(), batch.begin(), batch.begin() + 1 + a);
     if (k > 0) {

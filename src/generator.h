@@ -93,6 +93,10 @@ public:
     const GenerationStats& stats() const { return stats_; }
     void clear_stats() { stats_ = {}; }
     void set_draft_source(DraftSource source) { source_ = std::move(source); }
+    // Constrains the tokens next() chooses to a grammar (null: none). The matcher takes each
+    // chosen token; the caller owns it and keeps it alive while it is set.
+    void set_grammar(GrammarMatcher* g);
+    GrammarMatcher* grammar() const { return grammar_; }
 
 private:
     TokenId step();
@@ -115,6 +119,8 @@ private:
     std::deque<TokenId> queue_;
     std::vector<TokenId> step_tokens_;  // everything the last verify batch decided (queue_ is its tail)
     std::deque<TokenId> recent_before_;  // the sampler's recent tokens before them
+    GrammarMatcher* grammar_ = nullptr;
+    GrammarMatcher::State grammar_before_;  // the grammar's position before them
     int ahead_ = 0;  // leading queue_ tokens already evaluated
     TokenId pop();
     std::vector<float> h_last_;  // the main model's hidden state of the last evaluated token (MTP input)

@@ -39,7 +39,33 @@ void Sampler::accept(TokenId id) {
     while (int(recent_.size()) > p_.penalty_last_n) recent_.pop_front();
 }
 
-size_t Sampler::distribution(const float* logits, int n_vocab) {
+namespace {
+bool by_logit(const std::pair<float, TokenId>& a, const std::pair<float, TokenId>& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+}
+}  // namespace
+
+void Sampler::constrain(const GrammarMatcher& grammar) {
+    // Greedy and top-k need only the best few allowed tokens: those among the best candidates,
+    // if enough of them are allowed, are exactly what the whole mask would give.
+    const size_t want = p_.temperature <= 0.0f ? 1 : p_.top_k > 0 ? size_t(p_.top_k) : 0;
+    if (want > 0) {
+        const size_t look = std::min(cand_.size(), std::max<size_t>(4 * want, 256));
+        std::partial_sort(cand_.begin(), cand_.begin() + long(look), cand_.end(), by_logit);
+        std::vector<std::pair<float, TokenId>> picked;
+        for (size_t i = 0; i < look && picked.size() < want; ++i)
+            if (grammar.allows(cand_[i].second)) picked.push_back(cand_[i]);
+        if (picked.size() == want) {
+            cand_ = std::move(picked);
+            return;
+        }
+    }
+    grammar.allowed(mask_);
+    cand_.erase(std::remove_if(cand_.begin(), cand_.end(), [&](const auto& c) { return size_t(c.second) >= mask_.size() || !mask_[size_t(c.second)]; }), cand_.end());
+    if (cand_.empty()) RILL_FAIL("the grammar allows no token of the vocabulary here");
+}
+
+size_t Sampler::distribution(const float* logits, int n_vocab, const GrammarMatcher* grammar) {
     cand_.resize(size_t(n_vocab));
     for (int i = 0; i < n_vocab; ++i) cand_[size_t(i)] = {logits[i], TokenId(i)};
     if (p_.repeat_penalty != 1.0f || p_.presence_penalty != 0.0f) {
@@ -53,7 +79,7 @@ size_t Sampler::distribution(const float* logits, int n_vocab) {
             l -= p_.presence_penalty;
         }
     }
-    auto by_logit = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
+    if (grammar) constrain(*grammar);
     if (p_.temperature <= 0.0f) {
         std::iter_swap(cand_.begin(), std::min_element(cand_.begin(), cand_.end(), by_logit));
         weight_.assign(1, 1.0);
@@ -103,14 +129,15 @@ TokenId Sampler::draw(size_t keep, TokenId skip) {
     return last;
 }
 
-TokenId Sampler::sample(const float* logits, int n_vocab) {
-    const size_t keep = distribution(logits, n_vocab);
+TokenId Sampler::sample(const float* logits, int n_vocab, const GrammarMatcher* grammar) {
+    const size_t keep = distribution(logits, n_vocab, grammar);
     if (p_.temperature <= 0.0f) return cand_[0].second;
     return draw(keep, -1);
 }
 
-TokenId Sampler::sample_after_draft(const float* logits, int n_vocab, TokenId draft, bool* accepted) {
-    const size_t keep = distribution(logits, n_vocab);
+TokenId Sampler::sample_after_draft(const float* logits, int n_vocab, TokenId draft, bool* accepted,
+                                    const GrammarMatcher* grammar) {
+    const size_t keep = distribution(logits, n_vocab, grammar);
     if (p_.temperature <= 0.0f) {
         *accepted = cand_[0].second == draft;
         return cand_[0].second;

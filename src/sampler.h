@@ -6,6 +6,7 @@
 #include <deque>
 #include <vector>
 
+#include "src/grammar.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rill {
@@ -24,12 +25,16 @@ struct SamplerParams {
 class Sampler {
 public:
     explicit Sampler(const SamplerParams& p);
-    TokenId sample(const float* logits, int n_vocab);
+    // With a grammar, only the tokens it allows are candidates (the rest of the pipeline runs on
+    // them as if the others had no probability). Greedy and top-k ask it about the best tokens
+    // one by one and stop once they have enough; otherwise it marks the whole vocabulary.
+    TokenId sample(const float* logits, int n_vocab, const GrammarMatcher* grammar = nullptr);
     // Speculative decoding's rule for a drafted token: with the distribution p of these logits
     // and a drafter that proposed `draft` as its single choice, returns `draft` (accepted = true)
     // with probability p(draft), else a draw from p without it. The result is distributed exactly
     // as sample()'s. Greedy: the argmax, accepted when it equals the draft.
-    TokenId sample_after_draft(const float* logits, int n_vocab, TokenId draft, bool* accepted);
+    TokenId sample_after_draft(const float* logits, int n_vocab, TokenId draft, bool* accepted,
+                               const GrammarMatcher* grammar = nullptr);
     // Records a token (prompt or generated) for the penalties.
     void accept(TokenId id);
     void reset();
@@ -41,7 +46,8 @@ private:
     uint32_t next_u32();
     float next_unit();  // uniform in [0, 1)
     // The distribution: cand_[0..k) with weights weight_[0..k) (unnormalised; greedy: the argmax alone).
-    size_t distribution(const float* logits, int n_vocab);
+    size_t distribution(const float* logits, int n_vocab, const GrammarMatcher* grammar);
+    void constrain(const GrammarMatcher& grammar);  // cand_: only allowed tokens
     TokenId draw(size_t keep, TokenId skip);  // from the distribution without `skip`
 
     SamplerParams p_;
@@ -49,6 +55,7 @@ private:
     std::deque<TokenId> recent_;
     std::vector<std::pair<float, TokenId>> cand_;
     std::vector<double> weight_;
+    std::vector<uint8_t> mask_;
 };
 
 }  // namespace rill
