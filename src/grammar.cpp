@@ -1,7 +1,9 @@
 #include "src/grammar.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
+#include <unordered_map>
 
 #include "rill/error.h"
 
@@ -466,7 +468,7 @@ std::string Grammar::to_gbnf() const {
                     case Elem::Token: out += strprintf("<[%u]>", e->arg); break;
                     case Elem::NotToken: out += strprintf("!<[%u]>", e->arg); break;
                     case Elem::Chars: {
-                        const CharClass& c = classes_[e->arg];
+                        const Grammar::CharClass& c = classes_[e->arg];
                         if (!c.negated && c.ranges.size() == 1 && c.ranges[0].first == c.ranges[0].second) {
                             out += "\"" + gbnf_char(c.ranges[0].first, false) + "\"";
                             break;
@@ -509,6 +511,12 @@ GrammarVocab::GrammarVocab(const Tokenizer& tok) {
         while (k < a.size() && k < b.size() && a[k] == b[k]) ++k;
         lcp_[i] = uint16_t(std::min<size_t>(k, 65535));
     }
+    sorted_at_.reserve(sorted_.size() + 1);
+    for (TokenId t : sorted_) {
+        sorted_at_.push_back(uint32_t(sorted_bytes_.size()));
+        sorted_bytes_ += piece_[size_t(t)];
+    }
+    sorted_at_.push_back(uint32_t(sorted_bytes_.size()));
 }
 
 // ---- Matching -----------------------------------------------------------------------------
@@ -600,55 +608,62 @@ bool utf8_possible(uint32_t lo, uint32_t hi, int size) {
     return lo <= hi && !(lo >= 0xd800 && hi <= 0xdfff);  // not only surrogates
 }
 
+// One byte of UTF-8 into the character being read: -1 if the bytes are not UTF-8 (overlong
+// spellings, surrogates and code points past U+10FFFF are refused as soon as a byte shows them),
+// 0 if the character needs more bytes, 1 if it is whole (in cp).
+int utf8_feed(uint32_t& partial, int& need, int& size, uint8_t b, uint32_t& cp) {
+    if (need == 0) {
+        const int n = b < 0x80 ? 0 : (b & 0xe0) == 0xc0 ? 1 : (b & 0xf0) == 0xe0 ? 2 : (b & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0) return -1;  // a continuation byte, or not UTF-8
+        if (n == 0) { cp = b; return 1; }
+        partial = b & (0x3f >> n);
+        need = n;
+        size = n + 1;
+    } else {
+        if ((b & 0xc0) != 0x80) return -1;
+        partial = partial << 6 | (b & 0x3f);
+        if (--need == 0) {
+            cp = partial;
+            partial = 0;
+            const int sz = size;
+            size = 0;
+            return utf8_possible(cp, cp, sz) ? 1 : -1;
+        }
+    }
+    const uint32_t lo = partial << (6 * need);
+    return utf8_possible(lo, lo | ((1u << (6 * need)) - 1), size) ? 0 : -1;
+}
+
 }  // namespace
 
-// One byte of UTF-8: a whole character advances the stacks, a partial one is kept. Overlong
-// spellings, surrogates and code points past U+10FFFF are refused as soon as a byte shows them.
 bool GrammarMatcher::advance_byte(const Pos& from, uint8_t b, Pos& to) const {
     to.ended = false;
-    if (from.need == 0) {
-        int n = b < 0x80 ? 0 : (b & 0xe0) == 0xc0 ? 1 : (b & 0xf0) == 0xe0 ? 2 : (b & 0xf8) == 0xf0 ? 3 : -1;
-        if (n < 0) return false;  // a continuation byte, or not UTF-8
-        if (n > 0) {
-            to.stacks = from.stacks;
-            to.partial = b & (0x3f >> n);
-            to.need = n;
-            to.size = n + 1;
-            const uint32_t lo = to.partial << (6 * n);
-            return utf8_possible(lo, lo | ((1u << (6 * n)) - 1), to.size);
-        }
-        advance_char(from.stacks, b, to.stacks);
-        to.partial = 0;
-        to.need = to.size = 0;
-        return !to.stacks.empty();
-    }
-    if ((b & 0xc0) != 0x80) return false;
-    const uint32_t cp = from.partial << 6 | (b & 0x3f);
-    if (from.need > 1) {
+    to.partial = from.partial, to.need = from.need, to.size = from.size;
+    uint32_t cp = 0;
+    const int r = utf8_feed(to.partial, to.need, to.size, b, cp);
+    if (r < 0) return false;
+    if (r == 0) {
         to.stacks = from.stacks;
-        to.partial = cp;
-        to.need = from.need - 1;
-        to.size = from.size;
-        const uint32_t lo = cp << (6 * to.need);
-        return utf8_possible(lo, lo | ((1u << (6 * to.need)) - 1), to.size);
+        return true;
     }
-    if (!utf8_possible(cp, cp, from.size)) return false;
     advance_char(from.stacks, cp, to.stacks);
-    to.partial = 0;
-    to.need = to.size = 0;
     return !to.stacks.empty();
+}
+
+// A token may end with a character begun: some stack takes a character that begins so.
+bool GrammarMatcher::partial_ok(const Stacks& stacks, uint32_t partial, int need, int size) const {
+    const uint32_t base = partial << (6 * need);
+    const uint32_t lo = std::max(base, utf8_min(size));
+    const uint32_t hi = std::min(base | ((1u << (6 * need)) - 1), utf8_max(size));
+    for (const Node* n : stacks)
+        if (n && n->e->kind == Elem::Chars && g_->char_class(n->e->arg).matches_any(lo, hi)) return true;
+    return false;
 }
 
 // A token may end at `at`: some stack is open, and a character begun there can still be completed.
 bool GrammarMatcher::piece_ok(const Pos& at) const {
     if (at.stacks.empty()) return false;
-    if (at.need == 0) return true;
-    const uint32_t base = at.partial << (6 * at.need);
-    const uint32_t lo = std::max(base, utf8_min(at.size));
-    const uint32_t hi = std::min(base | ((1u << (6 * at.need)) - 1), utf8_max(at.size));
-    for (const Node* n : at.stacks)
-        if (n && n->e->kind == Elem::Chars && g_->char_class(n->e->arg).matches_any(lo, hi)) return true;
-    return false;
+    return at.need == 0 || partial_ok(at.stacks, at.partial, at.need, at.size);
 }
 
 bool GrammarMatcher::complete() const {
@@ -700,7 +715,109 @@ bool GrammarMatcher::allows(TokenId id) const {
     return advance_token(cur_, id, to);
 }
 
+// The sets of stacks one mask meets, numbered, with the character steps between them remembered:
+// most tokens spell their way through a few sets (inside a string, from one set back to itself),
+// so most bytes cost a look-up. A set whose classes treat every non-ASCII character alike (a
+// JSON string, or a place where none may come) steps once for all of them.
+struct GrammarMatcher::Walk {
+    explicit Walk(const GrammarMatcher& m) : m_(m) {}
+    int intern(Stacks&& s) {
+        if (s.empty()) return -1;
+        auto [it, fresh] = ids_.try_emplace(std::move(s), int(sets_.size()));
+        if (fresh) {
+            Set& set = sets_.emplace_back();
+            set.stacks = &it->first;
+            set.ascii.fill(kUnknown);
+            set.alike = true;
+            for (const Node* n : *set.stacks) {
+                if (!n || n->e->kind != Elem::Chars) continue;
+                const Grammar::CharClass& c = m_.g_->char_class(n->e->arg);
+                set.alike = set.alike && same_above_ascii(c);
+                set.any_above |= c.matches(0x80);
+            }
+        }
+        return it->second;
+    }
+    const Stacks& stacks(int set) const { return *sets_[size_t(set)].stacks; }
+    // The set after the character cp, or -1 when no stack takes it.
+    int next(int id, uint32_t cp) {
+        Set& set = sets_[size_t(id)];
+        int known = cp < 128 ? set.ascii[cp] : set.alike ? set.above : wide(id, cp);
+        if (known != kUnknown) return known;
+        Stacks to;
+        m_.advance_char(stacks(id), cp, to);
+        known = intern(std::move(to));  // (may move sets_)
+        Set& again = sets_[size_t(id)];
+        if (cp < 128) again.ascii[cp] = known;
+        else if (again.alike) again.above = known;
+        else wide_[key(id, cp)] = known;
+        return known;
+    }
+    // Whether some stack of the set takes a character that begins with these bytes.
+    bool may_begin(int id, uint32_t partial, int need, int size) {
+        const Set& set = sets_[size_t(id)];
+        if (set.alike) return set.any_above;
+        const uint64_t k = uint64_t(id) << 24 | uint64_t(need) << 21 | partial;
+        const auto [it, fresh] = begun_.try_emplace(k, false);
+        if (fresh) it->second = m_.partial_ok(stacks(id), partial, need, size);
+        return it->second;
+    }
+
+private:
+    static constexpr int kUnknown = -2;
+    struct Set {
+        const Stacks* stacks;
+        std::array<int, 128> ascii;  // the step by each ASCII character
+        bool alike;                  // every class answers the same for all code points from U+0080
+        bool any_above = false;      // ... and some takes them
+        int above = kUnknown;        // the step by any of them, when alike
+    };
+    // Whether the class answers the same for every code point from U+0080 (conservative: ranges
+    // that cover it only together count as not).
+    static bool same_above_ascii(const Grammar::CharClass& c) {
+        for (const auto& [lo, hi] : c.ranges)
+            if (hi >= 0x80 && !(lo <= 0x80 && hi >= 0x10ffff)) return false;
+        return true;
+    }
+    struct Hash {
+        size_t operator()(const Stacks& s) const {
+            size_t h = s.size();
+            for (const Node* n : s) h = (h ^ std::hash<const void*>()(n)) * 0x9e3779b97f4a7c15ull;
+            return h;
+        }
+    };
+    static uint64_t key(int set, uint32_t cp) { return uint64_t(set) << 21 | cp; }
+    int wide(int set, uint32_t cp) const {
+        const auto it = wide_.find(key(set, cp));
+        return it == wide_.end() ? kUnknown : it->second;
+    }
+    const GrammarMatcher& m_;
+    std::unordered_map<Stacks, int, Hash> ids_;
+    std::vector<Set> sets_;
+    std::unordered_map<uint64_t, int> wide_;
+    std::unordered_map<uint64_t, bool> begun_;
+};
+
 void GrammarMatcher::allowed(std::vector<uint8_t>& mask) const {
+    // The mask depends on the position alone, and positions recur (inside a string, every
+    // character returns to the same one): the last few masks are kept.
+    for (size_t i = 0; i < masks_.size(); ++i)
+        if (same_position(masks_[i].first, cur_)) {
+            std::rotate(masks_.begin(), masks_.begin() + long(i), masks_.begin() + long(i) + 1);
+            mask = masks_.front().second;
+            return;
+        }
+    compute_allowed(mask);
+    constexpr size_t kKept = 4;
+    if (masks_.size() == kKept) masks_.pop_back();
+    masks_.insert(masks_.begin(), {cur_, mask});
+}
+
+bool GrammarMatcher::same_position(const Pos& a, const Pos& b) {
+    return a.stacks == b.stacks && a.partial == b.partial && a.need == b.need && a.size == b.size && a.ended == b.ended;
+}
+
+void GrammarMatcher::compute_allowed(std::vector<uint8_t>& mask) const {
     const int V = vocab_->size();
     mask.assign(size_t(V), 0);
     if (cur_.ended) return;
@@ -719,17 +836,31 @@ void GrammarMatcher::allowed(std::vector<uint8_t>& mask) const {
         for (int i = 0; i < V; ++i) mask[size_t(i)] |= vocab_->is_end(i) ? 1 : 0;
     // Text: the tokens in byte order, each level of `path` the position after that many bytes of
     // the current token; a token shares the levels of its common prefix with the one before.
+    Walk w(*this);
+    struct Level {
+        int set;  // in w
+        uint32_t partial;
+        int need, size;
+    };
     const std::vector<TokenId>& sorted = vocab_->sorted();
     const std::vector<uint16_t>& lcp = vocab_->common_prefix();
-    std::vector<Pos> path(1, cur_);
+    std::vector<Level> path(1, Level{w.intern(Stacks(cur_.stacks)), cur_.partial, cur_.need, cur_.size});
     size_t valid = 0;  // path[0..valid] hold the levels for the previous token's bytes
     for (size_t i = 0; i < sorted.size();) {
-        const std::string& s = vocab_->piece(sorted[i]);
+        const std::string_view s = vocab_->sorted_piece(i);
         size_t d = std::min<size_t>(i == 0 ? 0 : lcp[i], valid);
         if (path.size() < s.size() + 1) path.resize(s.size() + 1);
         bool dead = false;
         for (; d < s.size(); ++d) {
-            if (!advance_byte(path[d], uint8_t(s[d]), path[d + 1])) { dead = true; break; }
+            Level next = path[d];
+            uint32_t cp = 0;
+            const int r = utf8_feed(next.partial, next.need, next.size, uint8_t(s[d]), cp);
+            if (r > 0) next.set = w.next(next.set, cp);
+            if (r < 0 || next.set < 0 || (r == 0 && !w.may_begin(next.set, next.partial, next.need, next.size))) {
+                dead = true;
+                break;
+            }
+            path[d + 1] = next;
         }
         if (dead) {
             // Every token that starts with s[0..d] is out: skip them.
@@ -740,7 +871,7 @@ void GrammarMatcher::allowed(std::vector<uint8_t>& mask) const {
             continue;
         }
         valid = s.size();
-        if (piece_ok(path[s.size()])) mask[size_t(sorted[i])] = 1;
+        mask[size_t(sorted[i])] = 1;  // every level checked: a character begun at the end can be completed
         ++i;
     }
 }

@@ -70,12 +70,18 @@ public:
     bool is_end(TokenId id) const { return end_[size_t(id)] != 0; }
     const std::vector<TokenId>& sorted() const { return sorted_; }
     const std::vector<uint16_t>& common_prefix() const { return lcp_; }
+    // The piece of sorted()[i], from one buffer in sorted order (a walk reads memory in sequence).
+    std::string_view sorted_piece(size_t i) const {
+        return std::string_view(sorted_bytes_).substr(sorted_at_[i], sorted_at_[i + 1] - sorted_at_[i]);
+    }
 
 private:
     std::vector<std::string> piece_;  // "" for control tokens: text cannot spell them
     std::vector<uint8_t> end_;
     std::vector<TokenId> sorted_;     // tokens with a non-empty piece, by piece
     std::vector<uint16_t> lcp_;       // lcp_[i]: bytes sorted_[i] shares with sorted_[i - 1]
+    std::string sorted_bytes_;        // the pieces of sorted_, one after the other
+    std::vector<uint32_t> sorted_at_; // where each begins, and the end
 };
 
 class GrammarMatcher {
@@ -125,9 +131,12 @@ private:
     void expand(const Grammar::Elem* e, const Node* up, Stacks& out) const;
     bool advance_byte(const Pos& from, uint8_t b, Pos& to) const;
     void advance_char(const Stacks& from, uint32_t cp, Stacks& to) const;
+    bool partial_ok(const Stacks& stacks, uint32_t partial, int need, int size) const;
     bool piece_ok(const Pos& at) const;  // a token may end here
     bool advance_token(const Pos& from, TokenId id, Pos& to) const;
     State to_state(const Pos& p) const;
+    void compute_allowed(std::vector<uint8_t>& mask) const;
+    static bool same_position(const Pos& a, const Pos& b);
 
     std::shared_ptr<const Grammar> g_;
     std::shared_ptr<const GrammarVocab> vocab_;
@@ -150,6 +159,8 @@ private:
     Table kept_;
     mutable Table scratch_;
     mutable int looking_ = 0;
+    mutable std::vector<std::pair<Pos, std::vector<uint8_t>>> masks_;  // the last masks, newest first
+    struct Walk;       // the sets of stacks of one mask
     struct LookAhead;  // counts looking_ and empties scratch_ when the outermost returns
 };
 
