@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "rill/error.h"
@@ -48,6 +49,16 @@ public:
     GrammarParser(std::string_view text, const Tokenizer* tok) : s_(text), tok_(tok) {}
 
     std::shared_ptr<const Grammar> run(std::string_view start) {
+        // The names written before '::=' anywhere, so that a group's generated rule never takes
+        // the name of one defined further down (a loose scan: a literal that looks like a
+        // definition only makes a generated name skip that name).
+        for (size_t i = s_.find("::="); i != std::string_view::npos; i = s_.find("::=", i + 3)) {
+            size_t e = i;
+            while (e > 0 && (s_[e - 1] == ' ' || s_[e - 1] == '\t')) --e;
+            size_t b = e;
+            while (b > 0 && word_char(s_[b - 1])) --b;
+            if (b < e) declared_.insert(std::string(s_.substr(b, e - b)));
+        }
         space(true);
         while (p_ < s_.size()) {
             rule();
@@ -128,7 +139,7 @@ private:
     uint32_t new_rule(const std::string& base) {
         std::string n;
         do n = strprintf("%s-%u", base.c_str(), ++generated_);
-        while (index_.count(n));
+        while (index_.count(n) || declared_.count(n));
         const uint32_t r = rule_index(n);
         defined_[r] = true;
         return r;
@@ -421,6 +432,7 @@ private:
     std::vector<Grammar::CharClass> classes_;
     std::string current_;
     unsigned generated_ = 0;
+    std::set<std::string> declared_;
 };
 
 std::shared_ptr<const Grammar> Grammar::parse(std::string_view text, const Tokenizer* tok, std::string_view start) {

@@ -125,6 +125,8 @@ TEST(Grammar, RepetitionsClassesAndEscapes) {
     EXPECT_TRUE(matches("root ::= a |\n  \"z\"\na ::= \"x\"", "z"));
     EXPECT_TRUE(matches("root ::= item{0,3}\nitem ::= [0-9] \",\"", "1,2,"));
     EXPECT_FALSE(matches("root ::= item{0,3}\nitem ::= [0-9] \",\"", "1,2,3,4,"));
+    // A group's generated rule does not take the name of a rule defined further down.
+    EXPECT_TRUE(matches("root ::= (\"a\" | \"b\") root-1\nroot-1 ::= \"c\"", "bc"));
     // Only UTF-8 passes: no overlong spelling, surrogate or code point past U+10FFFF.
     EXPECT_TRUE(matches("root ::= [^x]", "\xf0\x9f\x98\x80"));
     EXPECT_FALSE(matches("root ::= [^x]", "\xc0\xa0"));
