@@ -19,6 +19,8 @@
 #include "src/context.h"
 #include "src/model.h"
 #include "src/generator.h"
+#include "src/grammar.h"
+#include "src/json_schema.h"
 #include "src/sampler.h"
 #include "src/thread_pool.h"
 #include "tokenizer/tokenizer.h"
@@ -139,6 +141,8 @@ public:
     // costs a wasm instance in a worker (about 0.2 s), paid once per engine rather than per load.
     void threads(int n) { guarded([&] { start_threads(n); }); }
     void freeModel() {
+        clear_grammar();
+        grammar_vocab_.reset();
         gen_.reset();
         ctx_.reset();
         model_.reset();
@@ -215,11 +219,13 @@ public:
         });
     }
 
-    // One token: {token, piece, done, reason}. reason: "" while generating, then "eos" or "context".
+    // One token: {token, piece, done, reason}. reason: "" while generating, then "eos",
+    // "context", or "grammar" (the grammar is complete and nothing may follow).
     val generateStep() {
         return guarded([&] {
             need_model();
             val r = val::object();
+            if (matcher_ && matcher_->finished()) return finish(r, "grammar");
             if (!gen_->has_room()) return finish(r, "context");
             const TokenId id = gen_->next();
             r.set("token", id);
@@ -247,6 +253,26 @@ public:
             gen_->reset();
             sampler_->reset();
             decoder_ = std::make_unique<StreamDecoder>(model_->tokenizer());
+            return 0;
+        });
+    }
+
+    // Constrains what is generated next: kind "gbnf" (text is a grammar, start rule "root"),
+    // "json_schema" (text is a JSON Schema), "json_object" (any JSON object), "" (no constraint).
+    // The constraint holds until changed; it starts from the text generated next.
+    void setGrammar(const std::string& kind, const std::string& text) {
+        guarded([&] {
+            need_model();
+            std::shared_ptr<const Grammar> g;
+            if (kind == "gbnf") g = Grammar::parse(text, &model_->tokenizer());
+            else if (kind == "json_schema") g = Grammar::parse(json_schema_to_gbnf(text));
+            else if (kind == "json_object") g = Grammar::parse(json_object_gbnf());
+            else if (!kind.empty()) RILL_FAIL("setGrammar: unknown kind '%s' (gbnf, json_schema, json_object or '')", kind.c_str());
+            clear_grammar();
+            if (!g) return 0;
+            if (!grammar_vocab_) grammar_vocab_ = std::make_shared<GrammarVocab>(model_->tokenizer());  // once per model
+            matcher_ = std::make_unique<GrammarMatcher>(g, grammar_vocab_);
+            gen_->set_grammar(matcher_.get());
             return 0;
         });
     }
@@ -418,6 +444,10 @@ private:
         pending_.erase(it);
         return true;
     }
+    void clear_grammar() {
+        if (gen_) gen_->set_grammar(nullptr);
+        matcher_.reset();
+    }
     void load(gguf::File file, int n_ctx, int n_threads) {
         freeModel();
         auto model = Model::load(file);
@@ -471,6 +501,8 @@ private:
     std::unique_ptr<Sampler> sampler_;
     std::unique_ptr<Generator> gen_;
     std::unique_ptr<StreamDecoder> decoder_;
+    std::shared_ptr<const GrammarVocab> grammar_vocab_;  // the model's tokens for grammars, made on first use
+    std::unique_ptr<GrammarMatcher> matcher_;             // the constraint on generation, if any
     SamplerParams sampling_;
     SpeculativeParams speculative_;
     std::vector<void*> pending_;  // allocations not yet handed to a model
@@ -505,6 +537,7 @@ EMSCRIPTEN_BINDINGS(rill) {
         .function("generateToken", &Engine::generateToken)
         .function("resetContext", &Engine::resetContext)
         .function("setSampling", &Engine::setSampling)
+        .function("setGrammar", &Engine::setGrammar)
         .function("setSpeculative", &Engine::setSpeculative)
         .function("speculativeStats", &Engine::speculativeStats)
         .function("setReplayDrafts", &Engine::setReplayDrafts)

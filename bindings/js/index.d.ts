@@ -111,7 +111,21 @@ export interface SamplingOptions {
   speculative?: boolean;
   /** Drafts per step, 1..3. Default: 0 to 2 per step, as measured acceptance and cost make pay. */
   draftTokens?: number;
+  /**
+   * A GBNF grammar (llama.cpp's format, start rule `root`) the reply must follow: only tokens it
+   * allows are sampled, and generation ends (stopReason 'grammar') when nothing more may follow.
+   * Special tokens can be named as `<|name|>` or `<[id]>`.
+   */
+  grammar?: string;
+  /** The reply as JSON: any object, or one that fits a JSON Schema (the common subset; others refused by keyword). */
+  responseFormat?: ResponseFormat;
 }
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; schema: object | string }
+  | { type: 'json_schema'; json_schema: { name?: string; schema: object; strict?: boolean } };
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant' | 'tool' | string; content: string | unknown; [key: string]: unknown; }
 
@@ -127,7 +141,8 @@ export interface ChatOptions extends SamplingOptions {
 export interface CompletionResult {
   text: string;
   tokens: number[];
-  stopReason: 'eos' | 'length' | 'stop' | 'abort' | 'context';
+  /** 'grammar': the grammar or schema is complete and nothing may follow. */
+  stopReason: 'eos' | 'length' | 'stop' | 'abort' | 'context' | 'grammar';
   promptTokens: number;
   /** Prompt tokens kept from the previous text instead of evaluated again (prefix reuse). */
   reusedTokens: number;

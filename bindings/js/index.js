@@ -63,8 +63,28 @@ function checkGenerationOptions(o) {
   if (o.signal != null && !(typeof o.signal === 'object' && 'aborted' in o.signal && typeof o.signal.addEventListener === 'function'))
     throw new TypeError('signal must be an AbortSignal');
   if (o.template != null && typeof o.template !== 'string') throw new TypeError(`template must be a string, got ${typeof o.template}`);
+  if (o.grammar != null && typeof o.grammar !== 'string') throw new TypeError(`grammar must be a string (GBNF text), got ${typeof o.grammar}`);
+  checkResponseFormat(o.responseFormat);
+  if (o.grammar != null && o.responseFormat != null && o.responseFormat.type !== 'text')
+    throw new TypeError('grammar and responseFormat both constrain the reply: give one of them');
   if (o.templateVariables != null && (typeof o.templateVariables !== 'object' || Array.isArray(o.templateVariables)))
     throw new TypeError('templateVariables must be an object');
+}
+
+// { type: 'text' | 'json_object' | 'json_schema', schema } (Rill, web-llm) or OpenAI's
+// { type: 'json_schema', json_schema: { schema } }. The schema itself is checked by the engine.
+function checkResponseFormat(rf) {
+  if (rf == null) return;
+  if (typeof rf !== 'object' || Array.isArray(rf)) throw new TypeError(`responseFormat must be an object, got ${Array.isArray(rf) ? 'an array' : typeof rf}`);
+  if (!['text', 'json_object', 'json_schema'].includes(rf.type))
+    throw new TypeError(`responseFormat.type must be 'text', 'json_object' or 'json_schema', got ${JSON.stringify(rf.type)}`);
+  if (rf.type !== 'json_schema') return;
+  const schema = rf.schema !== undefined ? rf.schema : rf.json_schema && rf.json_schema.schema;
+  if (typeof schema === 'string') {
+    try { JSON.parse(schema); } catch (err) { throw new TypeError(`responseFormat.schema is not JSON: ${err.message}`); }
+  } else if (schema === null || (typeof schema !== 'object' && typeof schema !== 'boolean')) {
+    throw new TypeError("responseFormat { type: 'json_schema' } needs schema (or json_schema.schema): a JSON Schema object");
+  }
 }
 
 // One model source as the worker takes it; bytes to transfer (not copy) are added to transfer.

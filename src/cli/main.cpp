@@ -18,6 +18,8 @@
 #include "rill/error.h"
 #include "src/context.h"
 #include "src/generator.h"
+#include "src/grammar.h"
+#include "src/json_schema.h"
 #include "src/model.h"
 #include "src/sampler.h"
 #include "src/synth.h"
@@ -36,7 +38,7 @@ const char* kUsage =
     "  rill detokenize -m MODEL.gguf [--special] [--lines] IDS...\n"
     "  rill generate -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--presence-penalty P] [--seed S] [-c N_CTX] [-t THREADS] [--json]\n"
-    "                [--no-spec] [--draft K] [--fixed-draft]\n"
+    "                [--no-spec] [--draft K] [--fixed-draft] [--grammar FILE.gbnf | --json-schema FILE.json]\n"
     "  rill logits -m MODEL.gguf -p PROMPT -n N --out FILE [-c N_CTX] [--batch B] [--reset-after-prompt P] [--mtp-out FILE]\n"
     "  rill synth --arch ARCH --vocab VOCAB.gguf --out FILE.gguf [--seed S] [--set KEY=VALUE ...]\n"
     "             [--type T | --layout L] [--tensor-type NAME=T ...] [--vocab-size N] [--tied] [--mtp] [--imatrix]\n"
@@ -48,6 +50,8 @@ const char* kUsage =
     "            With an MTP block in the file (Qwen 3.5), decodes speculatively: up to K drafts per step\n"
     "            (1..3, default 2; how many each step is chosen from measured acceptance and cost, or\n"
     "            always K with --fixed-draft); --no-spec decodes one token at a time.\n"
+    "            --grammar samples only what a GBNF grammar (llama.cpp's format) allows, --json-schema\n"
+    "            only JSON that fits the schema; either ends the output when the grammar is complete.\n"
     "  logits    greedy-generates N tokens, writes FILE (N rows of n_vocab float32, row i chose token i)\n"
     "            and FILE.json (prompt_tokens, tokens, n_vocab). --batch B prefills in chunks of B tokens;\n"
     "            --reset-after-prompt P first runs P and 4 tokens, then resets the context.\n"
@@ -358,11 +362,25 @@ void prefill(rill::Context& ctx, const std::vector<rill::TokenId>& ids, int batc
     }
 }
 
+std::string read_text_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) RILL_FAIL("cannot open '%s'", path.c_str());
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
 int cmd_generate(int argc, char** argv) {
     const Args a = parse_args(argc, argv, 2, {"-m", "-p", "-n", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-                                              "--presence-penalty", "--seed", "-c", "-t", "--draft"}, {"--json", "--no-spec", "--fixed-draft"});
+                                              "--presence-penalty", "--seed", "-c", "-t", "--draft", "--grammar", "--json-schema"},
+                           {"--json", "--no-spec", "--fixed-draft"});
     if (!a.has("-p")) RILL_FAIL("missing -p PROMPT");
+    if (a.has("--grammar") && a.has("--json-schema")) RILL_FAIL("--grammar and --json-schema both constrain the output: give one");
     auto l = load_model(a);
+    // The constraint, if any: read and checked before the prompt is evaluated.
+    std::shared_ptr<const rill::Grammar> grammar;
+    if (a.has("--grammar")) grammar = rill::Grammar::parse(read_text_file(a.opts.at("--grammar")), &l.model->tokenizer());
+    if (a.has("--json-schema")) grammar = rill::Grammar::parse(rill::json_schema_to_gbnf(read_text_file(a.opts.at("--json-schema"))));
+    std::unique_ptr<rill::GrammarMatcher> matcher;
+    if (grammar) matcher = std::make_unique<rill::GrammarMatcher>(grammar, std::make_shared<rill::GrammarVocab>(l.model->tokenizer()));
     rill::SamplerParams sp;
     sp.temperature = float_opt(a, "--temp", 0.8f);
     sp.top_k = int_opt(a, "--top-k", 40);
@@ -377,6 +395,7 @@ int cmd_generate(int argc, char** argv) {
     spec.draft_tokens = int_opt(a, "--draft", 0);
     spec.adaptive = !a.has("--fixed-draft");
     rill::Generator gen(*l.ctx, sampler, spec);
+    gen.set_grammar(matcher.get());
     const int n_predict = int_opt(a, "-n", 64);
     const bool as_json = a.has("--json");
     const auto& tok = l.model->tokenizer();
@@ -392,7 +411,7 @@ int cmd_generate(int argc, char** argv) {
     std::string text;
     rill::StreamDecoder dec(tok);
     t0 = std::chrono::steady_clock::now();
-    while (int(out.size()) < n_predict && gen.has_room()) {
+    while (int(out.size()) < n_predict && gen.has_room() && !(matcher && matcher->finished())) {
         const rill::TokenId id = gen.next();
         out.push_back(id);
         if (tok.is_end_of_generation(id)) break;

@@ -347,6 +347,25 @@
         adaptive: o.draftTokens == null,
       });
       e.speculativeStats(true);
+      // The constraint on the reply (checked in index.js): a GBNF grammar or a response format.
+      const rf = o.responseFormat;
+      if (o.grammar != null) e.setGrammar('gbnf', o.grammar);
+      else if (rf && rf.type === 'json_schema') e.setGrammar('json_schema', JSON.stringify(schemaOf(rf)));
+      else if (rf && rf.type === 'json_object') e.setGrammar('json_object', '');
+      else e.setGrammar('', '');
+      try {
+        return generateConstrained(e, msg, o, abort, stops, maxTokens);
+      } finally {
+        e.setGrammar('', '');
+      }
+    }
+
+    // OpenAI's { type: 'json_schema', json_schema: { schema } } or Rill's { type: 'json_schema', schema }.
+    function schemaOf(rf) {
+      return rf.schema !== undefined ? (typeof rf.schema === 'string' ? JSON.parse(rf.schema) : rf.schema) : rf.json_schema.schema;
+    }
+
+    function generateConstrained(e, msg, o, abort, stops, maxTokens) {
       const t0 = now();
       let promptTokens, reusedTokens = 0;
       if (o.keepContext) {  // after what the context holds
