@@ -302,6 +302,47 @@ TEST(Grammar, SamplerPicksOnlyAllowedTokensAndGreedyMatchesTheMask) {
     }
 }
 
+// Every grammar of llama.cpp, sampled with random logits: each token is allowed, and a text the
+// matcher calls complete is one the grammar matches when read again from the start.
+TEST(Grammar, SampledTextOfEveryLlamaCppGrammarMatchesIt) {
+    auto gv = grammar_vocab("qwen2");
+    const int V = gv->size();
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0.0f, 3.0f);
+    std::vector<float> logits(static_cast<size_t>(V));
+    int complete = 0, n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(source_dir() + "/.cache/llama.cpp/grammars")) {
+        if (e.path().extension() != ".gbnf") continue;
+        SCOPED_TRACE(e.path().filename().string());
+        const auto g = Grammar::parse(read_text(e.path().string()), &vocab("qwen2"));
+        for (uint64_t seed : {1, 2}) {
+            SamplerParams p;
+            p.temperature = 1.0f;
+            p.top_k = 40;
+            p.seed = seed;
+            Sampler s(p);
+            GrammarMatcher m(g, gv);
+            std::string text;
+            bool ended = false;
+            for (int i = 0; i < (slow_build() ? 15 : 80) && !m.finished(); ++i) {
+                for (float& l : logits) l = nd(rng);
+                const TokenId t = s.sample(logits.data(), V, &m);
+                ASSERT_TRUE(m.allows(t)) << text;
+                if (gv->is_end(t)) { ended = true; break; }
+                m.accept(t);
+                text += gv->piece(t);
+            }
+            ++n;
+            if (ended || m.finished()) {
+                ++complete;
+                EXPECT_TRUE(GrammarMatcher(g, gv).matches(text)) << text;
+            }
+        }
+    }
+    EXPECT_GE(n, 16);
+    std::printf("[ sample ] %d texts of llama.cpp's grammars, %d complete\n", n, complete);
+}
+
 // What a mask costs on the 248k-token vocabulary, in the two kinds of places JSON has: where few
 // tokens fit (after '{') and where nearly all do (inside a string). Printed, not asserted.
 TEST(Grammar, MaskCostOnTheQwen35Vocabulary) {
