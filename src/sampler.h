@@ -18,8 +18,19 @@ struct SamplerParams {
     float min_p = 0.0f;           // <= 0: off
     float repeat_penalty = 1.0f;  // 1: off; divides positive logits of recent tokens, multiplies negative ones
     float presence_penalty = 0.0f;  // subtracted once from the logit of every recent token
+    float frequency_penalty = 0.0f;  // subtracted from a recent token's logit once per time it occurs
     int penalty_last_n = 64;      // how many recent tokens the penalties look at
     uint64_t seed = 0;
+    std::vector<std::pair<TokenId, float>> logit_bias;  // added to those tokens' logits first (-inf: never)
+    int logprobs = -1;            // >= 0: record each sampled token's log-probability and this many best alternatives
+};
+
+// A sampled token's log-probability under the model's distribution (softmax of the logits with
+// the logit bias, before penalties, grammar and truncation), and the best alternatives.
+struct TokenLogprobs {
+    TokenId token = -1;
+    float logprob = 0.0f;
+    std::vector<std::pair<TokenId, float>> top;
 };
 
 class Sampler {
@@ -41,6 +52,8 @@ public:
     // The recorded recent tokens (to undo accepts of tokens that were dropped).
     const std::deque<TokenId>& recent() const { return recent_; }
     void set_recent(std::deque<TokenId> r) { recent_ = std::move(r); }
+    // With params.logprobs >= 0: the last sampled token's log-probabilities.
+    const TokenLogprobs& last_logprobs() const { return logprobs_; }
 
 private:
     uint32_t next_u32();
@@ -49,6 +62,7 @@ private:
     size_t distribution(const float* logits, int n_vocab, const GrammarMatcher* grammar);
     void constrain(const GrammarMatcher& grammar);  // cand_: only allowed tokens
     TokenId draw(size_t keep, TokenId skip);  // from the distribution without `skip`
+    void record_logprobs(const float* logits, int n_vocab, TokenId chosen);
 
     SamplerParams p_;
     uint64_t state_, inc_;
@@ -56,6 +70,7 @@ private:
     std::vector<std::pair<float, TokenId>> cand_;
     std::vector<double> weight_;
     std::vector<uint8_t> mask_;
+    TokenLogprobs logprobs_;
 };
 
 }  // namespace rill
