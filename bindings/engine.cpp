@@ -231,6 +231,18 @@ public:
             r.set("token", id);
             if (model_->tokenizer().is_end_of_generation(id)) return finish(r, "eos");
             r.set("piece", decoder_->push(id));
+            if (sampling_.logprobs >= 0) {  // the token's log-probability and the best alternatives
+                const TokenLogprobs& lp = sampler_->last_logprobs();
+                r.set("logprob", lp.logprob);
+                val top = val::array();
+                for (const auto& [t, l] : lp.top) {
+                    val a = val::object();
+                    a.set("token", t);
+                    a.set("logprob", l);
+                    top.call<void>("push", a);
+                }
+                r.set("top", top);
+            }
             r.set("done", false);
             r.set("reason", "");
             return r;
@@ -286,7 +298,18 @@ public:
             if (o.hasOwnProperty("minP")) p.min_p = o["minP"].as<float>();
             if (o.hasOwnProperty("repeatPenalty")) p.repeat_penalty = o["repeatPenalty"].as<float>();
             if (o.hasOwnProperty("presencePenalty")) p.presence_penalty = o["presencePenalty"].as<float>();
+            if (o.hasOwnProperty("frequencyPenalty")) p.frequency_penalty = o["frequencyPenalty"].as<float>();
             if (o.hasOwnProperty("penaltyLastN")) p.penalty_last_n = o["penaltyLastN"].as<int>();
+            if (o.hasOwnProperty("logprobs")) p.logprobs = o["logprobs"].as<int>();
+            if (o.hasOwnProperty("logitBias")) {  // [[id, bias], ...]
+                const val b = o["logitBias"];
+                const int n_vocab = ctx_ ? ctx_->n_vocab() : 0;
+                for (unsigned i = 0, n = b["length"].as<unsigned>(); i < n; ++i) {
+                    const int id = b[i][0].as<int>();
+                    if (ctx_ && (id < 0 || id >= n_vocab)) RILL_FAIL("logitBias names token %d, outside the vocabulary (0..%d)", id, n_vocab - 1);
+                    p.logit_bias.push_back({id, b[i][1].as<float>()});
+                }
+            }
             if (o.hasOwnProperty("seed")) p.seed = uint64_t(o["seed"].as<double>());
             if (!(p.top_p > 0.0f)) RILL_FAIL("topP must be positive, got %g", double(p.top_p));
             sampling_ = p;
@@ -353,6 +376,8 @@ public:
             const ModelConfig& c = m.config();
             val o = val::object();
             o.set("architecture", std::string(arch_name(c.arch)));
+            const gguf::Value* name = m.file().find("general.name");
+            o.set("name", name && name->type == gguf::ValueType::STRING ? std::string(name->str) : std::string(arch_name(c.arch)));
             o.set("nVocab", c.n_vocab);
             o.set("nCtx", ctx_->n_ctx());
             o.set("nCtxTrain", c.n_ctx_train);
@@ -430,6 +455,10 @@ public:
         });
     }
     static bool maddFused() { return kern::madd_is_fused(); }
+    // The GBNF of a JSON Schema (start rule root), for grammars that embed one (tool calls).
+    static std::string schemaToGbnf(const std::string& schema) {
+        return guarded([&] { return json_schema_to_gbnf(schema); });
+    }
 
     ~Engine() {
         freeModel();
@@ -546,6 +575,7 @@ EMSCRIPTEN_BINDINGS(rill) {
         .function("profile", &Engine::profile)
         .class_function("kernels", &Engine::kernels)
         .class_function("maddFused", &Engine::maddFused)
+        .class_function("schemaToGbnf", &Engine::schemaToGbnf)
         .class_function("memoryBytes", &Engine::memoryBytes)
         .function("probeBandwidth", &Engine::probeBandwidth);
 }

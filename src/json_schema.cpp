@@ -16,13 +16,14 @@ namespace {
 using Json = nlohmann::ordered_json;  // properties keep the schema's order
 
 // The rules every JSON grammar shares. Numbers have at most 16 digits before the point, 16
-// after and 3 in the exponent, so that a sampler cannot run on through digits forever.
+// after and 2 in the exponent, so that a sampler cannot run on through digits forever and every
+// number is a finite double (28e525 would parse as Infinity).
 constexpr const char* kPrimitives =
     "space ::= \" \"?\n"
     "char ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4})\n"
     "string ::= \"\\\"\" char* \"\\\"\" space\n"
     "integer ::= \"-\"? ([0-9] | [1-9] [0-9]{1,15}) space\n"
-    "number ::= \"-\"? ([0-9] | [1-9] [0-9]{1,15}) (\".\" [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})? space\n"
+    "number ::= \"-\"? ([0-9] | [1-9] [0-9]{1,15}) (\".\" [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})? space\n"
     "boolean ::= (\"true\" | \"false\") space\n"
     "null ::= \"null\" space\n"
     "value ::= object | array | string | number | boolean | null\n"

@@ -42,6 +42,8 @@ export interface LoadOptions extends CacheOptions {
   sha256?: string;
   /** Stops the load; nothing is cached. */
   signal?: AbortSignal;
+  /** A Jinja chat template to use instead of the file's. */
+  chatTemplate?: string;
 }
 
 export interface CacheEntry {
@@ -57,6 +59,8 @@ export interface CacheEntry {
 export interface ModelInfo {
   architecture: 'llama' | 'qwen2' | 'qwen3' | 'qwen35';
   nVocab: number;
+  /** general.name of the file, else the architecture. */
+  name: string;
   nCtx: number;
   nCtxTrain: number;
   nLayer: number;
@@ -119,7 +123,21 @@ export interface SamplingOptions {
   grammar?: string;
   /** The reply as JSON: any object, or one that fits a JSON Schema (the common subset; others refused by keyword). */
   responseFormat?: ResponseFormat;
+  /** Subtracted from a recent token's logit once per time it occurs (0: off). */
+  frequencyPenalty?: number;
+  /** Added to these tokens' logits before anything else (token id -> bias; -Infinity: never). */
+  logitBias?: Record<number, number> | Map<number, number>;
+  /** Record each generated token's log-probability (result.logprobs); decodes one token a step. */
+  logprobs?: boolean;
+  /** With logprobs: this many best alternatives per token, 0..20. */
+  topLogprobs?: number;
 }
+
+export interface TokenLogprob { token: number; piece: string; logprob: number; top: { token: number; piece: string; logprob: number }[]; }
+
+/** A tool in OpenAI's shape. */
+export interface Tool { type: 'function'; function: { name: string; description?: string; parameters?: object }; }
+export interface ToolCall { id: string; type: 'function'; function: { name: string; arguments: string } }
 
 export type ResponseFormat =
   | { type: 'text' }
@@ -134,8 +152,12 @@ export interface ChatOptions extends SamplingOptions {
   template?: string;
   /** Default true. */
   addGenerationPrompt?: boolean;
-  /** Extra template variables, e.g. { enable_thinking: false, tools: [...] }. */
+  /** Extra template variables, e.g. { enable_thinking: false }. */
   templateVariables?: Record<string, unknown>;
+  /** Offered to the model through the template; the reply's calls come back in result.toolCalls. */
+  tools?: Tool[];
+  /** 'auto' (default), 'none' (the tools are not offered), 'required' or one function: the reply is one well-formed call. */
+  toolChoice?: 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
 }
 
 export interface CompletionResult {
@@ -155,6 +177,11 @@ export interface CompletionResult {
   /** chat(): the rendered prompt and the template used. */
   prompt?: string;
   template?: string;
+  /** chat() with tools: the calls the reply makes, and its text beside them. */
+  toolCalls?: ToolCall[];
+  content?: string;
+  /** With logprobs: one record per generated token. */
+  logprobs?: TokenLogprob[];
 }
 
 /** Text pieces as they are generated; `result` resolves when generation ends. */
@@ -172,7 +199,10 @@ export interface Engine {
   /** A URL, a file path (Node), a File/Blob, or the bytes of a GGUF file. */
   load(source: ModelSource, options?: LoadOptions): Promise<ModelInfo>;
   complete(prompt: string, options?: SamplingOptions): Completion;
-  chat(messages: ChatMessage[], options?: ChatOptions): Completion;
+  chat: ((messages: ChatMessage[], options?: ChatOptions) => Completion) & {
+    /** OpenAI's chat completions: the response object, or with stream: true an async iterable of chunks. */
+    completions: { create(params: Record<string, unknown>, options?: { signal?: AbortSignal }): Promise<any> };
+  };
   renderChat(messages: ChatMessage[], options?: ChatOptions): { text: string; template: string };
   tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   detokenize(ids: ArrayLike<number>, options?: { special?: boolean }): Promise<string>;

@@ -8,8 +8,10 @@
 // thread. Its wasm threads need SharedArrayBuffer: in browsers the page must be cross-origin
 // isolated (COOP: same-origin and COEP: require-corp headers).
 import { renderChat, builtinTemplate } from './chat.js';
+import { normalizeTools, parseToolCalls, toolCallFormat, toolCallGrammar, toolCallSchema } from './tools.js';
+import { createCompletions } from './openai.js';
 
-export { renderChat, builtinTemplate };
+export { renderChat, builtinTemplate, parseToolCalls, toolCallFormat };
 
 const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null
   && typeof window === 'undefined';
@@ -55,6 +57,19 @@ function checkGenerationOptions(o) {
   checkNumber('minP', o.minP, { min: 0, max: 1, range: 'in [0, 1] (0: off)' });
   checkNumber('repeatPenalty', o.repeatPenalty, { min: 0, above: true, range: '> 0 (1: off)' });
   checkNumber('presencePenalty', o.presencePenalty, { range: '(0: off)' });
+  checkNumber('frequencyPenalty', o.frequencyPenalty, { range: '(0: off)' });
+  checkNumber('topLogprobs', o.topLogprobs, { integer: true, min: 0, max: 20, range: 'from 0 to 20' });
+  checkBoolean('logprobs', o.logprobs);
+  if (o.topLogprobs != null && !o.logprobs) throw new TypeError('topLogprobs needs logprobs: true');
+  if (o.logitBias != null) {
+    const entries = o.logitBias instanceof Map ? [...o.logitBias] : typeof o.logitBias === 'object' && !Array.isArray(o.logitBias) ? Object.entries(o.logitBias) : null;
+    if (!entries) throw new TypeError('logitBias must be an object (or Map) of token id -> bias');
+    for (const [id, bias] of entries) {
+      if (!/^\d+$/.test(String(id))) throw new TypeError(`logitBias keys must be token ids (non-negative integers), got ${JSON.stringify(id)}`);
+      if (typeof bias !== 'number' || Number.isNaN(bias) || bias === Infinity)
+        throw new RangeError(`logitBias[${id}] must be a number (-Infinity: never), got ${bias}`);
+    }
+  }
   checkNumber('seed', o.seed, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, range: 'from 0 to 2^53 - 1' });
   checkNumber('draftTokens', o.draftTokens, { integer: true, min: 1, max: 3, range: 'from 1 to 3' });
   for (const b of ['keepContext', 'reusePrefix', 'speculative', 'addGenerationPrompt']) checkBoolean(b, o[b]);
@@ -69,6 +84,15 @@ function checkGenerationOptions(o) {
     throw new TypeError('grammar and responseFormat both constrain the reply: give one of them');
   if (o.templateVariables != null && (typeof o.templateVariables !== 'object' || Array.isArray(o.templateVariables)))
     throw new TypeError('templateVariables must be an object');
+  if (o.tools != null) normalizeTools(o.tools);
+  const tc = o.toolChoice;
+  if (tc != null && !['auto', 'none', 'required'].includes(tc) && !(tc && typeof tc === 'object' && tc.function && typeof tc.function.name === 'string'))
+    throw new TypeError(`toolChoice must be 'auto', 'none', 'required' or { type: 'function', function: { name } }, got ${JSON.stringify(tc)}`);
+  if (tc != null && tc !== 'auto' && tc !== 'none' && o.tools == null) throw new TypeError(`toolChoice ${JSON.stringify(tc)} needs tools`);
+  if (tc && typeof tc === 'object' && !o.tools.some((t) => (t.function || t).name === tc.function.name))
+    throw new TypeError(`toolChoice names ${JSON.stringify(tc.function.name)}, which is not among the tools`);
+  if (tc != null && tc !== 'auto' && tc !== 'none' && (o.grammar != null || (o.responseFormat != null && o.responseFormat.type !== 'text')))
+    throw new TypeError('toolChoice forces a tool call, which grammar or responseFormat would contradict: give one of them');
 }
 
 // { type: 'text' | 'json_object' | 'json_schema', schema } (Rill, web-llm) or OpenAI's
@@ -183,6 +207,9 @@ class Engine {
     this._disposed = false;
     this.info = null;    // model info after load()
     this.runtime = null; // { build, kernels, maddFused, threads }
+    // OpenAI's shape: engine.chat.completions.create({ messages, stream, ... }) (bindings/js/openai.js).
+    this.chat = this.chat.bind(this);
+    this.chat.completions = createCompletions(this, checkGenerationOptions);
     const onMessage = (msg) => {
       const p = this._pending.get(msg.id);
       if (!p) return;
@@ -233,7 +260,8 @@ class Engine {
   // cacheDir: the Node cache folder (default $RILL_CACHE_DIR or the user's cache folder).
   // sha256: the file's hash (hex), checked before the entry is kept (a hash the server states in
   // its headers is checked too). onProgress({ phase: 'download' | 'cache' | 'load', loaded,
-  // total }); signal: an AbortSignal that stops the load (nothing is cached).
+  // total }); signal: an AbortSignal that stops the load (nothing is cached). chatTemplate: a
+  // Jinja chat template to use instead of the file's.
   async load(source, options = {}) {
     if (options == null || typeof options !== 'object') throw new TypeError('load options must be an object');
     const { contextSize = 0, onProgress, copy = false, signal } = options;
@@ -244,6 +272,8 @@ class Engine {
       throw new TypeError('sha256 must be the 64 hex digits of the file\'s SHA-256');
     if (signal != null && !(typeof signal === 'object' && 'aborted' in signal && typeof signal.addEventListener === 'function'))
       throw new TypeError('signal must be an AbortSignal');
+    if (options.chatTemplate != null && typeof options.chatTemplate !== 'string')
+      throw new TypeError(`chatTemplate must be a string (a Jinja chat template), got ${typeof options.chatTemplate}`);
     const transfer = [];
     const src = Array.isArray(source)
       ? { kind: 'parts', parts: await Promise.all(source.map((s) => toSource(s, copy, transfer))) }
@@ -261,6 +291,8 @@ class Engine {
     } finally {
       if (signal) signal.removeEventListener('abort', stop);
     }
+    // A template to use instead of the file's (files without one, or with an older one).
+    if (options.chatTemplate != null) this.info.chatTemplate = options.chatTemplate;
     return this.info;
   }
 
@@ -283,7 +315,24 @@ class Engine {
         checkGenerationOptions(options);
         if (!Array.isArray(messages)) throw new TypeError('messages must be an array of { role, content }');
         this._needModel();
+        // Tools go to the template (as templateVariables.tools would); the reply's calls are read
+        // back in the template's format, and toolChoice 'required' (or one named function)
+        // constrains the reply to a well-formed call.
+        const choice = options.toolChoice || 'auto';
+        const tools = options.tools != null && choice !== 'none' ? normalizeTools(options.tools) : null;
+        let format = null;
+        if (tools) {
+          const template = options.template || this.info.chatTemplate || builtinTemplate(this.info);
+          format = toolCallFormat(template);
+          if (!format) throw new Error("the chat template takes no tools (it has no tool-call format Rill knows: Qwen's <tool_call>, Llama 3's JSON)");
+          options = { ...options, templateVariables: { tools, ...(options.templateVariables || {}) } };
+        }
         const { text, template } = this.renderChat(messages, options);
+        if (tools && choice !== 'auto') {
+          const forced = typeof choice === 'object' ? tools.filter((t) => t.function.name === choice.function.name) : tools;
+          const schemaGbnf = format === 'qwen-xml' ? '' : await this._request('schemaToGbnf', { schema: JSON.stringify(toolCallSchema(format, forced)) });
+          options = { ...options, grammar: toolCallGrammar(format, forced, schemaGbnf, { thinking: /<think>\s*$/.test(text) }) };
+        }
         const startsWithBos = this.info.bosText && text.startsWith(this.info.bosText);
         const tokens = await this.tokenize(text, { addSpecial: !startsWithBos, parseSpecial: true });
         // A checkpoint where the messages end and the generation prompt begins: templates render
@@ -297,12 +346,14 @@ class Engine {
           while (n < ids.length && n < tokens.length && ids[n] === tokens[n]) n++;
           if (n > 0 && n < tokens.length) marks.push(n);
         }
-        const inner = this._generate({ tokens, marks }, options);
+        const { tools: _tools, toolChoice: _choice, ...generation } = options;
+        const inner = this._generate({ tokens, marks }, generation);
         c._stop = inner._stop;
         for await (const piece of inner) c._push(piece);
         const result = await inner.result;
         result.prompt = text;
         result.template = template;
+        if (tools) Object.assign(result, parseToolCalls(result.text, format, tools));
         c._finish(null, result);
       })().catch((e) => c._finish(e));
     });

@@ -339,10 +339,13 @@
         minP: o.minP == null ? 0.05 : o.minP,
         repeatPenalty: o.repeatPenalty == null ? 1 : o.repeatPenalty,
         presencePenalty: o.presencePenalty == null ? 0 : o.presencePenalty,
+        frequencyPenalty: o.frequencyPenalty == null ? 0 : o.frequencyPenalty,
+        logprobs: o.logprobs ? (o.topLogprobs || 0) : -1,
+        logitBias: o.logitBias == null ? [] : (o.logitBias instanceof Map ? [...o.logitBias] : Object.entries(o.logitBias)).map(([id, b]) => [Number(id), b]),
         seed: o.seed == null ? Math.floor(Math.random() * 2 ** 32) : o.seed,
       });
-      e.setSpeculative({
-        enabled: o.speculative == null ? true : !!o.speculative,
+      e.setSpeculative({  // log-probabilities are recorded one sampled token at a time
+        enabled: o.logprobs ? false : o.speculative == null ? true : !!o.speculative,
         draftTokens: o.draftTokens == null ? 0 : o.draftTokens,
         adaptive: o.draftTokens == null,
       });
@@ -386,6 +389,7 @@
       }
       const t1 = now();
       const tokens = [];
+      const logprobs = o.logprobs ? [] : null;
       let text = '';
       let held = '';
       let reason = 'length';
@@ -399,6 +403,11 @@
           break;
         }
         tokens.push(r.token);
+        if (logprobs) {
+          const piece = (id) => e.detokenize([id], false);
+          logprobs.push({ token: r.token, piece: piece(r.token), logprob: r.logprob,
+            top: r.top.map((a) => ({ token: a.token, piece: piece(a.token), logprob: a.logprob })) });
+        }
         held += r.piece;
         let cut = -1;
         for (const s of stops) {
@@ -419,7 +428,7 @@
       e.checkpoint();  // the end of the reply: the next turn's text starts with it
       const spec = e.speculativeStats(true);
       return {
-        text, tokens, stopReason: reason,
+        text, tokens, stopReason: reason, ...(logprobs ? { logprobs } : {}),
         promptTokens, reusedTokens, generatedTokens: tokens.length,
         timings: {
           promptMs: t1 - t0, promptTokensPerSecond: (promptTokens - reusedTokens) / ((t1 - t0) / 1000),  // those evaluated
@@ -440,6 +449,7 @@
       generate,
       probeBandwidth: (m) => requireEngine().probeBandwidth(m.mb || 256, m.threads || threads, m.repeats || 5),
       memory: () => module.Engine.memoryBytes(),
+      schemaToGbnf: (m) => module.Engine.schemaToGbnf(m.schema),
       profile: (m) => requireEngine().profile(!!m.clear),
       evaluate: (m) => requireEngine().decodeTokens(m.tokens),
       reset: () => { requireEngine().resetContext(); return null; },
