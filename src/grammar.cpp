@@ -811,18 +811,22 @@ private:
 };
 
 void GrammarMatcher::allowed(std::vector<uint8_t>& mask) const {
-    // The mask depends on the position alone, and positions recur (inside a string, every
-    // character returns to the same one): the last few masks are kept.
+    // The mask depends on the position alone, and positions recur (every character of a string,
+    // the same field of every item of an array): the last few dozen masks are kept, as bits.
     for (size_t i = 0; i < masks_.size(); ++i)
         if (same_position(masks_[i].first, cur_)) {
             std::rotate(masks_.begin(), masks_.begin() + long(i), masks_.begin() + long(i) + 1);
-            mask = masks_.front().second;
+            const std::vector<uint64_t>& bits = masks_.front().second;
+            mask.resize(size_t(vocab_->size()));
+            for (size_t t = 0; t < mask.size(); ++t) mask[t] = uint8_t(bits[t >> 6] >> (t & 63) & 1);
             return;
         }
     compute_allowed(mask);
-    constexpr size_t kKept = 4;
+    std::vector<uint64_t> bits((mask.size() + 63) / 64, 0);
+    for (size_t t = 0; t < mask.size(); ++t) bits[t >> 6] |= uint64_t(mask[t] != 0) << (t & 63);
+    constexpr size_t kKept = 32;  // 31 KB each for a 248k vocabulary
     if (masks_.size() == kKept) masks_.pop_back();
-    masks_.insert(masks_.begin(), {cur_, mask});
+    masks_.insert(masks_.begin(), {cur_, std::move(bits)});
 }
 
 bool GrammarMatcher::same_position(const Pos& a, const Pos& b) {

@@ -159,7 +159,7 @@ private:
     Table kept_;
     mutable Table scratch_;
     mutable int looking_ = 0;
-    mutable std::vector<std::pair<Pos, std::vector<uint8_t>>> masks_;  // the last masks, newest first
+    mutable std::vector<std::pair<Pos, std::vector<uint64_t>>> masks_;  // the last masks as bits, newest first
     struct Walk;       // the sets of stacks of one mask
     struct LookAhead;  // counts looking_ and empties scratch_ when the outermost returns
 };
