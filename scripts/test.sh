@@ -92,6 +92,7 @@ step "chat templates vs @huggingface/jinja" "$NODE" tests/js/chat_template_test.
 step "npm package (Node 24, relaxed SIMD and SIMD128)" "$NODE" tests/js/node_test.mjs
 step "structured output: 35 JSON Schemas validated by ajv, GBNF grammars, refusals (Node 24, both builds)" "$NODE" tests/js/structured_test.mjs
 step "tool calls and the OpenAI-shaped API (chat.completions.create, streaming, logprobs, logit_bias)" "$NODE" tests/js/openai_test.mjs
+step "embeddings vs llama.cpp (last, mean, CLS pooling; F32, Q8_0) and embeddings.create" "$NODE" tests/js/embed_test.mjs
 step "npm package in headless Chromium (Web Worker, COOP/COEP)" "$NODE" tests/js/browser_test.mjs
 step "model loading: the cache (Node directory, Chromium OPFS and Cache API) and split files" "$NODE" tests/js/load_test.mjs
 step "npm command line (npx rill-llm run/chat/cache, Ctrl-C)" "$NODE" tests/js/cli_npm_test.mjs

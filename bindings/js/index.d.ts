@@ -204,6 +204,14 @@ export interface Engine {
     completions: { create(params: Record<string, unknown>, options?: { signal?: AbortSignal }): Promise<any> };
   };
   renderChat(messages: ChatMessage[], options?: ChatOptions): { text: string; template: string };
+  /**
+   * Embeddings as llama.cpp makes them: one vector per text, the output-normed final hidden states
+   * pooled as the file's pooling_type says (or `pooling`), L2-normalised unless normalize is false.
+   * Empties the context.
+   */
+  embed(texts: string | string[], options?: { normalize?: boolean; pooling?: 'mean' | 'cls' | 'last' }): Promise<Float32Array[]>;
+  /** OpenAI's embeddings: { input, encoding_format: 'float' | 'base64', dimensions } -> { object: 'list', data, model, usage }. */
+  readonly embeddings: { create(params: { input: string | string[]; model?: string; encoding_format?: 'float' | 'base64'; dimensions?: number }): Promise<any> };
   tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   detokenize(ids: ArrayLike<number>, options?: { special?: boolean }): Promise<string>;
   /** Evaluates tokens after the current context; returns how many. */

@@ -9,7 +9,7 @@
 // isolated (COOP: same-origin and COEP: require-corp headers).
 import { renderChat, builtinTemplate } from './chat.js';
 import { normalizeTools, parseToolCalls, toolCallFormat, toolCallGrammar, toolCallSchema } from './tools.js';
-import { createCompletions } from './openai.js';
+import { createCompletions, createEmbeddings } from './openai.js';
 
 export { renderChat, builtinTemplate, parseToolCalls, toolCallFormat };
 
@@ -210,6 +210,7 @@ class Engine {
     // OpenAI's shape: engine.chat.completions.create({ messages, stream, ... }) (bindings/js/openai.js).
     this.chat = this.chat.bind(this);
     this.chat.completions = createCompletions(this, checkGenerationOptions);
+    this.embeddings = createEmbeddings(this);
     const onMessage = (msg) => {
       const p = this._pending.get(msg.id);
       if (!p) return;
@@ -357,6 +358,25 @@ class Engine {
         c._finish(null, result);
       })().catch((e) => c._finish(e));
     });
+  }
+
+  // Embeddings, as llama.cpp makes them: one Float32Array per text (a string or an array of
+  // them), the output-normed final hidden states pooled as the file says (pooling_type), or as
+  // pooling says ('mean', 'cls', 'last'), L2-normalised unless normalize is false. The context is
+  // emptied (a chat's state is dropped).
+  async embed(texts, options = {}) {
+    return (await this._embed(texts, options)).vectors;
+  }
+
+  async _embed(texts, { normalize = true, pooling } = {}) {
+    const list = typeof texts === 'string' ? [texts] : texts;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === 'string'))
+      throw new TypeError('embed takes a string or a non-empty array of strings');
+    checkBoolean('normalize', normalize);
+    if (pooling != null && !['mean', 'cls', 'last'].includes(pooling))
+      throw new TypeError(`pooling must be 'mean', 'cls' or 'last', got ${JSON.stringify(pooling)}`);
+    this._needModel();
+    return this._request('embed', { texts: list, normalize, pooling: pooling || '' });
   }
 
   // The prompt text a conversation renders to (no generation).

@@ -152,3 +152,38 @@ export function createCompletions(engine, check) {
   if (check) checkOptions = check;
   return { create: (params, options) => create(engine, params, options) };
 }
+
+// OpenAI's embeddings: engine.embeddings.create({ input, encoding_format, dimensions }).
+// dimensions keeps the first n components, normalised again (Matryoshka-trained models, such as
+// Qwen3-Embedding, are made for that).
+async function createEmbedding(engine, p) {
+  if (p == null || typeof p !== 'object') throw new TypeError('embeddings.create takes an object of parameters');
+  for (const k of Object.keys(p))
+    if (!['input', 'model', 'encoding_format', 'dimensions', 'user'].includes(k)) throw new TypeError(`embeddings.create: unknown parameter '${k}'`);
+  const input = typeof p.input === 'string' ? [p.input] : p.input;
+  if (!Array.isArray(input) || input.length === 0 || !input.every((t) => typeof t === 'string'))
+    throw new TypeError('input must be a string or a non-empty array of strings');
+  if (p.encoding_format != null && !['float', 'base64'].includes(p.encoding_format))
+    throw new TypeError(`encoding_format must be 'float' or 'base64', got ${JSON.stringify(p.encoding_format)}`);
+  const n = engine.info ? engine.info.nEmbd : 0;
+  if (p.dimensions != null && (!Number.isInteger(p.dimensions) || p.dimensions < 1 || (n && p.dimensions > n)))
+    throw new RangeError(`dimensions must be an integer from 1 to ${n || 'the model\'s embedding size'}, got ${p.dimensions}`);
+  const { vectors, tokens } = await engine._embed(input, { normalize: true });
+  const data = vectors.map((v, index) => {
+    let e = v;
+    if (p.dimensions != null) {
+      e = v.slice(0, p.dimensions);
+      const norm = Math.hypot(...e) || 1;
+      for (let i = 0; i < e.length; i++) e[i] /= norm;
+    }
+    const embedding = p.encoding_format === 'base64'
+      ? btoa(String.fromCharCode(...new Uint8Array(e.buffer, e.byteOffset, e.byteLength))) : Array.from(e);
+    return { object: 'embedding', index, embedding };
+  });
+  const used = tokens.reduce((a, b) => a + b, 0);
+  return { object: 'list', data, model: (engine.info && engine.info.name) || p.model || 'rill', usage: { prompt_tokens: used, total_tokens: used } };
+}
+
+export function createEmbeddings(engine) {
+  return { create: (params) => createEmbedding(engine, params) };
+}

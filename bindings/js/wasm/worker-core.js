@@ -450,6 +450,12 @@
       probeBandwidth: (m) => requireEngine().probeBandwidth(m.mb || 256, m.threads || threads, m.repeats || 5),
       memory: () => module.Engine.memoryBytes(),
       schemaToGbnf: (m) => module.Engine.schemaToGbnf(m.schema),
+      // Texts tokenized as llama.cpp's embeddings do (BOS/EOS as the model asks, no special-token parsing).
+      embed: (m) => {
+        const e = requireEngine();
+        const ids = m.texts.map((t) => e.tokenize(t, true, false));
+        return { vectors: ids.map((t) => e.embed(t, m.pooling, m.normalize)), tokens: ids.map((t) => t.length) };
+      },
       profile: (m) => requireEngine().profile(!!m.clear),
       evaluate: (m) => requireEngine().decodeTokens(m.tokens),
       reset: () => { requireEngine().resetContext(); return null; },
