@@ -57,14 +57,33 @@ inline int nibble32(const uint8_t qs[16], int e) { return e < 16 ? (qs[e] & 0x0f
 
 inline int q4_0_value(const block_q4_0& b, int e) { return nibble32(b.qs, e) - 8; }
 
+// s4[j] = w[4j] y[4j] + ... + w[4j+3] y[4j+3] over N values: the integer part of the lane kernels
+// below, computed apart from their float steps (integer sums are exact in any order, so the
+// compiler may vectorise this freely; the FMAs that follow keep llama.cpp's order).
+template <int N>
+inline void sums_of_4(const int8_t* w, const int8_t* y, int32_t* s4) {
+    int16_t p[N];
+    for (int e = 0; e < N; ++e) p[e] = int16_t(w[e] * y[e]);
+    for (int j = 0; j < N / 4; ++j) s4[j] = (int32_t(p[4 * j]) + p[4 * j + 1]) + (int32_t(p[4 * j + 2]) + p[4 * j + 3]);
+}
+
+// The 32 values of a block, w[e] = value(b, e).
+template <typename Block, typename Value>
+inline void values32(const Block& b, Value value, int8_t w[32]) {
+    for (int e = 0; e < 32; ++e) w[e] = int8_t(value(b, e));
+}
+
 // llama.cpp's repacked kernels for blocks of 32 against Q8_0 (Q4_0, IQ4_NL): one FMA per block
 // of the exact integer dot with the product of the scales.
 template <typename Block, typename Value>
 float dot_rows_order_32(const Block* x, const block_q8_0* y, int64_t nb, Value value) {
     float acc = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
-        int32_t s = 0;
-        for (int e = 0; e < 32; ++e) s += value(x[i], e) * y[i].qs[e];
+        int8_t w[32];
+        int32_t s4[8];
+        values32(x[i], value, w);
+        sums_of_4<32>(w, y[i].qs, s4);
+        const int32_t s = ((s4[0] + s4[1]) + (s4[2] + s4[3])) + ((s4[4] + s4[5]) + (s4[6] + s4[7]));
         acc = std::fma(float(s), fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d), acc);
     }
     return acc;
@@ -89,11 +108,11 @@ float dot_lanes_order_32(const Block* x, const YBlock* y, int64_t nb, Value valu
     for (int64_t i = 0; i < nb; ++i) {
         if constexpr (kHasMin<Block>) summs = std::fma(fp16_to_f32(x[i].m), fp16_to_f32(y[i].s), summs);
         const float d = fp16_to_f32(x[i].d) * fp16_to_f32(y[i].d);
-        for (int l = 0; l < 8; ++l) {
-            int32_t s = 0;
-            for (int k = 0; k < 4; ++k) s += value(x[i], 4 * l + k) * y[i].qs[4 * l + k];
-            acc[l] = std::fma(d, float(s), acc[l]);
-        }
+        int8_t w[32];
+        int32_t s4[8];
+        values32(x[i], value, w);
+        sums_of_4<32>(w, y[i].qs, s4);
+        for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(s4[l]), acc[l]);
     }
     if constexpr (kHasMin<Block>) return tree_sum8(acc) + summs;
     return tree_sum8(acc);
@@ -127,12 +146,12 @@ float dot_q8_0_q8_0(const block_q8_0* x, const block_q8_0* y, int64_t nb) {
 // (lane l: the mins of groups 2l and 2l + 1 times their Q8_K sums).
 template <typename Value, typename Scale>
 void k_small_lanes(const block_q8_K& y, Value value, Scale scale, int32_t lane[8]) {
+    int8_t w[256];
+    int32_t s4[64];
+    for (int e = 0; e < 256; ++e) w[e] = int8_t(value(e));
+    sums_of_4<256>(w, y.qs, s4);
     for (int c = 0; c < 8; ++c)
-        for (int l = 0; l < 8; ++l) {
-            int32_t s = 0;
-            for (int k = 0; k < 4; ++k) s += value(32 * c + 4 * l + k) * y.qs[32 * c + 4 * l + k];
-            lane[l] += scale(2 * c + l / 4) * s;
-        }
+        for (int l = 0; l < 8; ++l) lane[l] += scale(2 * c + l / 4) * s4[8 * c + l];
 }
 
 float dot_q2_K_q8_K(const block_q2_K* x, const block_q8_K* y, int64_t nb) {
@@ -181,6 +200,16 @@ inline int k_affine_value(const uint8_t* qs, const uint8_t* qh, int e) {
     return ((qs[32 * (g / 2) + l] >> (4 * (g % 2))) & 0x0f) + (qh ? ((qh[l] >> g) & 1) << 4 : 0);
 }
 
+// All 256 values of a Q4_K / Q5_K block, w[e] = k_affine_value(qs, qh, e).
+void k_affine_values(const uint8_t* qs, const uint8_t* qh, int8_t w[256]) {
+    for (int g = 0; g < 8; g += 2)
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t q = qs[16 * g + l];
+            w[32 * g + l] = int8_t((q & 0x0f) | (qh ? ((qh[l] >> g) & 1) << 4 : 0));
+            w[32 * g + 32 + l] = int8_t((q >> 4) | (qh ? ((qh[l] >> (g + 1)) & 1) << 4 : 0));
+        }
+}
+
 // Q4_K. Rows (llama.cpp's repacked kernel): per block, one FMA of the exact integer dot
 // (scales applied) and one of the mins term, subtracted at the end. Lanes (its AVX2 kernel):
 // 8 lanes as for Q5_K, the mins in 4 lanes of pairs of groups, each summed as a tree.
@@ -198,12 +227,12 @@ float dot_q4_K_q8_K(const block_q4_K* x, const block_q8_K* y, int64_t nb, SumOrd
                                      m[2 * p + 1] * (y[i].bsums[4 * p + 2] + y[i].bsums[4 * p + 3]);
                 acc_m[p] = std::fma(dmin, float(prod), acc_m[p]);
             }
+            int8_t w[256];
+            int32_t s4[64];
+            k_affine_values(x[i].qs, nullptr, w);
+            sums_of_4<256>(w, y[i].qs, s4);
             for (int g = 0; g < 8; ++g)
-                for (int l = 0; l < 8; ++l) {
-                    int32_t s = 0;
-                    for (int k = 0; k < 4; ++k) s += k_affine_value(x[i].qs, nullptr, 32 * g + 4 * l + k) * y[i].qs[32 * g + 4 * l + k];
-                    lane[l] += sc[g] * s;
-                }
+                for (int l = 0; l < 8; ++l) lane[l] += sc[g] * s4[8 * g + l];
             for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(lane[l]), acc[l]);
         }
         return tree_sum8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]));
@@ -211,11 +240,15 @@ float dot_q4_K_q8_K(const block_q4_K* x, const block_q8_K* y, int64_t nb, SumOrd
     float acc = 0.0f, acc_min = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         int32_t isum = 0, imin = 0;
+        int8_t w[256];
+        int32_t s4[64];
+        k_affine_values(x[i].qs, nullptr, w);
+        sums_of_4<256>(w, y[i].qs, s4);
         for (int g = 0; g < 8; ++g) {
             uint8_t sc, m;
             k4_scale_min(g, x[i].scales, sc, m);
             int32_t s = 0;
-            for (int l = 0; l < 32; ++l) s += k_affine_value(x[i].qs, nullptr, 32 * g + l) * y[i].qs[32 * g + l];
+            for (int j = 0; j < 8; ++j) s += s4[8 * g + j];
             isum += sc * s;
             imin += m * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
         }
@@ -234,18 +267,15 @@ float dot_q5_K_q8_K(const block_q5_K* x, const block_q8_K* y, int64_t nb) {
         const float d = y[i].d * fp16_to_f32(x[i].d);
         const float dmin = -y[i].d * fp16_to_f32(x[i].dmin);
         int32_t lane[8] = {}, imin = 0;
+        int8_t w[256];
+        int32_t s4[64];
+        k_affine_values(x[i].qs, x[i].qh, w);
+        sums_of_4<256>(w, y[i].qs, s4);
         for (int g = 0; g < 8; ++g) {
             uint8_t sc, m;
             k4_scale_min(g, x[i].scales, sc, m);
             imin += m * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
-            for (int l = 0; l < 8; ++l) {
-                int32_t s = 0;
-                for (int k = 0; k < 4; ++k) {
-                    const int e = 32 * g + 4 * l + k;
-                    s += k_affine_value(x[i].qs, x[i].qh, e) * y[i].qs[e];
-                }
-                lane[l] += sc * s;
-            }
+            for (int l = 0; l < 8; ++l) lane[l] += sc * s4[8 * g + l];
         }
         summs = std::fma(dmin, float(imin), summs);
         for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(lane[l]), acc[l]);
@@ -256,22 +286,30 @@ float dot_q5_K_q8_K(const block_q5_K* x, const block_q8_K* y, int64_t nb) {
 // Q6_K in the order of llama.cpp's x86 AVX2 kernel: unsigned 6-bit values times Q8_K in 8
 // integer lanes (lane l: positions 4l..4l+3 of every 32-element quarter, with that 16-group's
 // scale), minus 32 * scale * group sums (lane l: groups 2l and 2l+1), an FMA per block, the tree.
+// All 256 unsigned values of a Q6_K block, element e = q6_K_value(b, e).
+void q6_K_values(const block_q6_K& b, int8_t w[256]) {
+    for (int half = 0; half < 2; ++half)
+        for (int l = 0; l < 32; ++l) {
+            const uint8_t lo = b.ql[64 * half + l], hi = b.ql[64 * half + 32 + l], h = b.qh[32 * half + l];
+            int8_t* o = w + 128 * half + l;
+            o[0] = int8_t((lo & 0x0f) | (h & 3) << 4);
+            o[32] = int8_t((hi & 0x0f) | ((h >> 2) & 3) << 4);
+            o[64] = int8_t((lo >> 4) | ((h >> 4) & 3) << 4);
+            o[96] = int8_t((hi >> 4) | ((h >> 6) & 3) << 4);
+        }
+}
+
 float dot_q6_K_q8_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
     float acc[8] = {};
     for (int64_t i = 0; i < nb; ++i) {
         const float d = y[i].d * fp16_to_f32(x[i].d);
+        int8_t w[256];
+        q6_K_values(x[i], w);
+        int32_t s4[64];
+        sums_of_4<256>(w, y[i].qs, s4);
         int32_t lane[8] = {};
-        for (int quarter = 0; quarter < 8; ++quarter) {  // 32-element chunks: half = quarter / 4
-            for (int l = 0; l < 8; ++l) {
-                const int group = 2 * quarter + (l >= 4 ? 1 : 0);
-                int32_t s = 0;
-                for (int k = 0; k < 4; ++k) {
-                    const int e = 32 * quarter + 4 * l + k;
-                    s += q6_K_value(x[i], e) * y[i].qs[e];
-                }
-                lane[l] += x[i].scales[group] * s;
-            }
-        }
+        for (int quarter = 0; quarter < 8; ++quarter)  // 32-element chunks; lanes 0-3 take group 2 quarter, 4-7 the next
+            for (int l = 0; l < 8; ++l) lane[l] += x[i].scales[2 * quarter + (l >= 4 ? 1 : 0)] * s4[8 * quarter + l];
         for (int l = 0; l < 8; ++l) {
             lane[l] -= 32 * (y[i].bsums[2 * l] * x[i].scales[2 * l] + y[i].bsums[2 * l + 1] * x[i].scales[2 * l + 1]);
             acc[l] = std::fma(d, float(lane[l]), acc[l]);
@@ -293,11 +331,11 @@ float dot_iq4_nl_q8_0(const block_iq4_nl* x, const block_q8_0* y, int64_t nb, Su
     for (; i + 1 < nb; i += 2)
         for (int k = 0; k < 2; ++k) {
             const float d = fp16_to_f32(y[i + k].d) * fp16_to_f32(x[i + k].d);
-            for (int l = 0; l < 8; ++l) {
-                int32_t s = 0;
-                for (int j = 0; j < 4; ++j) s += value(x[i + k], 4 * l + j) * y[i + k].qs[4 * l + j];
-                acc[k][l] = std::fma(d, float(s), acc[k][l]);
-            }
+            int8_t w[32];
+            int32_t s4[8];
+            values32(x[i + k], value, w);
+            sums_of_4<32>(w, y[i + k].qs, s4);
+            for (int l = 0; l < 8; ++l) acc[k][l] = std::fma(d, float(s4[l]), acc[k][l]);
         }
     for (int l = 0; l < 8; ++l) acc[0][l] += acc[1][l];
     float sum = tree_sum8(acc[0]);
@@ -315,17 +353,14 @@ float dot_iq4_xs_q8_K(const block_iq4_xs* x, const block_q8_K* y, int64_t nb) {
     float acc[8] = {};
     for (int64_t i = 0; i < nb; ++i) {
         int32_t lane[8] = {};
+        int8_t w[256];
+        int32_t s4[64];
+        for (int g = 0; g < 8; ++g)
+            for (int e = 0; e < 32; ++e) w[32 * g + e] = kIQ4Values[nibble32(x[i].qs + 16 * g, e)];
+        sums_of_4<256>(w, y[i].qs, s4);
         for (int g = 0; g < 8; ++g) {
             const int ls = iq4_xs_scale(x[i], g);
-            const uint8_t* q = x[i].qs + 16 * g;
-            for (int l = 0; l < 8; ++l) {
-                int32_t s = 0;
-                for (int j = 0; j < 4; ++j) {
-                    const int e = 4 * l + j;
-                    s += kIQ4Values[nibble32(q, e)] * y[i].qs[32 * g + e];
-                }
-                lane[l] += ls * s;
-            }
+            for (int l = 0; l < 8; ++l) lane[l] += ls * s4[8 * g + l];
         }
         const float d = fp16_to_f32(x[i].d) * y[i].d;
         for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(lane[l]), acc[l]);
@@ -644,13 +679,13 @@ float sin_or_cos(float y, bool cosine) {
 float sinf_libm(float x) { return sin_or_cos(x, false); }
 float cosf_libm(float x) { return sin_or_cos(x, true); }
 
-void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors) {
+void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors, float mscale) {
     // The angle of pair i is pos * base^(-2i/n_rot), built by repeated multiplication as ggml does.
     const float theta_scale = std::pow(freq_base, -2.0f / float(n_rot));
     float theta = float(pos);
     for (int i = 0; i < n_rot / 2; ++i, theta *= theta_scale) {
         const float t = freq_factors ? theta / freq_factors[i] : theta;
-        const float c = cosf_libm(t), s = sinf_libm(t);
+        const float c = cosf_libm(t) * mscale, s = sinf_libm(t) * mscale;
         const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
         const float x0 = head[a], x1 = head[b];
         // llama.cpp writes x0*c - x1*s and x0*s + x1*c; its compiler contracts each into one

@@ -90,7 +90,8 @@ float cosf_libm(float x);
 
 // Rotates the first n_rot dims of one head at position pos. NeoX style pairs (i, i + n_rot/2);
 // otherwise adjacent pairs (2i, 2i+1). freq_factors (n_rot/2 values) divide the angles if given.
-void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors);
+// mscale (LongRoPE's attention factor) multiplies cos and sin, as ggml's rope cache does.
+void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors, float mscale = 1.0f);
 
 // ---- attention --------------------------------------------------------------------------------
 
