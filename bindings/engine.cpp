@@ -283,7 +283,7 @@ public:
                 RILL_FAIL("a text of %zu tokens is longer than the context of %d tokens (load with a larger contextSize)", tokens.size(), ctx_->n_ctx());
             std::string mode = pooling;
             if (mode.empty()) {
-                const gguf::Value* v = model_->file().find(std::string(arch_name(model_->config().arch)) + ".pooling_type");
+                const gguf::Value* v = model_->file().find(model_->config().arch + ".pooling_type");
                 const int64_t t = v ? v->as_int() : 1;
                 mode = t == 2 ? "cls" : t == 3 ? "last" : "mean";  // none (0) or rank (4): mean
             }
@@ -425,9 +425,9 @@ public:
             const Model& m = need_model();
             const ModelConfig& c = m.config();
             val o = val::object();
-            o.set("architecture", std::string(arch_name(c.arch)));
+            o.set("architecture", c.arch);
             const gguf::Value* name = m.file().find("general.name");
-            o.set("name", name && name->type == gguf::ValueType::STRING ? std::string(name->str) : std::string(arch_name(c.arch)));
+            o.set("name", name && name->type == gguf::ValueType::STRING ? std::string(name->str) : c.arch);
             o.set("nVocab", c.n_vocab);
             o.set("nCtx", ctx_->n_ctx());
             o.set("nCtxTrain", c.n_ctx_train);

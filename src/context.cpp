@@ -363,14 +363,28 @@ void Context::attention_block(int il, Batch& b) {
     const int n = b.n, H = c.n_head, HKV = c.n_head_kv, D = c.head_dim_k;
     const int64_t E = c.n_embd, q_stride = int64_t(H) * D * (c.attn_output_gate ? 2 : 1), kv_stride = int64_t(HKV) * D;
     std::vector<float> q(static_cast<size_t>(n * q_stride)), k(static_cast<size_t>(n * kv_stride)), v(static_cast<size_t>(n * kv_stride));
-    matmul(L.wq, b.h.data(), q.data(), n);
-    matmul(L.wk, b.h.data(), k.data(), n);
-    matmul(L.wv, b.h.data(), v.data(), n);
+    if (L.wqkv.present()) {  // one fused projection: each token's row is [q | k | v]
+        const int64_t rows = q_stride + 2 * kv_stride;
+        std::vector<float> qkv(static_cast<size_t>(n * rows));
+        matmul(L.wqkv, b.h.data(), qkv.data(), n);
+        for (int t = 0; t < n; ++t) {
+            const float* r = &qkv[size_t(t * rows)];
+            std::copy(r, r + q_stride, &q[size_t(t * q_stride)]);
+            std::copy(r + q_stride, r + q_stride + kv_stride, &k[size_t(t * kv_stride)]);
+            std::copy(r + q_stride + kv_stride, r + rows, &v[size_t(t * kv_stride)]);
+        }
+    } else {
+        matmul(L.wq, b.h.data(), q.data(), n);
+        matmul(L.wk, b.h.data(), k.data(), n);
+        matmul(L.wv, b.h.data(), v.data(), n);
+    }
     add_bias(L.bq, q.data(), n);
     add_bias(L.bk, k.data(), n);
     add_bias(L.bv, v.data(), n);
 
-    const float* freq_factors = model_->rope_freqs().present() ? model_->rope_freqs().f32() : nullptr;
+    const float* freq_factors = model_->rope_factors(n_ctx_);
+    const bool rotate = c.rope_layer[size_t(il)];
+    const float scale = 1.0f / std::sqrt(float(D));
     // With an output gate each head's q projection is [q (D) | gate (D)].
     const int q_head_stride = c.attn_output_gate ? 2 * D : D;
     for (int t = 0; t < n; ++t) {
@@ -378,7 +392,9 @@ void Context::attention_block(int il, Batch& b) {
         for (int h = 0; h < H; ++h) {
             float* qh = &q[size_t(t * q_stride + h * q_head_stride)];
             if (L.q_norm.present()) kern::rms_norm(qh, L.q_norm.f32(), qh, D, c.rms_eps);
-            rope(qh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors);
+            if (rotate) rope(qh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors, c.rope_mscale);
+            if (c.q_prescaled)
+                for (int i = 0; i < D; ++i) qh[i] *= scale;
             if (mutation::on("rope-angle") && first_of_kind(c, il)) {  // pair 1's angle 0.01 rad off
                 const int a = c.rope_neox ? 1 : 2, bb = c.rope_neox ? 1 + c.n_rot / 2 : 3;
                 const float x0 = qh[a], x1 = qh[bb], cs = std::cos(0.01f), sn = std::sin(0.01f);
@@ -389,14 +405,14 @@ void Context::attention_block(int il, Batch& b) {
         for (int h = 0; h < HKV; ++h) {
             float* kh = &k[size_t(t * kv_stride + h * D)];
             if (L.k_norm.present()) kern::rms_norm(kh, L.k_norm.f32(), kh, D, c.rms_eps);
-            rope(kh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors);
+            if (rotate) rope(kh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors, c.rope_mscale);
         }
         std::memcpy(&k_cache_[size_t(il)][size_t(pos) * size_t(kv_stride)], &k[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
         for (int64_t i = 0; i < kv_stride; ++i) v_cache_[size_t(il)][size_t(i) * size_t(n_ctx_padded_) + size_t(pos)] = v[size_t(t * kv_stride + i)];
     }
 
     const auto t_core = Clock::now();
-    const float scale = 1.0f / std::sqrt(float(D));
+    const float score_scale = c.q_prescaled ? 1.0f : scale;
     std::vector<float> attn(static_cast<size_t>(n) * size_t(H) * size_t(D));
     // Query heads are independent: each thread takes its share of (token, head) pairs.
     auto heads = [&](int ith, int nth) {
@@ -407,7 +423,7 @@ void Context::attention_block(int il, Batch& b) {
             const int hkv = h / (H / HKV);
             float* out = &attn[size_t((t * H + h) * D)];
             kern::attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(hkv * D)],
-                                 &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_)], n_kv, D, kv_stride, n_ctx_padded_, scale,
+                                 &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_)], n_kv, D, kv_stride, n_ctx_padded_, score_scale,
                                  n > 1 && !as_single_, scores.data(), out);
             if (c.attn_output_gate) {
                 const float* gate = &q[size_t(t * q_stride + h * q_head_stride + D)];
@@ -490,16 +506,22 @@ void Context::deltanet_block(int il, Batch& b) {
     for (size_t i = 0; i < out.size(); ++i) b.x[i] += out[i];
 }
 
-// SwiGLU: down(silu(gate(h)) * up(h)).
+// SwiGLU: down(silu(gate(h)) * up(h)); with a fused up projection (Phi-3) [gate | up] = up(h).
 void Context::ffn_block(int il, Batch& b) {
     const ModelConfig& c = model_->config();
     const LayerWeights& L = layer(il);
     const int n = b.n;
     const int64_t E = c.n_embd, F = c.n_ff;
     std::vector<float> gate(static_cast<size_t>(n * F)), up(static_cast<size_t>(n * F)), down(static_cast<size_t>(n * E));
-    matmul(L.ffn_gate, b.h.data(), gate.data(), n);
-    matmul(L.ffn_up, b.h.data(), up.data(), n);
-    for (int t = 0; t < n; ++t) kern::swiglu(&gate[size_t(t * F)], &up[size_t(t * F)], &gate[size_t(t * F)], F);
+    if (c.ffn_fused_up) {
+        std::vector<float> gu(static_cast<size_t>(n * 2 * F));
+        matmul(L.ffn_up, b.h.data(), gu.data(), n);
+        for (int t = 0; t < n; ++t) kern::swiglu(&gu[size_t(t * 2 * F)], &gu[size_t(t * 2 * F + F)], &gate[size_t(t * F)], F);
+    } else {
+        matmul(L.ffn_gate, b.h.data(), gate.data(), n);
+        matmul(L.ffn_up, b.h.data(), up.data(), n);
+        for (int t = 0; t < n; ++t) kern::swiglu(&gate[size_t(t * F)], &up[size_t(t * F)], &gate[size_t(t * F)], F);
+    }
     matmul(L.ffn_down, gate.data(), down.data(), n);
     if (mutation::on("weight-row") && il == 0)  // row 0 of ffn_down scaled by 1 + 1e-3
         for (int t = 0; t < n; ++t) down[size_t(t * E)] *= 1.001f;

@@ -15,8 +15,7 @@
 
 namespace rill {
 
-enum class Arch { Llama, Qwen2, Qwen3, Qwen35 };
-std::string_view arch_name(Arch a);
+struct ArchCard;
 
 // A weight tensor as stored: type, shape (ne[0] = input/row length) and bytes.
 struct Tensor {
@@ -31,7 +30,7 @@ struct Tensor {
 };
 
 struct ModelConfig {
-    Arch arch = Arch::Llama;
+    std::string arch;  // general.architecture
     int n_vocab = 0, n_ctx_train = 0, n_embd = 0, n_layer = 0, n_ff = 0;
     int n_head = 0, n_head_kv = 0, head_dim_k = 0, head_dim_v = 0;
     float rms_eps = 1e-5f;
@@ -39,6 +38,13 @@ struct ModelConfig {
     int n_rot = 0;               // rotated dims per head
     bool rope_neox = false;      // pairs (i, i + n_rot/2) rather than (2i, 2i+1)
     bool attn_output_gate = false;  // Qwen 3.5: q projection carries a per-head sigmoid gate
+    // The layer recipe beyond the tensors present (set by the architecture's card, src/models/):
+    std::vector<bool> rope_layer;   // per layer: rotary positions applied (SmolLM3: not on every 4th)
+    bool q_prescaled = false;       // Phi-3: q * 1/sqrt(head_dim) before the scores, which are not scaled again
+    bool ffn_fused_up = false;      // Phi-3: ffn_up holds [gate | up], no ffn_gate
+    bool fused_qkv = false;         // Phi-3: one attn_qkv projection for q | k | v
+    float rope_mscale = 1.0f;       // Phi-3's LongRoPE: rope.scaling.attn_factor, a factor on cos and sin
+    int n_ctx_orig = 0;             // rope.scaling.original_context_length: longer contexts take the long factors
     // Gated DeltaNet (Qwen 3.5)
     int ssm_conv_kernel = 0, ssm_k_dim = 0, ssm_v_dim = 0, ssm_n_k_heads = 0, ssm_n_v_heads = 0;
     std::vector<bool> recurrent;  // per layer: DeltaNet (true) or attention (false)
@@ -46,11 +52,16 @@ struct ModelConfig {
     int conv_channels() const { return 2 * ssm_n_k_heads * ssm_k_dim + ssm_n_v_heads * ssm_v_dim; }
 };
 
+// Model tensors that only some architectures carry.
+struct ModelTensors {
+    Tensor rope_long, rope_short;  // Phi-3's LongRoPE frequency divisors (rope_factors_long/short)
+};
+
 struct LayerWeights {
     Tensor attn_norm, post_norm;  // post_norm: ffn_norm (Llama family) or post_attention_norm (Qwen 3.5)
     // attention
     Tensor wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
-    // Gated DeltaNet
+    // Gated DeltaNet (wqkv also a fused attention projection, Phi-3)
     Tensor wqkv, wgate, conv1d, dt_bias, ssm_a, wbeta, walpha, ssm_norm, ssm_out;
     // SwiGLU feed-forward
     Tensor ffn_gate, ffn_up, ffn_down;
@@ -69,6 +80,9 @@ struct MtpWeights {
 
 class Model {
 public:
+    // The hyperparameters of a file (its metadata only), as load() reads them: rill synth draws
+    // its tensors from them.
+    static ModelConfig read_config(const gguf::File& file, const ArchCard** card = nullptr);
     // Throws rill::Error naming the problem: unsupported architecture, missing or
     // inconsistent key, missing tensor, wrong shape or type for its role.
     static std::shared_ptr<const Model> load(const gguf::File& file);
@@ -81,6 +95,10 @@ public:
     const Tensor& output_norm() const { return output_norm_; }
     const Tensor& output() const { return output_; }  // token_embd when tied
     const Tensor& rope_freqs() const { return rope_freqs_; }
+    // The rotary frequency divisors a context of n_ctx tokens uses (null: none): rope_freqs, else
+    // LongRoPE's long factors beyond the original context, its short ones within it.
+    const float* rope_factors(int n_ctx) const;
+    const ArchCard& card() const { return *card_; }
     const MtpWeights* mtp() const { return config_.n_layer_mtp ? &mtp_ : nullptr; }
     uint64_t weight_bytes() const;
     // Identifies the model a saved state belongs to: a hash of the metadata, the tensor directory
@@ -93,7 +111,9 @@ private:
     ModelConfig config_;
     Tokenizer tokenizer_;
     std::vector<LayerWeights> layers_;
+    const ArchCard* card_ = nullptr;
     Tensor token_embd_, output_norm_, output_, rope_freqs_;
+    ModelTensors extra_;
     MtpWeights mtp_;
     uint64_t fingerprint_ = 0;
 };

@@ -7,6 +7,8 @@
 #include "gguf/gguf.h"
 #include "kernels/quant_ref.h"
 #include "rill/error.h"
+#include "src/arch.h"
+#include "src/model.h"
 #include "src/quant_layout.h"
 
 namespace rill {
@@ -36,8 +38,15 @@ private:
 enum class Kind { U32, F32, I32_ARRAY, BOOL };
 struct Key { std::string name; Kind kind; std::string value; };
 
-std::vector<Key> default_keys(const std::string& arch) {
-    // Small shapes whose matrix rows are multiples of 256, so every K-quant fits.
+Kind kind_of(const std::string& value) {
+    if (value == "true" || value == "false") return Kind::BOOL;
+    if (value.find(',') != std::string::npos) return Kind::I32_ARRAY;
+    return value.find_first_of(".eE") != std::string::npos ? Kind::F32 : Kind::U32;
+}
+
+// Small shapes whose matrix rows are multiples of 256, so every K-quant fits; the card's own keys
+// (its synth_keys) override or extend them.
+std::vector<Key> default_keys(const ArchCard& card) {
     std::vector<Key> k = {
         {"context_length", Kind::U32, "4096"},
         {"embedding_length", Kind::U32, "256"},
@@ -48,28 +57,11 @@ std::vector<Key> default_keys(const std::string& arch) {
         {"attention.layer_norm_rms_epsilon", Kind::F32, "1e-6"},
         {"rope.freq_base", Kind::F32, "10000"},
     };
-    if (arch == "llama") {
-        k[6].value = "1e-5";
-    } else if (arch == "qwen2") {
-        k[7].value = "1000000";
-    } else if (arch == "qwen3") {
-        k[7].value = "1000000";
-        k.push_back({"attention.key_length", Kind::U32, "64"});
-        k.push_back({"attention.value_length", Kind::U32, "64"});
-    } else if (arch == "qwen35") {
-        k[7].value = "10000000";
-        k.push_back({"attention.key_length", Kind::U32, "64"});
-        k.push_back({"attention.value_length", Kind::U32, "64"});
-        k.push_back({"rope.dimension_count", Kind::U32, "16"});
-        k.push_back({"rope.dimension_sections", Kind::I32_ARRAY, "3,3,2,0"});
-        k.push_back({"full_attention_interval", Kind::U32, "4"});
-        k.push_back({"ssm.conv_kernel", Kind::U32, "4"});
-        k.push_back({"ssm.state_size", Kind::U32, "64"});
-        k.push_back({"ssm.group_count", Kind::U32, "2"});
-        k.push_back({"ssm.time_step_rank", Kind::U32, "4"});
-        k.push_back({"ssm.inner_size", Kind::U32, "256"});
-    } else {
-        RILL_FAIL("synth: unsupported architecture '%s' (qwen35, llama, qwen2 or qwen3)", arch.c_str());
+    for (const SynthKey& sk : card.synth_keys) {
+        bool found = false;
+        for (auto& key : k)
+            if (key.name == sk.name) key.value = sk.value, found = true;
+        if (!found) k.push_back({sk.name, kind_of(sk.value), sk.value});
     }
     return k;
 }
@@ -145,6 +137,26 @@ public:
         });
     }
 
+    // A card's tensor, drawn as its Init says.
+    void spec(const std::string& prefix, const TensorSpec& t) {
+        const std::string name = prefix + t.name;
+        const int64_t ne0 = t.shape[0], ne1 = t.shape.size() > 1 ? t.shape[1] : 1;
+        const auto each = [&](auto draw) {
+            add(name, ne0, ne1, t.matrix, [&](Rng& g, int64_t, std::vector<float>& row) {
+                for (auto& v : row) v = float(draw(g));
+            });
+        };
+        switch (t.init) {
+            case Init::Linear: return linear(name, ne0, ne1, t.gain);
+            case Init::Norm: return vec(name, ne0, 1.0, 0.1);
+            case Init::Bias: return vec(name, ne0, 0.0, 0.1);
+            case Init::DtBias: return vec(name, ne0, 0.0, 0.5);
+            case Init::Conv: return each([](Rng& g) { return 0.5 * g.normal(); });
+            case Init::DecayA: return each([](Rng& g) { return -std::exp(2.0 * g.uniform() - 1.5); });  // stored as -exp(A_log)
+            case Init::RopeFactor: return each([](Rng& g) { return std::exp(2.0 * g.uniform()); });
+        }
+    }
+
 private:
     const SynthOptions& o_;
     gguf::Writer& w_;
@@ -155,23 +167,15 @@ private:
 }  // namespace
 
 void synth_model(const SynthOptions& o) {
-    std::vector<Key> keys = default_keys(o.arch);
+    const ArchCard* card = find_arch(o.arch);
+    if (!card) RILL_FAIL("synth: unsupported architecture '%s' (%s)", o.arch.c_str(), arch_names().c_str());
+    std::vector<Key> keys = default_keys(*card);
     for (const auto& [name, value] : o.set) {
         bool found = false;
         for (auto& k : keys)
             if (k.name == name) { k.value = value; found = true; }
-        if (!found) {  // a key without a default: infer its type from the value
-            const bool is_list = value.find(',') != std::string::npos;
-            const bool is_float = value.find_first_of(".eE") != std::string::npos;
-            const bool is_bool = value == "true" || value == "false";
-            keys.push_back({name, is_bool ? Kind::BOOL : is_list ? Kind::I32_ARRAY : is_float ? Kind::F32 : Kind::U32, value});
-        }
+        if (!found) keys.push_back({name, kind_of(value), value});  // a key without a default: its type from the value
     }
-    auto get = [&](const std::string& name) -> int64_t {
-        for (const auto& k : keys)
-            if (k.name == name) return parse_int(name, k.value);
-        RILL_FAIL("synth: no value for '%s'", name.c_str());
-    };
 
     if (o.mtp) {
         if (o.arch != "qwen35") RILL_FAIL("synth: --mtp is for qwen35 (its multi-token-prediction block)");
@@ -248,69 +252,28 @@ void synth_model(const SynthOptions& o) {
         if (vocab.find("tokenizer.ggml.scores")) w.set_array_f32("tokenizer.ggml.scores", scores);
     }
 
-    const int64_t E = get("embedding_length"), L = get("block_count") - (o.mtp ? 1 : 0), F = get("feed_forward_length");
-    const int64_t H = get("attention.head_count"), HKV = get("attention.head_count_kv");
-    int64_t D = E / H;
-    for (const auto& k : keys)
-        if (k.name == "attention.key_length") D = parse_int(k.name, k.value);
-
-    Builder b(o, w, int(L + (o.mtp ? 1 : 0)), int(H / std::max<int64_t>(1, HKV)));
+    // The card's tensors for these hyperparameters, read back as the loader reads them.
+    const ModelConfig c = Model::read_config(gguf::File::parse(gguf::bytes_from_vector(w.finish())));
+    const int64_t E = c.n_embd;
+    Builder b(o, w, c.n_layer + c.n_layer_mtp, c.n_head / c.n_head_kv);
     b.head("token_embd.weight", E, n_vocab);
     b.vec("output_norm.weight", E, 1.0, 0.1);
     if (!o.tied) b.head("output.weight", E, n_vocab);
-    for (int64_t il = 0; il < L + (o.mtp ? 1 : 0); ++il) {
-        auto n = [&](const char* s) { return "blk." + std::to_string(il) + "." + s; };
-        const bool mtp_block = il == L;
-        b.vec(n("attn_norm.weight"), E, 1.0, 0.1);
-        bool recurrent = false;
-        if (o.arch == "qwen35") {
-            const int64_t interval = get("full_attention_interval");
-            recurrent = !mtp_block && interval > 0 && (il + 1) % interval != 0;
-            b.vec(n("post_attention_norm.weight"), E, 1.0, 0.1);
-        } else {
-            b.vec(n("ffn_norm.weight"), E, 1.0, 0.1);
-        }
-        if (recurrent) {
-            const int64_t K = get("ssm.conv_kernel"), dk = get("ssm.state_size"), nk = get("ssm.group_count");
-            const int64_t nv = get("ssm.time_step_rank"), inner = get("ssm.inner_size");
-            const int64_t channels = 2 * nk * dk + inner;
-            b.linear(n("attn_qkv.weight"), E, channels);
-            b.linear(n("attn_gate.weight"), E, inner);
-            b.add(n("ssm_conv1d.weight"), K, channels, false, [](Rng& g, int64_t, std::vector<float>& row) {
-                for (auto& v : row) v = float(0.5 * g.normal());
-            });
-            b.vec(n("ssm_dt.bias"), nv, 0.0, 0.5);
-            b.add(n("ssm_a"), nv, 1, false, [](Rng& g, int64_t, std::vector<float>& row) {
-                for (auto& v : row) v = float(-std::exp(2.0 * g.uniform() - 1.5));  // stored as -exp(A_log)
-            });
-            b.linear(n("ssm_beta.weight"), E, nv);
-            b.linear(n("ssm_alpha.weight"), E, nv);
-            b.vec(n("ssm_norm.weight"), inner / nv, 1.0, 0.1);
-            b.linear(n("ssm_out.weight"), inner, E, 0.5);
-        } else {
-            const int64_t q_rows = H * D * (o.arch == "qwen35" ? 2 : 1);
-            b.linear(n("attn_q.weight"), E, q_rows);
-            b.linear(n("attn_k.weight"), E, HKV * D);
-            b.linear(n("attn_v.weight"), E, HKV * D);
-            b.linear(n("attn_output.weight"), H * D, E, 0.5);
-            if (o.arch == "qwen2") {
-                b.vec(n("attn_q.bias"), q_rows, 0.0, 0.1);
-                b.vec(n("attn_k.bias"), HKV * D, 0.0, 0.1);
-                b.vec(n("attn_v.bias"), HKV * D, 0.0, 0.1);
-            }
-            if (o.arch == "qwen3" || o.arch == "qwen35") {
-                b.vec(n("attn_q_norm.weight"), D, 1.0, 0.1);
-                b.vec(n("attn_k_norm.weight"), D, 1.0, 0.1);
-            }
-        }
-        b.linear(n("ffn_gate.weight"), E, F);
-        b.linear(n("ffn_up.weight"), E, F);
-        b.linear(n("ffn_down.weight"), F, E, 0.5);
-        if (mtp_block) {  // the MTP block's own tensors; embed_tokens and the head are shared
-            b.linear(n("nextn.eh_proj.weight"), 2 * E, E);
-            b.vec(n("nextn.enorm.weight"), E, 1.0, 0.1);
-            b.vec(n("nextn.hnorm.weight"), E, 1.0, 0.1);
-            b.vec(n("nextn.shared_head_norm.weight"), E, 1.0, 0.1);
+    std::vector<TensorSpec> specs;
+    ModelTensors model_slots;
+    if (card->model_tensors) card->model_tensors(c, model_slots, specs);
+    for (const TensorSpec& t : specs) b.spec("", t);
+    for (int il = 0; il < c.n_layer + c.n_layer_mtp; ++il) {
+        const std::string prefix = "blk." + std::to_string(il) + ".";
+        LayerWeights slots;
+        specs.clear();
+        card->block(c, il, slots, specs);
+        for (const TensorSpec& t : specs) b.spec(prefix, t);
+        if (il == c.n_layer) {  // the MTP block's own tensors; embed_tokens and the head are shared
+            b.linear(prefix + "nextn.eh_proj.weight", 2 * E, E);
+            b.vec(prefix + "nextn.enorm.weight", E, 1.0, 0.1);
+            b.vec(prefix + "nextn.hnorm.weight", E, 1.0, 0.1);
+            b.vec(prefix + "nextn.shared_head_norm.weight", E, 1.0, 0.1);
         }
     }
     w.write_file(o.out_path);

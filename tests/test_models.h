@@ -23,11 +23,11 @@ inline std::string small_model(const std::string& arch) {
     const std::string path = temp_path(arch);
     SynthOptions o;
     o.arch = arch;
-    o.vocab_path = vocab_dir() + (arch == "llama" ? "/ggml-vocab-llama-spm.gguf" : "/ggml-vocab-qwen35.gguf");
+    o.vocab_path = vocab_dir() + (arch == "llama" || arch == "phi3" ? "/ggml-vocab-llama-spm.gguf" : "/ggml-vocab-qwen35.gguf");
     o.out_path = path;
     o.seed = 3;
     o.type = TensorType::Q8_0;
-    o.tied = arch != "llama";
+    o.tied = arch != "llama" && arch != "phi3";
     o.set = {{"embedding_length", "64"}, {"feed_forward_length", "128"}, {"attention.head_count", "2"},
              {"attention.head_count_kv", "1"}, {"block_count", "4"}};
     if (arch == "qwen35")

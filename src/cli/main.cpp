@@ -57,7 +57,7 @@ const char* kUsage =
     "            --reset-after-prompt P first runs P and 4 tokens, then resets the context.\n"
     "            --mtp-out FILE also writes the MTP head's draft logits at every evaluated position\n"
     "            (one pair at a time with --batch 1, else as one batch).\n"
-    "  synth     ARCH is qwen35, llama, qwen2 or qwen3; --set takes GGUF keys without the arch prefix;\n"
+    "  synth     ARCH is qwen35, llama, qwen2, qwen3, phi3 or smollm3; --set takes GGUF keys without the arch prefix;\n"
     "            --type is the default type of weight matrices (f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_K q5_K q6_K iq4_nl iq4_xs),\n"
     "            --layout L instead gives each tensor the type llama.cpp's quantiser picks for file type L\n"
     "            (q8_0 q4_0 q4_k_s q4_k_m iq4_nl iq4_xs: per layer and role, as in the files people download);\n"

@@ -86,12 +86,18 @@ const ARCHS = {
   llama: { vocab: 'llama-spm', extra: [] },
   qwen2: { vocab: 'qwen2', extra: ['--tied'] },
   qwen3: { vocab: 'qwen35', extra: ['--tied'] },
+  // Phi-3.5's shape: fused attn_qkv and [gate | up]; LongRoPE factors with attn_factor 1.19, and
+  // original_context_length 512 below the golden's context of 1024: the long factors.
+  phi3: { vocab: 'phi-3', extra: [] },
+  // SmolLM3: no rope on layers 3 and 7 of 8.
+  smollm3: { vocab: 'llama-bpe', extra: ['--tied'] },
 };
 // Default (the test command): every layout of the headline qwen35, two or three of each other
 // architecture (llama: F32 and the Q4_K_M and IQ4_XS presets), which together cover every layout again.
 // --all (or RILL_HEAVY=1) runs the full cross product.
 const everything = args.includes('--all') || process.env.RILL_HEAVY === '1';
-const DEFAULT_LAYOUTS = { qwen35: Object.keys(LAYOUTS), llama: ['f32', 'q4_k_m', 'iq4_xs'], qwen2: ['f16', 'real'], qwen3: ['q8_0', 'q4_0'] };
+const DEFAULT_LAYOUTS = { qwen35: Object.keys(LAYOUTS), llama: ['f32', 'q4_k_m', 'iq4_xs'], qwen2: ['f16', 'real'], qwen3: ['q8_0', 'q4_0'],
+                          phi3: ['q8_0', 'q4_k_m'], smollm3: ['f16', 'q4_k_m'] };
 const configs = [];
 for (const [arch, a] of Object.entries(ARCHS)) {
   for (const [layout, l] of Object.entries(LAYOUTS)) {
@@ -113,6 +119,9 @@ for (const layout of ['q4_k_m', 'f32', 'q8_0', 'q4_0'])
                  tol: LAYOUTS[layout].tol, mtp: true, mtpOnly: layout !== 'q4_k_m' });
 // Rows of 7 blocks (n_embd 224): IQ4_NL's unrepacked kernel finishes an odd block with one FMA
 // (ssm_alpha/ssm_beta: 4 rows, so not repacked), and the head falls back from Q6_K to Q8_0.
+// Phi-3 within its original context: the short LongRoPE factors.
+configs.push({ name: 'phi3/q4_k_s, short LongRoPE factors', arch: 'phi3', vocab: 'phi-3',
+  synth: ['--layout', 'q4_k_s', '--set', 'rope.scaling.original_context_length=4096'], tol: 5e-3 });
 configs.push({ name: 'qwen35/iq4_nl, 7 blocks per row', arch: 'qwen35', vocab: 'qwen35',
   synth: ['--tied', '--layout', 'iq4_nl', '--set', 'embedding_length=224'], tol: 5e-3 });
 // A model split in 3 files (llama.cpp's gguf-split layout, `rill split`): both engines load all
