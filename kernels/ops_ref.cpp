@@ -572,6 +572,32 @@ void silu_inplace(float* x, int64_t n) {
     for (int64_t i = vec_end; i < n; ++i) x[i] = silu_libm(x[i]);
 }
 
+namespace {
+// ggml_table_gelu_f16: for every fp16 x, fp16(0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2)))) in
+// float steps (GCC contracts 1 + a x x into one FMA).
+const uint16_t* gelu_table() {
+    static const std::vector<uint16_t> table = [] {
+        std::vector<uint16_t> t(65536);
+        const float a = 0.044715f, s = 0.79788456080286535587989211986876f;
+        for (size_t i = 0; i < t.size(); ++i) {
+            const float x = fp16_to_f32(uint16_t(i));
+            const float th = float(std::tanh(double(s * x * std::fma(a * x, x, 1.0f))));
+            t[i] = f32_to_fp16(0.5f * x * (1.0f + th));
+        }
+        return t;
+    }();
+    return table.data();
+}
+}  // namespace
+
+void geglu(const float* gate, const float* up, float* out, int64_t n) {
+    const uint16_t* table = gelu_table();
+    for (int64_t i = 0; i < n; ++i) {
+        const float x = gate[i];
+        out[i] = x <= -10.0f ? 0.0f : x >= 10.0f ? x * up[i] : fp16_to_f32(table[f32_to_fp16(x)]) * up[i];
+    }
+}
+
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
     const int64_t vec_end = n - n % kBlock;
     for (int64_t i = 0; i < vec_end; ++i) out[i] = silu_poly(gate[i]) * up[i];
@@ -679,12 +705,12 @@ float sin_or_cos(float y, bool cosine) {
 float sinf_libm(float x) { return sin_or_cos(x, false); }
 float cosf_libm(float x) { return sin_or_cos(x, true); }
 
-void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors, float mscale) {
+void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors, float mscale, float freq_scale) {
     // The angle of pair i is pos * base^(-2i/n_rot), built by repeated multiplication as ggml does.
     const float theta_scale = std::pow(freq_base, -2.0f / float(n_rot));
     float theta = float(pos);
     for (int i = 0; i < n_rot / 2; ++i, theta *= theta_scale) {
-        const float t = freq_factors ? theta / freq_factors[i] : theta;
+        const float t = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
         const float c = cosf_libm(t) * mscale, s = sinf_libm(t) * mscale;
         const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
         const float x0 = head[a], x1 = head[b];
@@ -697,8 +723,9 @@ void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const flo
 }
 
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
-                    int64_t v_stride, float scale, bool batched, float* scores, float* out) {
-    for (int64_t t = 0; t < n_kv; ++t) scores[t] = dot_f32_blocks32(k + t * k_stride, q, head_dim) * scale;
+                    int64_t v_stride, float scale, bool batched, float* scores, float* out, int64_t first) {
+    for (int64_t t = 0; t < first; ++t) scores[t] = -INFINITY;
+    for (int64_t t = first; t < n_kv; ++t) scores[t] = dot_f32_blocks32(k + t * k_stride, q, head_dim) * scale;
     // llama.cpp's rows hold masked positions up to a padded length; they add exact zeros.
     const int64_t padded = (n_kv + 63) / 64 * 64;
     for (int64_t t = n_kv; t < padded; ++t) scores[t] = -INFINITY;

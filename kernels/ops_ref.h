@@ -70,6 +70,10 @@ float exp_poly(float x);
 // the reference mirrors that split so that results match bit for bit.
 void silu_inplace(float* x, int64_t n);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);  // silu(gate) * up
+// gelu(gate) * up with GELU's tanh form as ggml's CPU code computes it (GGML_GELU_FP16): the input
+// rounded to fp16 and looked up in a table of fp16 results (exact: built with a correctly rounded
+// tanh, which gives glibc's fp16 table on every entry), 0 below -10, gate * up above 10.
+void geglu(const float* gate, const float* up, float* out, int64_t n);
 
 // y = x / sqrt(mean(x^2) + eps) * w (w may be null); sums in double, as ggml.
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
@@ -90,8 +94,10 @@ float cosf_libm(float x);
 
 // Rotates the first n_rot dims of one head at position pos. NeoX style pairs (i, i + n_rot/2);
 // otherwise adjacent pairs (2i, 2i+1). freq_factors (n_rot/2 values) divide the angles if given.
-// mscale (LongRoPE's attention factor) multiplies cos and sin, as ggml's rope cache does.
-void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors, float mscale = 1.0f);
+// mscale (LongRoPE's attention factor) multiplies cos and sin, and freq_scale (linear scaling:
+// 1 / rope.scaling.factor) the angles, as ggml's rope cache does.
+void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors, float mscale = 1.0f,
+          float freq_scale = 1.0f);
 
 // ---- attention --------------------------------------------------------------------------------
 
@@ -100,8 +106,9 @@ void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const flo
 // out = softmax(scale * q.K^T) V, head_dim values. `scores` needs n_kv rounded up to 64
 // floats: llama.cpp pads attention rows with masked positions, so every block is a full one.
 // batched: the query is part of a multi-token batch (decides the order of the V sum).
+// Positions before `first` are masked (a sliding window): their scores are -inf, as llama.cpp masks them.
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
-                    int64_t v_stride, float scale, bool batched, float* scores, float* out);
+                    int64_t v_stride, float scale, bool batched, float* scores, float* out, int64_t first = 0);
 
 // ---- Gated DeltaNet ---------------------------------------------------------------------------
 

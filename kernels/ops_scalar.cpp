@@ -42,11 +42,12 @@ float dot_f32_lanes8(const float* a, const float* b, int64_t n) { return rill::d
 float dot_f32_blocks32(const float* a, const float* b, int64_t n) { return rill::dot_f32_blocks32(a, b, n); }
 void silu_inplace(float* x, int64_t n) { rill::silu_inplace(x, n); }
 void swiglu(const float* gate, const float* up, float* out, int64_t n) { rill::swiglu(gate, up, out, n); }
+void geglu(const float* gate, const float* up, float* out, int64_t n) { rill::geglu(gate, up, out, n); }
 void softmax(float* x, int64_t n) { rill::softmax(x, n); }
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) { rill::rms_norm(x, w, y, n, eps); }
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
-                    int64_t v_stride, float scale, bool batched, float* scores, float* out) {
-    rill::attention_head(q, k, v, n_kv, head_dim, k_stride, v_stride, scale, batched, scores, out);
+                    int64_t v_stride, float scale, bool batched, float* scores, float* out, int64_t first) {
+    rill::attention_head(q, k, v, n_kv, head_dim, k_stride, v_stride, scale, batched, scores, out, first);
 }
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out) {
     rill::conv1d_causal_step(state, x, w, channels, K, out);

@@ -1047,6 +1047,9 @@ void silu_inplace(float* x, int64_t n) {
     for (int64_t i = vec_end; i < n; ++i) x[i] = silu_libm(x[i]);
 }
 
+// A table lookup per element: no gather in SIMD128, and n_ff lookups are a negligible part of a token.
+void geglu(const float* gate, const float* up, float* out, int64_t n) { rill::geglu(gate, up, out, n); }
+
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
     const int64_t vec_end = n - n % kBlock;
     for (int64_t i = 0; i < vec_end; i += 4) wasm_v128_store(out + i, wasm_f32x4_mul(silu4(load(gate + i)), load(up + i)));
@@ -1097,8 +1100,9 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
 }
 
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
-                    int64_t v_stride, float scale, bool batched, float* scores, float* out) {
-    for (int64_t t = 0; t < n_kv; ++t) scores[t] = dot_blocks32(k + t * k_stride, q, head_dim) * scale;
+                    int64_t v_stride, float scale, bool batched, float* scores, float* out, int64_t first) {
+    for (int64_t t = 0; t < first; ++t) scores[t] = -INFINITY;
+    for (int64_t t = first; t < n_kv; ++t) scores[t] = dot_blocks32(k + t * k_stride, q, head_dim) * scale;
     const int64_t padded = (n_kv + 63) / 64 * 64;
     for (int64_t t = n_kv; t < padded; ++t) scores[t] = -INFINITY;
     softmax(scores, padded);

@@ -61,6 +61,8 @@ struct ArchCard {
     void (*model_tensors)(const ModelConfig& c, ModelTensors& m, std::vector<TensorSpec>& out) = nullptr;
     // Shapes for `rill synth` beyond the common small ones, without the architecture prefix.
     std::vector<SynthKey> synth_keys;
+    // The final norm's tensor (LFM2's files name it token_embd_norm).
+    std::string_view output_norm = "output_norm.weight";
 };
 
 // The card of an architecture name as GGUF spells it (general.architecture), or null.

@@ -54,7 +54,7 @@ Context::Context(std::shared_ptr<const Model> model, int n_ctx, ThreadPool* pool
     double need = 0;
     for (size_t il = 0; il < L + size_t(c.n_layer_mtp); ++il)
         need += il < L && c.recurrent[il]
-                    ? double(c.ssm_conv_kernel - 1) * c.conv_channels() + double(c.ssm_n_v_heads) * c.ssm_v_dim * c.ssm_k_dim
+                    ? double(c.conv_kernel() - 1) * c.conv_channels() + double(c.ssm_n_v_heads) * c.ssm_v_dim * c.ssm_k_dim
                     : double(n_ctx) * c.n_head_kv * c.head_dim_k + double(n_ctx_padded_) * c.n_head_kv * c.head_dim_v;
     need *= sizeof(float);
     const auto too_big = [&] {
@@ -82,7 +82,7 @@ void Context::allocate_caches() {
     ssm_ckpt_.resize(L);
     for (size_t il = 0; il < L + size_t(c.n_layer_mtp); ++il) {
         if (il < L && c.recurrent[il]) {
-            conv_state_[il].assign(size_t(c.ssm_conv_kernel - 1) * size_t(c.conv_channels()), 0.0f);
+            conv_state_[il].assign(size_t(c.conv_kernel() - 1) * size_t(c.conv_channels()), 0.0f);
             ssm_state_[il].assign(size_t(c.ssm_n_v_heads) * size_t(c.ssm_v_dim) * size_t(c.ssm_k_dim), 0.0f);
         } else {
             k_cache_[il].assign(size_t(n_ctx) * size_t(c.n_head_kv) * size_t(c.head_dim_k), 0.0f);
@@ -299,6 +299,8 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
     const Tensor& emb = model_->token_embd();
     for (int t = 0; t < n; ++t)
         dequantize_row(emb.type, emb.data + uint64_t(tokens[size_t(t)]) * emb.row_bytes(), b.x.data() + t * E, E);
+    if (c.embd_scale > 0)
+        for (float& v : b.x) v *= c.embd_scale;
 
     const auto norm_rows = [&](const float* x, const Tensor& w, float* y, int rows) {
         for (int t = 0; t < rows; ++t) kern::rms_norm(x + t * E, w.f32(), y + t * E, E, c.rms_eps);
@@ -310,7 +312,7 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
     n_hidden_ = 0;
     for (int il = 0; il < c.n_layer; ++il) {
         norm_rows(b.x.data(), layer(il).attn_norm, b.h.data(), b.n);
-        if (c.recurrent[size_t(il)]) deltanet_block(il, b);
+        if (c.recurrent[size_t(il)]) c.shortconv_kernel ? shortconv_block(il, b) : deltanet_block(il, b);
         else attention_block(il, b);
         if (il == c.n_layer - 1 && keep != Logits::All) {
             // Past the last mixer only output tokens matter (the state that later tokens read
@@ -352,6 +354,9 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
         n_hidden_ += b.n;
     }
     matmul(model_->output(), normed.data(), logits_.data(), b.n, "lm_head");
+    if (c.logit_softcap > 0)  // ggml: scale by 1/cap, tanh (a correctly rounded one here), scale by cap
+        for (size_t i = 0; i < size_t(b.n) * size_t(c.n_vocab); ++i)
+            logits_[i] = float(std::tanh(double(logits_[i] * (1.0f / c.logit_softcap)))) * c.logit_softcap;
     profile_.ms["total"] += since_ms(t_eval);
 }
 
@@ -383,8 +388,9 @@ void Context::attention_block(int il, Batch& b) {
     add_bias(L.bv, v.data(), n);
 
     const float* freq_factors = model_->rope_factors(n_ctx_);
-    const bool rotate = c.rope_layer[size_t(il)];
-    const float scale = 1.0f / std::sqrt(float(D));
+    const bool rotate = c.rope_layer[size_t(il)], swa = c.swa_layer[size_t(il)];
+    const float rope_base = swa ? c.rope_base_swa : c.rope_base, rope_scale = swa ? c.rope_freq_scale_swa : c.rope_freq_scale;
+    const float scale = c.q_scale > 0 ? c.q_scale : 1.0f / std::sqrt(float(D));
     // With an output gate each head's q projection is [q (D) | gate (D)].
     const int q_head_stride = c.attn_output_gate ? 2 * D : D;
     for (int t = 0; t < n; ++t) {
@@ -392,7 +398,7 @@ void Context::attention_block(int il, Batch& b) {
         for (int h = 0; h < H; ++h) {
             float* qh = &q[size_t(t * q_stride + h * q_head_stride)];
             if (L.q_norm.present()) kern::rms_norm(qh, L.q_norm.f32(), qh, D, c.rms_eps);
-            if (rotate) rope(qh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors, c.rope_mscale);
+            if (rotate) rope(qh, c.n_rot, pos, rope_base, c.rope_neox, freq_factors, c.rope_mscale, rope_scale);
             if (c.q_prescaled)
                 for (int i = 0; i < D; ++i) qh[i] *= scale;
             if (mutation::on("rope-angle") && first_of_kind(c, il)) {  // pair 1's angle 0.01 rad off
@@ -405,7 +411,7 @@ void Context::attention_block(int il, Batch& b) {
         for (int h = 0; h < HKV; ++h) {
             float* kh = &k[size_t(t * kv_stride + h * D)];
             if (L.k_norm.present()) kern::rms_norm(kh, L.k_norm.f32(), kh, D, c.rms_eps);
-            if (rotate) rope(kh, c.n_rot, pos, c.rope_base, c.rope_neox, freq_factors, c.rope_mscale);
+            if (rotate) rope(kh, c.n_rot, pos, rope_base, c.rope_neox, freq_factors, c.rope_mscale, rope_scale);
         }
         std::memcpy(&k_cache_[size_t(il)][size_t(pos) * size_t(kv_stride)], &k[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
         for (int64_t i = 0; i < kv_stride; ++i) v_cache_[size_t(il)][size_t(i) * size_t(n_ctx_padded_) + size_t(pos)] = v[size_t(t * kv_stride + i)];
@@ -420,11 +426,12 @@ void Context::attention_block(int il, Batch& b) {
         for (int th = n * H * ith / nth; th < n * H * (ith + 1) / nth; ++th) {
             const int t = th / H, h = th % H;
             const int n_kv = b.pos0 + t + 1;  // causal: this token and every earlier one
+            const int first = swa ? std::max(0, n_kv - c.swa_window) : 0;  // a sliding window: the last swa_window of them
             const int hkv = h / (H / HKV);
             float* out = &attn[size_t((t * H + h) * D)];
             kern::attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(hkv * D)],
                                  &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_)], n_kv, D, kv_stride, n_ctx_padded_, score_scale,
-                                 n > 1 && !as_single_, scores.data(), out);
+                                 n > 1 && !as_single_, scores.data(), out, first);
             if (c.attn_output_gate) {
                 const float* gate = &q[size_t(t * q_stride + h * q_head_stride + D)];
                 for (int i = 0; i < D; ++i) out[i] *= sigmoid(gate[i]);
@@ -436,6 +443,8 @@ void Context::attention_block(int il, Batch& b) {
     profile_.ms["attention (scores, softmax, values)"] += since_ms(t_core);
     std::vector<float> o(static_cast<size_t>(n * E));
     matmul(L.wo, attn.data(), o.data(), n);
+    if (L.attn_post_norm.present())
+        for (int t = 0; t < n; ++t) kern::rms_norm(&o[size_t(t * E)], L.attn_post_norm.f32(), &o[size_t(t * E)], E, c.rms_eps);
     for (size_t i = 0; i < o.size(); ++i) b.x[i] += o[i];
 }
 
@@ -506,6 +515,30 @@ void Context::deltanet_block(int il, Batch& b) {
     for (size_t i = 0; i < out.size(); ++i) b.x[i] += out[i];
 }
 
+// LFM2's gated short convolution: [b | c | x] = in_proj(h); y = c * conv1d(b * x) over the last
+// shortconv_kernel positions (the conv state holds the previous b * x); out_proj(y).
+void Context::shortconv_block(int il, Batch& b) {
+    const ModelConfig& c = model_->config();
+    const LayerWeights& L = layer(il);
+    const int n = b.n;
+    const int64_t E = c.n_embd;
+    std::vector<float> bcx(static_cast<size_t>(n * 3 * E)), bx(static_cast<size_t>(E)), y(static_cast<size_t>(n * E)), out(static_cast<size_t>(n * E));
+    matmul(L.sc_in, b.h.data(), bcx.data(), n);
+    const auto t_core = Clock::now();
+    std::vector<float>& conv = conv_state_[size_t(il)];
+    for (int t = 0; t < n; ++t) {
+        const float* r = &bcx[size_t(t * 3 * E)];
+        for (int64_t i = 0; i < E; ++i) bx[size_t(i)] = r[i] * r[2 * E + i];
+        float* yt = &y[size_t(t * E)];
+        kern::conv1d_causal_step(conv.data(), bx.data(), L.sc_conv.f32(), E, c.shortconv_kernel, yt);
+        if (ckpt_pos0_ >= 0 && t + 1 < n) std::copy(conv.begin(), conv.end(), conv_ckpt_[size_t(il)].begin() + long(size_t(t) * conv.size()));
+        for (int64_t i = 0; i < E; ++i) yt[i] *= r[E + i];
+    }
+    profile_.ms["short conv"] += since_ms(t_core);
+    matmul(L.sc_out, y.data(), out.data(), n);
+    for (size_t i = 0; i < out.size(); ++i) b.x[i] += out[i];
+}
+
 // SwiGLU: down(silu(gate(h)) * up(h)); with a fused up projection (Phi-3) [gate | up] = up(h).
 void Context::ffn_block(int il, Batch& b) {
     const ModelConfig& c = model_->config();
@@ -520,11 +553,14 @@ void Context::ffn_block(int il, Batch& b) {
     } else {
         matmul(L.ffn_gate, b.h.data(), gate.data(), n);
         matmul(L.ffn_up, b.h.data(), up.data(), n);
-        for (int t = 0; t < n; ++t) kern::swiglu(&gate[size_t(t * F)], &up[size_t(t * F)], &gate[size_t(t * F)], F);
+        for (int t = 0; t < n; ++t)
+            (c.ffn_gelu ? kern::geglu : kern::swiglu)(&gate[size_t(t * F)], &up[size_t(t * F)], &gate[size_t(t * F)], F);
     }
     matmul(L.ffn_down, gate.data(), down.data(), n);
     if (mutation::on("weight-row") && il == 0)  // row 0 of ffn_down scaled by 1 + 1e-3
         for (int t = 0; t < n; ++t) down[size_t(t * E)] *= 1.001f;
+    if (L.ffn_post_norm.present())
+        for (int t = 0; t < n; ++t) kern::rms_norm(&down[size_t(t * E)], L.ffn_post_norm.f32(), &down[size_t(t * E)], E, c.rms_eps);
     for (size_t i = 0; i < down.size(); ++i) b.x[i] += down[i];
 }
 

@@ -69,7 +69,7 @@ public:
         uint64_t bytes() const { return (conv.size() + ssm.size()) * sizeof(float); }
     };
     Recurrent save_recurrent() const;
-    bool has_recurrent() const { return !ssm_state_.empty() && std::any_of(ssm_state_.begin(), ssm_state_.end(), [](const auto& v) { return !v.empty(); }); }
+    bool has_recurrent() const { return std::any_of(conv_state_.begin(), conv_state_.end(), [](const auto& v) { return !v.empty(); }); }
     // Attention-only models: back to position n_past (later entries are overwritten by later evals).
     void truncate(int n_past);
     // Back to a saved point: the position and recurrent states; logits and hidden rows are dropped.
@@ -113,6 +113,7 @@ private:
     const LayerWeights& layer(int il) const;
     void attention_block(int il, Batch& b);
     void deltanet_block(int il, Batch& b);
+    void shortconv_block(int il, Batch& b);
     void ffn_block(int il, Batch& b);
 
     std::shared_ptr<const Model> model_;

@@ -76,7 +76,27 @@ ModelConfig Model::read_config(const gguf::File& file, const ArchCard** card_out
     c.n_layer_mtp = int(nextn);
     c.n_ff = int(k.positive("feed_forward_length"));
     c.n_head = int(k.positive("attention.head_count"));
-    c.n_head_kv = k.find("attention.head_count_kv") ? int(k.positive("attention.head_count_kv")) : c.n_head;
+    // head_count_kv: one number, or one per layer (LFM2: 0 on its convolution layers; every other
+    // layer must have the same count).
+    const gguf::Value* kv = k.find("attention.head_count_kv");
+    c.n_head_kv_layer.assign(size_t(block_count), c.n_head);
+    if (kv && kv->type == gguf::ValueType::ARRAY) {
+        if (kv->count != uint64_t(block_count))
+            RILL_FAIL("metadata key '%sattention.head_count_kv' must hold one value per block (%lld)", k.prefix.c_str(), (long long)block_count);
+        c.n_head_kv = 0;
+        for (int64_t il = 0; il < block_count; ++il) {
+            const int64_t v = kv->int_at(uint64_t(il));
+            if (v < 0 || v > (1 << 24)) RILL_FAIL("%sattention.head_count_kv[%lld] = %lld is out of range", k.prefix.c_str(), (long long)il, (long long)v);
+            c.n_head_kv_layer[size_t(il)] = int(v);
+            if (v && c.n_head_kv && v != c.n_head_kv)
+                RILL_FAIL("%sattention.head_count_kv differs between layers (%d and %lld): not supported", k.prefix.c_str(), c.n_head_kv, (long long)v);
+            if (v) c.n_head_kv = int(v);
+        }
+        if (c.n_head_kv == 0) RILL_FAIL("%sattention.head_count_kv is 0 on every layer", k.prefix.c_str());
+    } else {
+        c.n_head_kv = kv ? int(k.positive("attention.head_count_kv")) : c.n_head;
+        c.n_head_kv_layer.assign(size_t(block_count), c.n_head_kv);
+    }
     if (c.n_head % c.n_head_kv != 0)
         RILL_FAIL("attention.head_count (%d) is not a multiple of attention.head_count_kv (%d)", c.n_head, c.n_head_kv);
     c.head_dim_k = k.find("attention.key_length") ? int(k.positive("attention.key_length")) : c.n_embd / c.n_head;
@@ -91,7 +111,21 @@ ModelConfig Model::read_config(const gguf::File& file, const ArchCard** card_out
         RILL_FAIL("rope.dimension_count %d must be even and at most attention.key_length %d", c.n_rot, c.head_dim_k);
     c.recurrent.assign(size_t(c.n_layer), false);
     c.rope_layer.assign(size_t(c.n_layer + c.n_layer_mtp), true);
+    c.swa_layer.assign(size_t(c.n_layer + c.n_layer_mtp), false);
+    if (const gguf::Value* t = k.find("rope.scaling.type")) {
+        const std::string type(t->as_string());
+        if (type == "yarn")
+            RILL_FAIL("%srope.scaling.type 'yarn' is not supported (Rill applies none, linear and LongRoPE scaling)", k.prefix.c_str());
+        if (type != "none" && type != "linear" && type != "longrope")
+            RILL_FAIL("%srope.scaling.type '%s' is unknown", k.prefix.c_str(), type.c_str());
+    }
+    const double factor = k.find("rope.scaling.factor") ? k.number("rope.scaling.factor", 0) : k.number("rope.scale_linear", 0);
+    if (!(factor >= 0) || !std::isfinite(factor)) RILL_FAIL("%srope.scaling.factor = %g is not a valid factor", k.prefix.c_str(), factor);
+    c.rope_freq_scale = factor == 0 ? 1.0f : 1.0f / float(factor);
     card->configure(k, c);
+    for (int il = 0; il < c.n_layer; ++il)
+        if (!c.recurrent[size_t(il)] && c.n_head_kv_layer[size_t(il)] == 0)
+            RILL_FAIL("%sattention.head_count_kv is 0 on layer %d, which %s runs as attention", k.prefix.c_str(), il, c.arch.c_str());
     if (!(c.rope_mscale > 0) || !std::isfinite(c.rope_mscale))
         RILL_FAIL("metadata key '%srope.scaling.attn_factor' = %g is not a positive number", k.prefix.c_str(), double(c.rope_mscale));
     return c;
@@ -116,7 +150,7 @@ std::shared_ptr<const Model> Model::load(const gguf::File& file) {
     if (size_t(c.n_vocab) < m->tokenizer_.n_tokens())
         RILL_FAIL("token_embd.weight has %d rows but the vocabulary has %zu tokens", c.n_vocab, m->tokenizer_.n_tokens());
     m->token_embd_ = b.bind("token_embd.weight", {c.n_embd, c.n_vocab}, true, true, /*lookup=*/true);
-    m->output_norm_ = b.bind("output_norm.weight", {c.n_embd}, false);
+    m->output_norm_ = b.bind(std::string(m->card_->output_norm), {c.n_embd}, false);
     m->output_ = b.bind("output.weight", {c.n_embd, c.n_vocab}, true, false);
     if (!m->output_.present()) m->output_ = m->token_embd_;
     m->rope_freqs_ = b.bind("rope_freqs.weight", {c.n_rot / 2}, false, false);

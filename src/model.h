@@ -45,11 +45,25 @@ struct ModelConfig {
     bool fused_qkv = false;         // Phi-3: one attn_qkv projection for q | k | v
     float rope_mscale = 1.0f;       // Phi-3's LongRoPE: rope.scaling.attn_factor, a factor on cos and sin
     int n_ctx_orig = 0;             // rope.scaling.original_context_length: longer contexts take the long factors
+    float rope_freq_scale = 1.0f;   // linear rope scaling: 1 / rope.scaling.factor
+    // Sliding-window attention (Gemma 3): layers where swa_layer[il] see only the last swa_window
+    // positions, with their own rope base and no rope scaling.
+    int swa_window = 0;
+    std::vector<bool> swa_layer;
+    float rope_base_swa = 10000.0f, rope_freq_scale_swa = 1.0f;
+    float embd_scale = 0.0f;        // Gemma: the embedding rows times sqrt(n_embd) (0: none)
+    float q_scale = 0.0f;           // with q_prescaled: the factor (0: 1/sqrt(head_dim))
+    bool ffn_gelu = false;          // Gemma: gelu(gate) * up (tanh form) instead of silu(gate) * up
+    float logit_softcap = 0.0f;     // final_logit_softcapping: logits = cap tanh(logits / cap) (0: none)
+    std::vector<int> n_head_kv_layer;  // attention.head_count_kv per block (LFM2: 0 on its convolution layers)
+    // LFM2's short convolutions on its recurrent layers (0: the recurrent layers are DeltaNet's)
+    int shortconv_kernel = 0;
     // Gated DeltaNet (Qwen 3.5)
     int ssm_conv_kernel = 0, ssm_k_dim = 0, ssm_v_dim = 0, ssm_n_k_heads = 0, ssm_n_v_heads = 0;
     std::vector<bool> recurrent;  // per layer: DeltaNet (true) or attention (false)
     int n_layer_mtp = 0;          // multi-token-prediction blocks after the n_layer main ones (Qwen 3.5: 0 or 1)
-    int conv_channels() const { return 2 * ssm_n_k_heads * ssm_k_dim + ssm_n_v_heads * ssm_v_dim; }
+    int conv_channels() const { return shortconv_kernel ? n_embd : 2 * ssm_n_k_heads * ssm_k_dim + ssm_n_v_heads * ssm_v_dim; }
+    int conv_kernel() const { return shortconv_kernel ? shortconv_kernel : ssm_conv_kernel; }
 };
 
 // Model tensors that only some architectures carry.
@@ -59,8 +73,11 @@ struct ModelTensors {
 
 struct LayerWeights {
     Tensor attn_norm, post_norm;  // post_norm: ffn_norm (Llama family) or post_attention_norm (Qwen 3.5)
+    Tensor attn_post_norm, ffn_post_norm;  // Gemma: on the attention and FFN outputs, before the residual adds
     // attention
     Tensor wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
+    // LFM2's short convolution: in_proj gives [b | c | x]; out_proj(c * conv(b * x))
+    Tensor sc_in, sc_conv, sc_out;
     // Gated DeltaNet (wqkv also a fused attention projection, Phi-3)
     Tensor wqkv, wgate, conv1d, dt_bias, ssm_a, wbeta, walpha, ssm_norm, ssm_out;
     // SwiGLU feed-forward

@@ -60,7 +60,11 @@ std::vector<Key> default_keys(const ArchCard& card) {
     for (const SynthKey& sk : card.synth_keys) {
         bool found = false;
         for (auto& key : k)
-            if (key.name == sk.name) key.value = sk.value, found = true;
+            if (key.name == sk.name) {  // the default's type, but a list stays a list
+                key.value = sk.value;
+                if (kind_of(sk.value) == Kind::I32_ARRAY) key.kind = Kind::I32_ARRAY;
+                found = true;
+            }
         if (!found) k.push_back({sk.name, kind_of(sk.value), sk.value});
     }
     return k;
@@ -173,7 +177,11 @@ void synth_model(const SynthOptions& o) {
     for (const auto& [name, value] : o.set) {
         bool found = false;
         for (auto& k : keys)
-            if (k.name == name) { k.value = value; found = true; }
+            if (k.name == name) {
+                k.value = value;
+                if (kind_of(value) == Kind::I32_ARRAY) k.kind = Kind::I32_ARRAY;
+                found = true;
+            }
         if (!found) keys.push_back({name, kind_of(value), value});  // a key without a default: its type from the value
     }
 
@@ -257,7 +265,7 @@ void synth_model(const SynthOptions& o) {
     const int64_t E = c.n_embd;
     Builder b(o, w, c.n_layer + c.n_layer_mtp, c.n_head / c.n_head_kv);
     b.head("token_embd.weight", E, n_vocab);
-    b.vec("output_norm.weight", E, 1.0, 0.1);
+    b.vec(std::string(card->output_norm), E, 1.0, 0.1);
     if (!o.tied) b.head("output.weight", E, n_vocab);
     std::vector<TensorSpec> specs;
     ModelTensors model_slots;

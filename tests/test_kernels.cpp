@@ -291,6 +291,34 @@ TEST(Kernels, AttentionConvAndDeltaRuleMatchReference) {
         attention_head(q.data(), k.data(), v.data(), n_kv, D, stride, v_stride, 0.125f, batched, sc1.data(), o1.data());
         kern::attention_head(q.data(), k.data(), v.data(), n_kv, D, stride, v_stride, 0.125f, batched, sc2.data(), o2.data());
         expect_close(o2, o1, std::vector<float>(size_t(D), 4.0f), batched ? "attention batched" : "attention");
+        // A sliding window: the first 30 positions masked, and the same as attending to the rest.
+        attention_head(q.data(), k.data(), v.data(), n_kv, D, stride, v_stride, 0.125f, batched, sc1.data(), o1.data(), 30);
+        kern::attention_head(q.data(), k.data(), v.data(), n_kv, D, stride, v_stride, 0.125f, batched, sc2.data(), o2.data(), 30);
+        expect_close(o2, o1, std::vector<float>(size_t(D), 4.0f), "attention in a window");
+        for (int t = 0; t < 30; ++t) ASSERT_EQ(sc1[size_t(t)], 0.0f) << "masked position " << t << " has weight";
+        std::vector<float> sub(static_cast<size_t>(D * v_stride)), o3(static_cast<size_t>(D));
+        for (int64_t i = 0; i < D; ++i)
+            for (int64_t t = 30; t < n_kv; ++t) sub[size_t(i * v_stride + t - 30)] = v[size_t(i * v_stride + t)];
+        attention_head(q.data(), k.data() + 30 * stride, sub.data(), n_kv - 30, D, stride, v_stride, 0.125f, batched, sc1.data(), o3.data());
+        for (int64_t i = 0; i < D; ++i) ASSERT_NEAR(o3[size_t(i)], o1[size_t(i)], 1e-5f * (std::fabs(o1[size_t(i)]) + 1.0f)) << "window vs alone, " << i;
+    }
+    {  // GEGLU: ggml's table of fp16 GELU results; built with a correctly rounded tanh, equal to glibc's tanhf table
+        std::vector<float> x(65536), one(65536, 1.0f), y(65536), y2(65536);
+        for (size_t i = 0; i < x.size(); ++i) x[i] = fp16_to_f32(uint16_t(i));
+        geglu(x.data(), one.data(), y.data(), int64_t(x.size()));
+        kern::geglu(x.data(), one.data(), y2.data(), int64_t(x.size()));
+        for (size_t i = 0; i < x.size(); ++i) {
+            if (std::isnan(x[i])) continue;
+            ASSERT_EQ(y2[i], y[i]) << "geglu kernel at fp16 " << i;
+            const float xi = x[i];
+            const float expect = xi <= -10.0f ? 0.0f : xi >= 10.0f ? xi
+                : fp16_to_f32(f32_to_fp16(0.5f * xi * (1.0f + ::tanhf(0.79788456080286535587989211986876f * xi * std::fma(0.044715f * xi, xi, 1.0f)))));
+#if !defined(__EMSCRIPTEN__)  // glibc's tanhf (as llama.cpp's table is built) is the native build's
+            ASSERT_EQ(y[i], expect) << "GELU table entry " << i << " (x = " << xi << ")";
+#else
+            ASSERT_NEAR(y[i], expect, std::fabs(expect) * 1e-3f + 1e-6f) << "GELU table entry " << i;
+#endif
+        }
     }
     const int64_t C = 22;
     const int K = 4;

@@ -39,7 +39,7 @@ std::string rewrite(const std::string& src, const std::string& name, Edit edit) 
 }  // namespace
 
 TEST(Model, LoadsEveryArchitecture) {
-    for (const char* arch : {"llama", "qwen2", "qwen3", "qwen35", "phi3", "smollm3"}) {
+    for (const char* arch : {"llama", "qwen2", "qwen3", "qwen35", "phi3", "smollm3", "gemma3", "lfm2"}) {
         const auto m = Model::load_file(small_model(arch));
         EXPECT_EQ(m->config().arch, arch);
         EXPECT_EQ(m->config().n_embd, 64);

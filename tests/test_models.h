@@ -30,6 +30,7 @@ inline std::string small_model(const std::string& arch) {
     o.tied = arch != "llama" && arch != "phi3";
     o.set = {{"embedding_length", "64"}, {"feed_forward_length", "128"}, {"attention.head_count", "2"},
              {"attention.head_count_kv", "1"}, {"block_count", "4"}};
+    if (arch == "lfm2") o.set["attention.head_count_kv"] = "0,1,0,1";  // convolution, attention, ...
     if (arch == "qwen35")
         o.set.insert({{"attention.key_length", "32"}, {"attention.value_length", "32"}, {"rope.dimension_count", "16"},
                       {"ssm.state_size", "32"}, {"ssm.group_count", "1"}, {"ssm.time_step_rank", "2"}, {"ssm.inner_size", "64"}});

@@ -182,7 +182,7 @@ void split_digit_triples(const Piece& p, std::vector<size_t>& out) {
 std::optional<PreTokenizer> pretokenizer_from_name(std::string_view name) {
     if (name.empty() || name == "default") return PreTokenizer::Default;
     if (name == "gpt-2" || name == "phi-2" || name == "mpt" || name == "olmo") return PreTokenizer::Gpt2;
-    if (name == "llama3" || name == "llama-v3" || name == "llama-bpe" || name == "falcon3") return PreTokenizer::Llama3;
+    if (name == "llama3" || name == "llama-v3" || name == "llama-bpe" || name == "falcon3" || name == "lfm2") return PreTokenizer::Llama3;
     if (name == "qwen2" || name == "deepseek-r1-qwen") return PreTokenizer::Qwen2;
     if (name == "qwen35") return PreTokenizer::Qwen35;
     return std::nullopt;

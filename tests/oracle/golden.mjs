@@ -91,13 +91,20 @@ const ARCHS = {
   phi3: { vocab: 'phi-3', extra: [] },
   // SmolLM3: no rope on layers 3 and 7 of 8.
   smollm3: { vocab: 'llama-bpe', extra: ['--tied'] },
+  // Gemma 3: 5 sliding-window layers (window 256, which the long prompt passes) and a global one.
+  // Its own 262k SPM vocabulary is not among the test vocabularies: Llama 2's SPM one stands in.
+  gemma3: { vocab: 'llama-spm', extra: ['--tied'] },
+  // LFM2: convolution, convolution, attention, x2. Its own 65k BPE vocabulary (pre-tokenizer 'lfm2',
+  // llama.cpp's Llama 3 rules) is not among the test vocabularies: Llama 3's stands in.
+  lfm2: { vocab: 'llama-bpe', extra: ['--tied'] },
 };
 // Default (the test command): every layout of the headline qwen35, two or three of each other
 // architecture (llama: F32 and the Q4_K_M and IQ4_XS presets), which together cover every layout again.
 // --all (or RILL_HEAVY=1) runs the full cross product.
 const everything = args.includes('--all') || process.env.RILL_HEAVY === '1';
 const DEFAULT_LAYOUTS = { qwen35: Object.keys(LAYOUTS), llama: ['f32', 'q4_k_m', 'iq4_xs'], qwen2: ['f16', 'real'], qwen3: ['q8_0', 'q4_0'],
-                          phi3: ['q8_0', 'q4_k_m'], smollm3: ['f16', 'q4_k_m'] };
+                          phi3: ['q8_0', 'q4_k_m'], smollm3: ['f16', 'q4_k_m'],
+                          gemma3: ['q8_0', 'q4_k_m'], lfm2: ['q8_0', 'q4_k_m'] };
 const configs = [];
 for (const [arch, a] of Object.entries(ARCHS)) {
   for (const [layout, l] of Object.entries(LAYOUTS)) {
@@ -131,6 +138,8 @@ configs.push({ name: 'qwen35/q8_0 prefill in batches of 7', arch: 'qwen35', voca
   rillArgs: ['--batch', '7'], tol: 5e-3 });
 configs.push({ name: 'qwen35/q8_0 after a context reset', arch: 'qwen35', vocab: 'qwen35', synth: ['--tied', '--type', 'q8_0'],
   rillArgs: ['--reset-after-prompt', 'An unrelated first prompt that leaves state behind.'], tol: 5e-3 });
+configs.push({ name: 'lfm2/q8_0 after a context reset (convolution states)', arch: 'lfm2', vocab: 'llama-bpe', synth: ['--tied', '--type', 'q8_0'],
+  rillArgs: ['--reset-after-prompt', 'A first prompt whose convolution state must go.'], tol: 5e-3 });
 configs.push({ name: 'qwen2/q8_0 after a context reset', arch: 'qwen2', vocab: 'qwen2', synth: ['--tied', '--type', 'q8_0'],
   rillArgs: ['--reset-after-prompt', 'Another first prompt.'], tol: 5e-3 });
 
