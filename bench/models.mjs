@@ -20,6 +20,19 @@ const LLAMA_1B = ['--arch', 'llama', '--vocab', `${vocabDir}/ggml-vocab-llama-bp
   '--set', 'embedding_length=2048', '--set', 'block_count=16', '--set', 'feed_forward_length=8192',
   '--set', 'attention.head_count=32', '--set', 'attention.head_count_kv=8', '--set', 'rope.freq_base=500000',
   '--set', 'context_length=131072'];
+// Gemma-3-1B's shape (26 layers, 5 sliding-window to 1 global, window 512, 262k vocabulary; Llama 2's
+// SPM vocabulary padded to that size stands in for Gemma's, which the bundle does not carry).
+const GEMMA3_1B = ['--arch', 'gemma3', '--vocab', `${vocabDir}/ggml-vocab-llama-spm.gguf`, '--tied', '--vocab-size', '262144',
+  '--set', 'embedding_length=1152', '--set', 'block_count=26', '--set', 'feed_forward_length=6912',
+  '--set', 'attention.head_count=4', '--set', 'attention.head_count_kv=1', '--set', 'attention.key_length=256',
+  '--set', 'attention.value_length=256', '--set', 'attention.sliding_window=512', '--set', 'rope.freq_base=1000000',
+  '--set', 'context_length=32768'];
+// LFM2-1.2B's shape: 16 layers, 10 short convolutions and 6 GQA attention layers, 65k vocabulary
+// (Llama 2's SPM one padded to it).
+const LFM2_1_2B = ['--arch', 'lfm2', '--vocab', `${vocabDir}/ggml-vocab-llama-spm.gguf`, '--tied', '--vocab-size', '65536',
+  '--set', 'embedding_length=2048', '--set', 'block_count=16', '--set', 'feed_forward_length=8192',
+  '--set', 'attention.head_count=32', '--set', 'attention.head_count_kv=0,0,8,0,0,8,0,0,8,0,8,0,8,0,8,0',
+  '--set', 'shortconv.l_cache=3', '--set', 'rope.freq_base=1000000', '--set', 'context_length=128000'];
 const QWEN35_08B_Q4_0 = [...QWEN35_08B, '--type', 'q4_0', '--tensor-type', 'token_embd=q6_K', '--tensor-type', 'ssm_out=q5_K'];
 export const MODELS = {
   // Qwen3.5-0.8B's shape and the public Q4_0 file's layout (token_embd Q6_K, ssm_out Q5_K).
@@ -34,6 +47,9 @@ export const MODELS = {
   // Llama-3.2-1B's shape, Q4_0 and Q4_K_M.
   'llama-1b': [...LLAMA_1B, '--type', 'q4_0'],
   'llama-1b-q4_k_m': [...LLAMA_1B, '--layout', 'q4_k_m'],
+  // Gemma-3-1B and LFM2-1.2B in the Q4_K_M layout (llama.cpp's fallbacks where rows are not whole K blocks).
+  'gemma3-1b-q4_k_m': [...GEMMA3_1B, '--layout', 'q4_k_m'],
+  'lfm2-1.2b-q4_k_m': [...LFM2_1_2B, '--layout', 'q4_k_m'],
 };
 
 export const modelPath = (m) => path.join(modelDir, `${m}.gguf`);
