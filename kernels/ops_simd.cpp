@@ -600,47 +600,77 @@ inline void q5_fifth_bits(const uint8_t qh[4], v128& lo, v128& hi) {
     hi = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(b_hi, bit), bit), fifth);
 }
 
-// Blocks of 32 with unsigned 4- or 5-bit values (Q5_0's offset 16 taken off through the
-// activations' sums): 8 lanes of 4-element sums, an FMA per block, the tree, plus the mins
-// term of Q4_1 / Q5_1 one FMA per block.
-template <typename Block, typename YBlock>
-float dot_lanes_32(const Block* x, const YBlock* y, int64_t nb) {
+// Blocks of 32 with unsigned 4- or 5-bit values: 8 lanes of 4-element sums, an FMA per block,
+// the tree, plus the mins term of Q4_1 / Q5_1 one FMA per block. Q5_0's offset 16 comes off
+// through the activations' 4-element sums (Acts::sum4, computed once per matmul). A tile of R
+// rows x T tokens unpacks each block once for its T tokens and reads each token's activations
+// once for its R rows (R = 4 rows at decode measured no faster here: rows of 1 x 4 tokens are
+// used); every (row, token) sum keeps the one-token order.
+template <typename Block, typename YBlock, int R, int T>
+void lanes_32_tile(const RowJob& j, int64_t r, int64_t t0) {
+    constexpr int nt = T;
     constexpr bool kFifth = sizeof(Block) == sizeof(block_q5_0) || sizeof(Block) == sizeof(block_q5_1);
     constexpr bool kMin = sizeof(Block) == sizeof(block_q4_1) || sizeof(Block) == sizeof(block_q5_1);
     constexpr bool kOffset = sizeof(Block) == sizeof(block_q5_0);
+    const int64_t nb = j.cols / 32;
     const float* h = half_table();  // block scales, looked up
-    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
-    float summs = 0.0f;
-    const v128 zero = wasm_i32x4_splat(0), sixteen = wasm_i8x16_splat(16);
+    const v128 zero = wasm_i32x4_splat(0);
+    const Block* x[R];
+    const YBlock* y[T];
+    v128 acc_lo[R][T], acc_hi[R][T];
+    float summs[R][T];
+    for (int i = 0; i < R; ++i) x[i] = reinterpret_cast<const Block*>(j.W + uint64_t(r + i) * j.rb);
+    for (int t = 0; t < nt; ++t) y[t] = qrow<YBlock>(*j.a, t0 + t);
+    for (int i = 0; i < R; ++i)
+        for (int t = 0; t < T; ++t) acc_lo[i][t] = acc_hi[i][t] = wasm_f32x4_splat(0), summs[i][t] = 0.0f;
     for (int64_t b = 0; b < nb; ++b) {
-        if constexpr (kMin) summs = madd1(h[x[b].m], h[y[b].s], summs);
-        const v128 q = load(x[b].qs);
-        v128 v_lo = wasm_v128_and(q, kLowNibbles), v_hi = wasm_u8x16_shr(q, 4);
-        if constexpr (kFifth) {
-            v128 f_lo, f_hi;
-            q5_fifth_bits(x[b].qh, f_lo, f_hi);
-            v_lo = wasm_v128_or(v_lo, f_lo);
-            v_hi = wasm_v128_or(v_hi, f_hi);
+        v128 v_lo[R], v_hi[R];
+        for (int i = 0; i < R; ++i) {
+            const v128 q = load(x[i][b].qs);
+            v_lo[i] = wasm_v128_and(q, kLowNibbles);
+            v_hi[i] = wasm_u8x16_shr(q, 4);
+            if constexpr (kFifth) {
+                v128 f_lo, f_hi;
+                q5_fifth_bits(x[i][b].qh, f_lo, f_hi);
+                v_lo[i] = wasm_v128_or(v_lo[i], f_lo);
+                v_hi[i] = wasm_v128_or(v_hi[i], f_hi);
+            }
         }
-        const v128 a_lo = load(y[b].qs), a_hi = load(y[b].qs + 16);
-        v128 init_lo = zero, init_hi = zero;
-        if constexpr (kOffset) {
-            init_lo = wasm_i32x4_neg(dot4_s8_u7(a_lo, sixteen, zero));
-            init_hi = wasm_i32x4_neg(dot4_s8_u7(a_hi, sixteen, zero));
+        for (int t = 0; t < nt; ++t) {
+            const YBlock& yb = y[t][b];
+            v128 init_lo = zero, init_hi = zero;
+            if constexpr (kOffset) {  // -16 x the 4-element sums: -2 x Acts::sum4 (8 x them)
+                const int32_t* s4 = &j.a->sum4[size_t(((t0 + t) * nb + b) * 8)];
+                init_lo = wasm_i32x4_neg(wasm_i32x4_shl(load(s4), 1));
+                init_hi = wasm_i32x4_neg(wasm_i32x4_shl(load(s4 + 4), 1));
+            }
+            const v128 a_lo = load(yb.qs), a_hi = load(yb.qs + 16);
+            const float dy = h[yb.d];
+            for (int i = 0; i < R; ++i) {
+                if constexpr (kMin) summs[i][t] = madd1(h[x[i][b].m], h[yb.s], summs[i][t]);
+                const v128 lo = dot4_s8_u7(a_lo, v_lo[i], init_lo), hi = dot4_s8_u7(a_hi, v_hi[i], init_hi);
+                const v128 d = wasm_f32x4_splat(h[x[i][b].d] * dy);
+                acc_lo[i][t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[i][t]);
+                acc_hi[i][t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[i][t]);
+            }
         }
-        const v128 lo = dot4_s8_u7(a_lo, v_lo, init_lo), hi = dot4_s8_u7(a_hi, v_hi, init_hi);
-        const v128 d = wasm_f32x4_splat(h[x[b].d] * h[y[b].d]);
-        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
-        acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
     }
-    if constexpr (kMin) return tree8(acc_lo, acc_hi) + summs;
-    return tree8(acc_lo, acc_hi);
+    for (int i = 0; i < R; ++i)
+        for (int t = 0; t < nt; ++t) {
+            float v = tree8(acc_lo[i][t], acc_hi[i][t]);
+            if constexpr (kMin) v += summs[i][t];
+            j.Y[(t0 + t) * j.ldy + r + i] = v;
+        }
 }
 
 template <typename Block, typename YBlock>
 void rows_lanes_32(const RowJob& j, int64_t r0, int64_t r1) {
-    const int64_t nb = j.cols / 32;
-    each_row<Block>(j, r0, r1, [&](const Block* x, int64_t t) { return dot_lanes_32(x, qrow<YBlock>(*j.a, t), nb); });
+    const int64_t n = j.a->n_tokens;
+    for (int64_t r = r0; r < r1; ++r) {  // each block unpacked once for 4 tokens
+        int64_t t = 0;
+        for (; t + 4 <= n; t += 4) lanes_32_tile<Block, YBlock, 1, 4>(j, r, t);
+        for (; t < n; ++t) lanes_32_tile<Block, YBlock, 1, 1>(j, r, t);
+    }
 }
 
 // The 32 4-bit values of group g (0..7) of a Q4_K/Q5_K block as two vectors (elements 0..15,

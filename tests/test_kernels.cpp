@@ -308,15 +308,15 @@ TEST(Kernels, AttentionConvAndDeltaRuleMatchReference) {
         geglu(x.data(), one.data(), y.data(), int64_t(x.size()));
         kern::geglu(x.data(), one.data(), y2.data(), int64_t(x.size()));
         for (size_t i = 0; i < x.size(); ++i) {
-            if (std::isnan(x[i])) continue;
+            if (!std::isfinite(x[i])) continue;
             ASSERT_EQ(y2[i], y[i]) << "geglu kernel at fp16 " << i;
             const float xi = x[i];
             const float expect = xi <= -10.0f ? 0.0f : xi >= 10.0f ? xi
                 : fp16_to_f32(f32_to_fp16(0.5f * xi * (1.0f + ::tanhf(0.79788456080286535587989211986876f * xi * std::fma(0.044715f * xi, xi, 1.0f)))));
 #if !defined(__EMSCRIPTEN__)  // glibc's tanhf (as llama.cpp's table is built) is the native build's
             ASSERT_EQ(y[i], expect) << "GELU table entry " << i << " (x = " << xi << ")";
-#else
-            ASSERT_NEAR(y[i], expect, std::fabs(expect) * 1e-3f + 1e-6f) << "GELU table entry " << i;
+#else  // the table is built as natively (a double tanh), but this libm's tanhf may differ in the last bit
+            if (y[i] != expect) ASSERT_NEAR(y[i], expect, std::fabs(expect) * 1e-3f + 1e-6f) << "GELU table entry " << i;
 #endif
         }
     }
