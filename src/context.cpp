@@ -1,8 +1,11 @@
-// The forward pass. Each block reads as its model card:
-//   x = embed(tokens)
-//   for each layer: x += mixer(rms_norm(x)); x += ffn(rms_norm(x))
-//   logits = output(rms_norm(x))
-// where the mixer is gated softmax attention or (Qwen 3.5) a Gated DeltaNet.
+// The forward pass every architecture shares (each one's card, src/models/<arch>.cpp, says which
+// variants it takes through ModelConfig and the tensors present):
+//   x = embed(tokens) [* embd_scale]
+//   for each layer: x += [post_norm](mixer(rms_norm(x))); x += [post_norm](ffn(rms_norm(x)))
+//   logits = [soft-cap](output(rms_norm(x)))
+// where the mixer is softmax attention (GQA, fused or separate projections, q/k norms, biases,
+// output gate, rope variants, a sliding window), a Gated DeltaNet (Qwen 3.5) or a gated short
+// convolution (LFM2), and the FFN SwiGLU or GEGLU.
 #include "src/context.h"
 
 #include <cmath>
