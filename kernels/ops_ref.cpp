@@ -202,13 +202,8 @@ float dot_q3_K_q8_K(const block_q3_K* x, const block_q8_K* y, int64_t nb) {
     return tree_sum8(acc);
 }
 
-// The 5- or 4-bit value of element e of a Q4_K / Q5_K block (qh null for Q4_K).
-inline int k_affine_value(const uint8_t* qs, const uint8_t* qh, int e) {
-    const int g = e / 32, l = e % 32;
-    return ((qs[32 * (g / 2) + l] >> (4 * (g % 2))) & 0x0f) + (qh ? ((qh[l] >> g) & 1) << 4 : 0);
-}
-
-// All 256 values of a Q4_K / Q5_K block, w[e] = k_affine_value(qs, qh, e).
+// All 256 values of a Q4_K / Q5_K block (qh null for Q4_K): element 32 g + l is nibble g % 2 of
+// qs[32 (g / 2) + l], plus bit g of qh[l] as 16 for Q5_K.
 void k_affine_values(const uint8_t* qs, const uint8_t* qh, int8_t w[256]) {
     for (int g = 0; g < 8; g += 2)
         for (int l = 0; l < 32; ++l) {

@@ -602,65 +602,56 @@ inline void q5_fifth_bits(const uint8_t qh[4], v128& lo, v128& hi) {
 
 // Blocks of 32 with unsigned 4- or 5-bit values: 8 lanes of 4-element sums, an FMA per block,
 // the tree, plus the mins term of Q4_1 / Q5_1 one FMA per block. Q5_0's offset 16 comes off
-// through the activations' 4-element sums (Acts::sum4, computed once per matmul). A tile of R
-// rows x T tokens unpacks each block once for its T tokens and reads each token's activations
-// once for its R rows (R = 4 rows at decode measured no faster here: rows of 1 x 4 tokens are
-// used); every (row, token) sum keeps the one-token order.
-template <typename Block, typename YBlock, int R, int T>
-void lanes_32_tile(const RowJob& j, int64_t r, int64_t t0) {
-    constexpr int nt = T;
+// through the activations' 4-element sums (Acts::sum4, computed once per matmul). One row for T
+// tokens: each block is unpacked once for all T, and every token's sums keep the one-token order.
+// (Four rows per pass at decode, sharing each token's activations, measured no faster here.)
+template <typename Block, typename YBlock, int T>
+void lanes_32_tokens(const RowJob& j, int64_t r, int64_t t0) {
     constexpr bool kFifth = sizeof(Block) == sizeof(block_q5_0) || sizeof(Block) == sizeof(block_q5_1);
     constexpr bool kMin = sizeof(Block) == sizeof(block_q4_1) || sizeof(Block) == sizeof(block_q5_1);
     constexpr bool kOffset = sizeof(Block) == sizeof(block_q5_0);
     const int64_t nb = j.cols / 32;
     const float* h = half_table();  // block scales, looked up
     const v128 zero = wasm_i32x4_splat(0);
-    const Block* x[R];
+    const auto* x = reinterpret_cast<const Block*>(j.W + uint64_t(r) * j.rb);
     const YBlock* y[T];
-    v128 acc_lo[R][T], acc_hi[R][T];
-    float summs[R][T];
-    for (int i = 0; i < R; ++i) x[i] = reinterpret_cast<const Block*>(j.W + uint64_t(r + i) * j.rb);
-    for (int t = 0; t < nt; ++t) y[t] = qrow<YBlock>(*j.a, t0 + t);
-    for (int i = 0; i < R; ++i)
-        for (int t = 0; t < T; ++t) acc_lo[i][t] = acc_hi[i][t] = wasm_f32x4_splat(0), summs[i][t] = 0.0f;
+    v128 acc_lo[T], acc_hi[T];
+    float summs[T];
+    for (int t = 0; t < T; ++t) {
+        y[t] = qrow<YBlock>(*j.a, t0 + t);
+        acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
+        summs[t] = 0.0f;
+    }
     for (int64_t b = 0; b < nb; ++b) {
-        v128 v_lo[R], v_hi[R];
-        for (int i = 0; i < R; ++i) {
-            const v128 q = load(x[i][b].qs);
-            v_lo[i] = wasm_v128_and(q, kLowNibbles);
-            v_hi[i] = wasm_u8x16_shr(q, 4);
-            if constexpr (kFifth) {
-                v128 f_lo, f_hi;
-                q5_fifth_bits(x[i][b].qh, f_lo, f_hi);
-                v_lo[i] = wasm_v128_or(v_lo[i], f_lo);
-                v_hi[i] = wasm_v128_or(v_hi[i], f_hi);
-            }
+        const v128 q = load(x[b].qs);
+        v128 v_lo = wasm_v128_and(q, kLowNibbles), v_hi = wasm_u8x16_shr(q, 4);
+        if constexpr (kFifth) {
+            v128 f_lo, f_hi;
+            q5_fifth_bits(x[b].qh, f_lo, f_hi);
+            v_lo = wasm_v128_or(v_lo, f_lo);
+            v_hi = wasm_v128_or(v_hi, f_hi);
         }
-        for (int t = 0; t < nt; ++t) {
+        const float dx = h[x[b].d];
+        for (int t = 0; t < T; ++t) {
             const YBlock& yb = y[t][b];
+            if constexpr (kMin) summs[t] = madd1(h[x[b].m], h[yb.s], summs[t]);
             v128 init_lo = zero, init_hi = zero;
             if constexpr (kOffset) {  // -16 x the 4-element sums: -2 x Acts::sum4 (8 x them)
                 const int32_t* s4 = &j.a->sum4[size_t(((t0 + t) * nb + b) * 8)];
                 init_lo = wasm_i32x4_neg(wasm_i32x4_shl(load(s4), 1));
                 init_hi = wasm_i32x4_neg(wasm_i32x4_shl(load(s4 + 4), 1));
             }
-            const v128 a_lo = load(yb.qs), a_hi = load(yb.qs + 16);
-            const float dy = h[yb.d];
-            for (int i = 0; i < R; ++i) {
-                if constexpr (kMin) summs[i][t] = madd1(h[x[i][b].m], h[yb.s], summs[i][t]);
-                const v128 lo = dot4_s8_u7(a_lo, v_lo[i], init_lo), hi = dot4_s8_u7(a_hi, v_hi[i], init_hi);
-                const v128 d = wasm_f32x4_splat(h[x[i][b].d] * dy);
-                acc_lo[i][t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[i][t]);
-                acc_hi[i][t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[i][t]);
-            }
+            const v128 lo = dot4_s8_u7(load(yb.qs), v_lo, init_lo), hi = dot4_s8_u7(load(yb.qs + 16), v_hi, init_hi);
+            const v128 d = wasm_f32x4_splat(dx * h[yb.d]);
+            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
+            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
         }
     }
-    for (int i = 0; i < R; ++i)
-        for (int t = 0; t < nt; ++t) {
-            float v = tree8(acc_lo[i][t], acc_hi[i][t]);
-            if constexpr (kMin) v += summs[i][t];
-            j.Y[(t0 + t) * j.ldy + r + i] = v;
-        }
+    for (int t = 0; t < T; ++t) {
+        float v = tree8(acc_lo[t], acc_hi[t]);
+        if constexpr (kMin) v += summs[t];
+        j.Y[(t0 + t) * j.ldy + r] = v;
+    }
 }
 
 template <typename Block, typename YBlock>
@@ -668,8 +659,8 @@ void rows_lanes_32(const RowJob& j, int64_t r0, int64_t r1) {
     const int64_t n = j.a->n_tokens;
     for (int64_t r = r0; r < r1; ++r) {  // each block unpacked once for 4 tokens
         int64_t t = 0;
-        for (; t + 4 <= n; t += 4) lanes_32_tile<Block, YBlock, 1, 4>(j, r, t);
-        for (; t < n; ++t) lanes_32_tile<Block, YBlock, 1, 1>(j, r, t);
+        for (; t + 4 <= n; t += 4) lanes_32_tokens<Block, YBlock, 4>(j, r, t);
+        for (; t < n; ++t) lanes_32_tokens<Block, YBlock, 1>(j, r, t);
     }
 }
 
