@@ -548,12 +548,13 @@ void Context::ffn_block(int il, Batch& b) {
     const LayerWeights& L = layer(il);
     const int n = b.n;
     const int64_t E = c.n_embd, F = c.n_ff;
-    std::vector<float> gate(static_cast<size_t>(n * F)), up(static_cast<size_t>(n * F)), down(static_cast<size_t>(n * E));
+    std::vector<float> gate(static_cast<size_t>(n * F)), down(static_cast<size_t>(n * E));
     if (c.ffn_fused_up) {
         std::vector<float> gu(static_cast<size_t>(n * 2 * F));
         matmul(L.ffn_up, b.h.data(), gu.data(), n);
         for (int t = 0; t < n; ++t) kern::swiglu(&gu[size_t(t * 2 * F)], &gu[size_t(t * 2 * F + F)], &gate[size_t(t * F)], F);
     } else {
+        std::vector<float> up(static_cast<size_t>(n * F));
         matmul(L.ffn_gate, b.h.data(), gate.data(), n);
         matmul(L.ffn_up, b.h.data(), up.data(), n);
         for (int t = 0; t < n; ++t)
