@@ -41,11 +41,13 @@ fi
 # comes with one libggml-cpu-*.so per x86 level (haswell, zen4, skylakex, ...) and loads the best one
 # the CPU supports, and their float sum orders differ. .cache/llama-oracle/bins holds the prebuilt
 # libraries with only the haswell CPU variant (which every x86-64 CPU with AVX2+FMA runs), and
-# tests/oracle/llama_logits.cpp, built against them and the bundled headers, drives llama.cpp from there.
+# tests/oracle/llama_logits.cpp, built against them and the bundled headers, drives llama.cpp from there
+# (llama_embed.cpp: its embeddings, for the embeddings test).
 ORACLE=.cache/llama-oracle
 BINS=node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
 if [ "$(uname -m)" = x86_64 ] && { [ ! -x $ORACLE/llama_logits ] || [ node_modules/.rill-installed -nt $ORACLE/llama_logits ] ||
-                                   [ tests/oracle/llama_logits.cpp -nt $ORACLE/llama_logits ]; }; then
+                                   [ tests/oracle/llama_logits.cpp -nt $ORACLE/llama_logits ] ||
+                                   [ tests/oracle/llama_embed.cpp -nt $ORACLE/llama_embed ] || [ tests/oracle/oracle_common.h -nt $ORACLE/llama_embed ]; }; then
   echo "setup: the golden's oracle: llama.cpp with ggml's haswell CPU variant only, in $ORACLE"
   rm -rf $ORACLE
   mkdir -p $ORACLE/bins
@@ -55,5 +57,7 @@ if [ "$(uname -m)" = x86_64 ] && { [ ! -x $ORACLE/llama_logits ] || [ node_modul
   libs=$(cd $ORACLE/bins && ls libllama.v*.so libggml.v*.so libggml-base.so | sed 's/^/-l:/')
   g++ -O2 -std=c++17 -Wall -Wextra -I.cache/llama.cpp/include -I.cache/llama.cpp/ggml/include -I.cache/llama.cpp/src tests/oracle/llama_logits.cpp \
       -o $ORACLE/llama_logits -L$ORACLE/bins $libs -Wl,-rpath,"$PWD/$ORACLE/bins"
+  g++ -O2 -std=c++17 -Wall -Wextra -I.cache/llama.cpp/include -I.cache/llama.cpp/ggml/include tests/oracle/llama_embed.cpp \
+      -o $ORACLE/llama_embed -L$ORACLE/bins $libs -Wl,-rpath,"$PWD/$ORACLE/bins"
 fi
 echo "setup: ok ($(node_modules/.bin/node --version), $(emcc --version 2>/dev/null | head -1 | cut -c1-40))"

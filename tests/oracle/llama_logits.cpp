@@ -24,6 +24,7 @@
 #include "ggml-backend.h"
 #include "llama-ext.h"  // the staging API of the MTP context (llama_set_embeddings_nextn, ...)
 #include "llama.h"
+#include "oracle_common.h"
 
 namespace {
 
@@ -104,21 +105,6 @@ void write_mtp_logits(llama_model* model, llama_context* tgt, const std::vector<
     llama_free(mtp);
 }
 
-// The ggml CPU variants loaded, from the libggml-cpu-NAME.so files mapped into this process.
-std::string cpu_variants_json() {
-    std::ifstream maps("/proc/self/maps");
-    std::set<std::string> names;
-    for (std::string line; std::getline(maps, line);) {
-        const size_t at = line.find("libggml-cpu-");
-        if (at == std::string::npos) continue;
-        const size_t from = at + std::strlen("libggml-cpu-"), to = line.find(".so", from);
-        names.insert(line.substr(from, to - from));
-    }
-    std::string json = "[";
-    for (const auto& n : names) json += (json.size() > 1 ? ",\"" : "\"") + n + "\"";
-    return json + "]";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,7 +179,7 @@ int main(int argc, char** argv) {
     std::fclose(f);
     if (!mtp_out.empty()) write_mtp_logits(model, ctx, all, h_rows, single, threads, mtp_out);
 
-    std::string json = "{\"cpu_variants\":" + cpu_variants_json() + ",\"n_vocab\":" + std::to_string(n_vocab) + ",\"prompt_tokens\":[";
+    std::string json = "{\"cpu_variants\":" + oracle::cpu_variants_json() + ",\"n_vocab\":" + std::to_string(n_vocab) + ",\"prompt_tokens\":[";
     for (size_t i = 0; i < toks.size(); ++i) json += (i ? "," : "") + std::to_string(toks[i]);
     json += "],\"tokens\":[";
     for (size_t i = 0; i < chosen.size(); ++i) json += (i ? "," : "") + std::to_string(chosen[i]);

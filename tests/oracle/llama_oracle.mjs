@@ -51,6 +51,21 @@ export function runOracle(modelPath, prompt, steps, single, work, mtp = false) {
   return res;
 }
 
+// llama.cpp's embedding of each text (pooled as the file says, not normalised), from the same
+// pinned variant (llama_embed.cpp): { vectors, tokens, variant }.
+export function runEmbedOracle(modelPath, texts, work) {
+  const embed = path.join(dir, 'llama_embed');
+  if (!fs.existsSync(embed)) throw new Error(`oracle missing: ${embed} (run scripts/setup.sh)`);
+  if (!hostCpu().avx2) throw new Error('the oracle needs an x86-64 CPU with AVX2 and FMA (ggml\'s haswell variant)');
+  const out = path.join(work, 'oracle-embed.bin');
+  const r = spawnSync(embed, [path.join(dir, 'bins'), modelPath, out, '1', ...texts], { maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`llama_embed failed on ${modelPath}:\n${r.stderr}`);
+  const meta = JSON.parse(fs.readFileSync(out + '.json', 'utf8'));
+  if (meta.cpu_variants.join() !== PINNED_VARIANT)
+    throw new Error(`the oracle ran ggml CPU variant(s) [${meta.cpu_variants}] instead of only ${PINNED_VARIANT}`);
+  return { vectors: readRows(out, meta.n_embd), tokens: meta.tokens, variant: meta.cpu_variants[0] };
+}
+
 // A file of float32 rows of n values.
 export function readRows(file, n) {
   const buf = fs.readFileSync(file);
