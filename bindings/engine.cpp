@@ -18,6 +18,7 @@
 #include "kernels/ops.h"
 #include "rill/error.h"
 #include "src/context.h"
+#include "src/embedding.h"
 #include "src/model.h"
 #include "src/generator.h"
 #include "src/grammar.h"
@@ -270,52 +271,29 @@ public:
         });
     }
 
-    // An embedding as llama.cpp makes one: the output-normed final hidden states of the text's
-    // tokens, pooled ("mean", "cls", "last"; "" takes the file's pooling_type, else mean) and
-    // L2-normalised if asked. Evaluated from an empty context, which is emptied again after:
-    // what was generated before is dropped.
-    val embed(const val& ids, const std::string& pooling, bool normalize) {
+    // Embeddings as llama.cpp makes them (src/embedding.h), one Float32Array per text (an array
+    // of id arrays): pooled ("mean", "cls", "last"; "" takes the file's pooling_type) and
+    // L2-normalised if asked; texts packed into batches of up to 512 tokens. Evaluated from an
+    // empty context, which is emptied again after: what was generated before is dropped.
+    val embed(const val& texts, const std::string& pooling, bool normalize) {
         return guarded([&] {
             need_model();
-            const std::vector<TokenId> tokens = from_js(ids);
-            if (tokens.empty()) RILL_FAIL("nothing to embed: the text has no tokens");
-            if (int(tokens.size()) > ctx_->n_ctx())
-                RILL_FAIL("a text of %zu tokens is longer than the context of %d tokens (load with a larger contextSize)", tokens.size(), ctx_->n_ctx());
-            std::string mode = pooling;
-            if (mode.empty()) {
-                const gguf::Value* v = model_->file().find(model_->config().arch + ".pooling_type");
-                const int64_t t = v ? v->as_int() : 1;
-                mode = t == 2 ? "cls" : t == 3 ? "last" : "mean";  // none (0) or rank (4): mean
-            }
-            if (mode != "mean" && mode != "cls" && mode != "last") RILL_FAIL("pooling must be 'mean', 'cls' or 'last', got '%s'", mode.c_str());
+            std::vector<std::vector<TokenId>> ids;
+            const unsigned n = texts["length"].as<unsigned>();
+            for (unsigned i = 0; i < n; ++i) ids.push_back(from_js(texts[i]));
+            const Pooling mode = pooling_for(*model_, pooling);
             clear_grammar();
             gen_->reset();
-            EvalOptions eo;
-            eo.keep = Logits::None;
-            eo.hidden = true;
-            ctx_->eval(tokens, eo);
-            const int n = int(tokens.size()), d = model_->config().n_embd;
-            std::vector<float> out(size_t(d), 0.0f);
-            if (mode == "mean") {
-                std::vector<double> sum(size_t(d), 0.0);
-                for (int i = 0; i < n; ++i)
-                    for (int j = 0; j < d; ++j) sum[size_t(j)] += ctx_->hidden(i)[j];
-                for (int j = 0; j < d; ++j) out[size_t(j)] = float(sum[size_t(j)] / n);
-            } else {
-                const float* h = ctx_->hidden(mode == "cls" ? 0 : n - 1);
-                out.assign(h, h + d);
-            }
-            if (normalize) {
-                double ss = 0;
-                for (float x : out) ss += double(x) * x;
-                const float inv = ss > 0 ? float(1.0 / std::sqrt(ss)) : 0.0f;
-                for (float& x : out) x *= inv;
-            }
+            const std::vector<std::vector<float>> vectors = rill::embed(*ctx_, ids, mode, normalize);
             gen_->reset();
             decoder_ = std::make_unique<StreamDecoder>(model_->tokenizer());
-            val a = val::global("Float32Array").new_(out.size());
-            a.call<void>("set", val(emscripten::typed_memory_view(out.size(), out.data())));
-            return a;
+            val out = val::array();
+            for (const std::vector<float>& v : vectors) {
+                val a = val::global("Float32Array").new_(v.size());
+                a.call<void>("set", val(emscripten::typed_memory_view(v.size(), v.data())));
+                out.call<void>("push", a);
+            }
+            return out;
         });
     }
 

@@ -89,7 +89,8 @@ void Context::allocate_caches() {
             ssm_state_[il].assign(size_t(c.ssm_n_v_heads) * size_t(c.ssm_v_dim) * size_t(c.ssm_k_dim), 0.0f);
         } else {
             k_cache_[il].assign(size_t(n_ctx) * size_t(c.n_head_kv) * size_t(c.head_dim_k), 0.0f);
-            v_cache_[il].assign(size_t(n_ctx_padded_) * size_t(c.n_head_kv) * size_t(c.head_dim_v), 0.0f);
+            // + 64: a packed sequence's rows are read from its first slot on, a block of 64 past n_ctx at most.
+            v_cache_[il].assign(size_t(n_ctx_padded_) * size_t(c.n_head_kv) * size_t(c.head_dim_v) + 64, 0.0f);
         }
     }
 }
@@ -277,6 +278,18 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
         RILL_FAIL("%d tokens at position %d do not fit the context of %d tokens", n, n_past_, n_ctx_);
     for (TokenId t : tokens)
         if (t < 0 || t >= c.n_vocab) RILL_FAIL("token id %d is out of range (vocabulary has %d tokens)", t, c.n_vocab);
+    const bool packed = !opt.sequences.empty();
+    if (packed) {
+        if (n_past_ != 0) RILL_FAIL("packed sequences are evaluated from an empty context (this one holds %d tokens)", n_past_);
+        if (has_recurrent()) RILL_FAIL("packed sequences need an attention-only model (this one carries recurrent state)");
+        if (opt.checkpoints) RILL_FAIL("packed sequences take no checkpoints");
+        long total = 0;
+        for (int len : opt.sequences) {
+            if (len <= 0) RILL_FAIL("a packed sequence of %d tokens", len);
+            total += len;
+        }
+        if (total != n) RILL_FAIL("packed sequences of %ld tokens in all, for a batch of %d", total, n);
+    }
 
     const auto t_eval = Clock::now();
     profile_.tokens += n;
@@ -296,6 +309,8 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
     Batch b;
     b.n = n;
     b.pos0 = n_past_;
+    for (size_t i = 0, start = 0; packed && i < opt.sequences.size(); start += size_t(opt.sequences[i++]))
+        b.seq_first.insert(b.seq_first.end(), size_t(opt.sequences[i]), int(start));
     const int64_t E = c.n_embd;
     b.x.resize(size_t(n * E));
     b.h.resize(size_t(n * E));
@@ -343,7 +358,7 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
 
     logits_all_ = keep == Logits::All;
     n_logits_ = keep == Logits::None ? 0 : b.n;
-    n_past_ += n;
+    n_past_ = packed ? 0 : n_past_ + n;  // packed texts leave nothing a later eval could continue
     if (n_logits_ == 0) {
         profile_.ms["total"] += since_ms(t_eval);
         return;
@@ -397,7 +412,7 @@ void Context::attention_block(int il, Batch& b) {
     // With an output gate each head's q projection is [q (D) | gate (D)].
     const int q_head_stride = c.attn_output_gate ? 2 * D : D;
     for (int t = 0; t < n; ++t) {
-        const int pos = b.pos0 + t;
+        const int slot = b.pos0 + t, pos = b.seq_first.empty() ? slot : slot - b.seq_first[size_t(t)];
         for (int h = 0; h < H; ++h) {
             float* qh = &q[size_t(t * q_stride + h * q_head_stride)];
             if (L.q_norm.present()) kern::rms_norm(qh, L.q_norm.f32(), qh, D, c.rms_eps);
@@ -416,8 +431,8 @@ void Context::attention_block(int il, Batch& b) {
             if (L.k_norm.present()) kern::rms_norm(kh, L.k_norm.f32(), kh, D, c.rms_eps);
             if (rotate) rope(kh, c.n_rot, pos, rope_base, c.rope_neox, freq_factors, c.rope_mscale, rope_scale);
         }
-        std::memcpy(&k_cache_[size_t(il)][size_t(pos) * size_t(kv_stride)], &k[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
-        for (int64_t i = 0; i < kv_stride; ++i) v_cache_[size_t(il)][size_t(i) * size_t(n_ctx_padded_) + size_t(pos)] = v[size_t(t * kv_stride + i)];
+        std::memcpy(&k_cache_[size_t(il)][size_t(slot) * size_t(kv_stride)], &k[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
+        for (int64_t i = 0; i < kv_stride; ++i) v_cache_[size_t(il)][size_t(i) * size_t(n_ctx_padded_) + size_t(slot)] = v[size_t(t * kv_stride + i)];
     }
 
     const auto t_core = Clock::now();
@@ -428,12 +443,15 @@ void Context::attention_block(int il, Batch& b) {
         std::vector<float> scores(static_cast<size_t>(n_ctx_padded_));
         for (int th = n * H * ith / nth; th < n * H * (ith + 1) / nth; ++th) {
             const int t = th / H, h = th % H;
-            const int n_kv = b.pos0 + t + 1;  // causal: this token and every earlier one
+            // Causal: this token and every earlier one of its sequence, whose slots are read as
+            // if they began at 0 (a packed text sums in the order it sums alone).
+            const int start = b.seq_first.empty() ? 0 : b.seq_first[size_t(t)];
+            const int n_kv = b.pos0 + t + 1 - start;
             const int first = swa ? std::max(0, n_kv - c.swa_window) : 0;  // a sliding window: the last swa_window of them
             const int hkv = h / (H / HKV);
             float* out = &attn[size_t((t * H + h) * D)];
-            kern::attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(hkv * D)],
-                                 &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_)], n_kv, D, kv_stride, n_ctx_padded_, score_scale,
+            kern::attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(start) * size_t(kv_stride) + size_t(hkv * D)],
+                                 &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_) + size_t(start)], n_kv, D, kv_stride, n_ctx_padded_, score_scale,
                                  n > 1 && !as_single_, scores.data(), out, first);
             if (c.attn_output_gate) {
                 const float* gate = &q[size_t(t * q_stride + h * q_head_stride + D)];

@@ -39,6 +39,11 @@ struct EvalOptions {
     bool as_single = false;
     // Keep the recurrent state after each token, so that rollback() can drop the batch's tail.
     bool checkpoints = false;
+    // The batch is several independent texts of these lengths (summing to its size), packed:
+    // each starts at position 0 and attends only to itself (embeddings of many texts in one
+    // batch). Attention-only models, from an empty context, which is empty again after it;
+    // the kept logits and hidden rows are those of the batch's tokens in order.
+    std::vector<int> sequences;
 };
 
 class Context {
@@ -49,7 +54,11 @@ public:
     // Runs the tokens at positions n_past() .. n_past() + n - 1 as one batch and keeps the
     // logits asked for. Throws rill::Error (leaving the state unchanged) if the tokens do not
     // fit the context or an id is out of range.
-    void eval(const std::vector<TokenId>& tokens, Logits keep = Logits::Last) { eval(tokens, EvalOptions{keep}); }
+    void eval(const std::vector<TokenId>& tokens, Logits keep = Logits::Last) {
+        EvalOptions o;
+        o.keep = keep;
+        eval(tokens, o);
+    }
     void eval(const std::vector<TokenId>& tokens, const EvalOptions& options);
     // Logits of the i-th token of the last eval (i = -1: the last one).
     const float* logits(int i = -1) const;
@@ -104,7 +113,10 @@ private:
     // Activations of one batch, token-major: x[t * n_embd + i].
     struct Batch {
         int n = 0;       // tokens
-        int pos0 = 0;    // position of the first token
+        int pos0 = 0;    // cache slot of the first token (its position, but in packed sequences)
+        // Packed sequences (EvalOptions::sequences): per token, the cache slot where its sequence
+        // starts, which is its position 0 and its first key. Empty: one sequence from slot 0.
+        std::vector<int> seq_first;
         std::vector<float> x, h;  // residual stream, normalised input of the current block
     };
     void matmul(const Tensor& W, const float* x, float* y, int n_tokens, const char* what = "matmul");

@@ -52,5 +52,13 @@ check prompt-too-long 1 "longer than the context of 8 tokens" -- "$RILL" generat
 check unknown-arch 1 "synth: unsupported architecture 'mamba'" -- "$RILL" synth --arch mamba --vocab $V/ggml-vocab-qwen35.gguf --out "$tmp/x.gguf"
 check bad-type 1 "not a multiple of the q4_K block size 256" -- "$RILL" synth --arch llama --vocab $V/ggml-vocab-llama-spm.gguf --out "$tmp/x.gguf" --type q4_K --set embedding_length=64
 check missing-tensor 1 "missing tensor 'token_embd.weight'" -- "$RILL" generate -m $V/ggml-vocab-qwen35.gguf -p hi
+E="$tmp/embed.gguf"
+check synth-embed 0 "" -- "$RILL" synth --arch qwen3 --vocab $V/ggml-vocab-qwen35.gguf --out "$E" --type q8_0 --tied \
+  --set embedding_length=64 --set feed_forward_length=128 --set attention.head_count=2 --set attention.head_count_kv=1 --set pooling_type=3
+check embed-shape 0 "2 64 1.0000" -- bash -c "'$RILL' embed -m '$E' 'one river' 'two rivers, three' | python3 -c 'import json,sys; v=[json.loads(l) for l in sys.stdin]; print(len(v), len(v[0]), \"%.4f\" % sum(x*x for x in v[1]))'"
+check embed-packed-as-alone 0 "same" -- bash -c "a=\$('$RILL' embed -m '$E' 'one river' 'two rivers, three' | tail -1); b=\$('$RILL' embed -m '$E' 'two rivers, three'); [ \"\$a\" = \"\$b\" ] && echo same"
+check embed-lines 0 "same" -- bash -c "a=\$(printf '\"one river\"\\n\"two rivers, three\"\\n' | '$RILL' embed -m '$E' --lines --batch 1); b=\$('$RILL' embed -m '$E' 'one river' 'two rivers, three'); [ \"\$a\" = \"\$b\" ] && echo same"
+check embed-bad-pooling 1 "pooling must be 'mean', 'cls' or 'last', got 'max'" -- "$RILL" embed -m "$E" --pooling max x
+check embed-too-long 1 "text 0 (" -- "$RILL" embed -m "$E" -c 4 "one two three four five six"
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

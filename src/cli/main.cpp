@@ -17,6 +17,7 @@
 #include "gguf/gguf.h"
 #include "rill/error.h"
 #include "src/context.h"
+#include "src/embedding.h"
 #include "src/generator.h"
 #include "src/grammar.h"
 #include "src/json_schema.h"
@@ -40,6 +41,7 @@ const char* kUsage =
     "                [--repeat-penalty R] [--presence-penalty P] [--seed S] [-c N_CTX] [-t THREADS] [--json]\n"
     "                [--no-spec] [--draft K] [--fixed-draft] [--grammar FILE.gbnf | --json-schema FILE.json]\n"
     "  rill logits -m MODEL.gguf -p PROMPT -n N --out FILE [-c N_CTX] [--batch B] [--reset-after-prompt P] [--mtp-out FILE]\n"
+    "  rill embed -m MODEL.gguf [--pooling mean|cls|last] [--no-normalize] [--batch B] [-c N_CTX] [-t THREADS] TEXT... | --lines\n"
     "  rill synth --arch ARCH --vocab VOCAB.gguf --out FILE.gguf [--seed S] [--set KEY=VALUE ...]\n"
     "             [--type T | --layout L] [--tensor-type NAME=T ...] [--vocab-size N] [--tied] [--mtp] [--imatrix]\n"
     "  rill split --parts N MODEL.gguf PREFIX     writes PREFIX-00001-of-0000N.gguf ... (llama.cpp's gguf-split layout)\n"
@@ -57,6 +59,9 @@ const char* kUsage =
     "            --reset-after-prompt P first runs P and 4 tokens, then resets the context.\n"
     "            --mtp-out FILE also writes the MTP head's draft logits at every evaluated position\n"
     "            (one pair at a time with --batch 1, else as one batch).\n"
+    "  embed     one JSON array of floats per text and line: the model's embedding of it (pooled as the\n"
+    "            file's pooling_type says unless --pooling, L2-normalised unless --no-normalize), texts\n"
+    "            packed into batches of up to B tokens (default 512); --lines reads one JSON string per line.\n"
     "  synth     ARCH is qwen35, llama, qwen2, qwen3, phi3 or smollm3; --set takes GGUF keys without the arch prefix;\n"
     "            --type is the default type of weight matrices (f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_K q5_K q6_K iq4_nl iq4_xs),\n"
     "            --layout L instead gives each tensor the type llama.cpp's quantiser picks for file type L\n"
@@ -501,6 +506,22 @@ int cmd_logits(int argc, char** argv) {
     return 0;
 }
 
+int cmd_embed(int argc, char** argv) {
+    const Args a = parse_args(argc, argv, 2, {"-m", "-c", "-t", "--pooling", "--batch"}, {"--no-normalize", "--lines"});
+    std::vector<std::string> texts = a.positional;
+    if (a.has("--lines"))
+        for (std::string line; std::getline(std::cin, line);) texts.push_back(json::parse(line).get<std::string>());
+    if (texts.empty()) RILL_FAIL("embed needs at least one TEXT (or --lines)");
+    auto l = load_model(a);
+    // Tokenized as llama.cpp's embeddings are: BOS/EOS as the model asks, special tokens not parsed.
+    std::vector<std::vector<rill::TokenId>> ids;
+    for (const std::string& t : texts) ids.push_back(l.model->tokenizer().tokenize(t, true, false));
+    const rill::Pooling pooling = rill::pooling_for(*l.model, a.has("--pooling") ? a.opts.at("--pooling") : "");
+    for (const std::vector<float>& v : rill::embed(*l.ctx, ids, pooling, !a.has("--no-normalize"), int_opt(a, "--batch", 512)))
+        std::cout << json(v).dump() << "\n";
+    return 0;
+}
+
 int cmd_synth(int argc, char** argv) {
     const Args a = parse_args(argc, argv, 2, {"--arch", "--vocab", "--out", "--seed", "--set", "--type", "--layout", "--tensor-type", "--vocab-size"},
                               {"--tied", "--mtp", "--imatrix"});
@@ -564,6 +585,7 @@ int main(int argc, char** argv) {
         if (cmd == "detokenize") return cmd_detokenize(argc, argv);
         if (cmd == "generate") return cmd_generate(argc, argv);
         if (cmd == "logits") return cmd_logits(argc, argv);
+        if (cmd == "embed") return cmd_embed(argc, argv);
         if (cmd == "synth") return cmd_synth(argc, argv);
         if (cmd == "split") return cmd_split(argc, argv);
         std::fprintf(stderr, "rill: unknown command '%s'\n%s", cmd.c_str(), kUsage);

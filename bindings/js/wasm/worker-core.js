@@ -454,7 +454,7 @@
       embed: (m) => {
         const e = requireEngine();
         const ids = m.texts.map((t) => e.tokenize(t, true, false));
-        return { vectors: ids.map((t) => e.embed(t, m.pooling, m.normalize)), tokens: ids.map((t) => t.length) };
+        return { vectors: e.embed(ids, m.pooling, m.normalize), tokens: ids.map((t) => t.length) };
       },
       profile: (m) => requireEngine().profile(!!m.clear),
       evaluate: (m) => requireEngine().decodeTokens(m.tokens),
