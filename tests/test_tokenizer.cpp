@@ -17,7 +17,7 @@ using namespace rill;
 namespace {
 
 // The vocabularies Rill claims: their llama.cpp test vectors must pass 100%.
-const char* kClaimed[] = {"qwen35", "qwen2", "llama-bpe", "gpt-2", "llama-spm", "phi-3", "mpt"};
+const char* kClaimed[] = {"qwen35", "qwen2", "llama-bpe", "gpt-2", "llama-spm", "phi-3", "mpt", "gemma-4"};
 
 std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

@@ -185,6 +185,7 @@ std::optional<PreTokenizer> pretokenizer_from_name(std::string_view name) {
     if (name == "llama3" || name == "llama-v3" || name == "llama-bpe" || name == "falcon3" || name == "lfm2") return PreTokenizer::Llama3;
     if (name == "qwen2" || name == "deepseek-r1-qwen") return PreTokenizer::Qwen2;
     if (name == "qwen35") return PreTokenizer::Qwen35;
+    if (name == "gemma4") return PreTokenizer::Lines;
     return std::nullopt;
 }
 
@@ -195,6 +196,7 @@ std::string_view pretokenizer_name(PreTokenizer p) {
         case PreTokenizer::Llama3: return "llama3";
         case PreTokenizer::Qwen2: return "qwen2";
         case PreTokenizer::Qwen35: return "qwen35";
+        case PreTokenizer::Lines: return "gemma4";
     }
     return "?";
 }
@@ -211,6 +213,16 @@ std::vector<std::string> pretokenize(PreTokenizer kind, std::string_view text) {
         case PreTokenizer::Llama3: lengths = family(kLlama3); break;
         case PreTokenizer::Qwen2: lengths = family(kQwen2); break;
         case PreTokenizer::Qwen35: lengths = family(kQwen35); break;
+        case PreTokenizer::Lines:  // runs of newlines and runs of anything else
+            lengths.clear();
+            for (size_t i = 0; i < cps.size();) {
+                const bool nl = cps[i] == '\n';
+                size_t j = i;
+                while (j < cps.size() && (cps[j] == '\n') == nl) ++j;
+                lengths.push_back(j - i);
+                i = j;
+            }
+            break;
         case PreTokenizer::Default:
             lengths = refine(cps, lengths, [](const Piece& p, std::vector<size_t>& out) { split_runs(p, out, default_punct); });
             lengths = family(kGpt2);

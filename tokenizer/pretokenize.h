@@ -15,6 +15,7 @@ enum class PreTokenizer {
     Llama3,   // (?i:'s|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
     Qwen2,    // as Llama3 with single digits
     Qwen35,   // as Qwen2 with marks (\p{M}) joining letters
+    Lines,    // [^\n]+|[\n]+ (Gemma 4: SentencePiece-style BPE merges whole lines)
 };
 
 // Maps a GGUF `tokenizer.ggml.pre` value; nullopt if Rill does not know it.

@@ -85,6 +85,12 @@ const char* const kEndOfGeneration[] = {
     "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
     "<|fim_pad|>", "<|fim_repo|>", "<|repo_name|>", "<|file_sep|>"};
 
+// A byte's fallback token text in SentencePiece vocabularies: <0xXX>.
+std::string byte_token_name(uint8_t byte) {
+    static const char* hex = "0123456789ABCDEF";
+    return {'<', '0', 'x', hex[byte >> 4], hex[byte & 15], '>'};
+}
+
 // The UTF-8 characters of a text as a linked chain that merges shrink in place; shared
 // by byte-level BPE (merge ranks) and SentencePiece BPE (token scores).
 struct SymbolChain {
@@ -140,7 +146,8 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
     const std::string_view model_name = model->as_string();
     if (model_name == "gpt2") t.kind_ = VocabKind::Bpe;
     else if (model_name == "llama") t.kind_ = VocabKind::Spm;
-    else RILL_FAIL("unsupported tokenizer model '%s' (Rill supports 'gpt2' and 'llama')", std::string(model_name).c_str());
+    else if (model_name == "gemma4") t.kind_ = VocabKind::Bpe, t.escape_spaces_ = true;
+    else RILL_FAIL("unsupported tokenizer model '%s' (Rill supports 'gpt2', 'llama' and 'gemma4')", std::string(model_name).c_str());
 
     const gguf::Value* tokens = array_of(f, "tokenizer.ggml.tokens", gguf::ValueType::STRING, SIZE_MAX, true);
     const size_t n = size_t(tokens->count);
@@ -183,11 +190,12 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
             t.ranks_.emplace(merge_key(m.substr(0, sp), m.substr(sp + 1)), int(i));
         }
         const gguf::Value* pre = f.find("tokenizer.ggml.pre");
-        const std::string pre_name = pre ? std::string(pre->as_string()) : "default";
+        // gemma4 has one pre-tokenizer whatever the key says (as in llama.cpp), and no default ids.
+        const std::string pre_name = t.escape_spaces_ ? "gemma4" : pre ? std::string(pre->as_string()) : "default";
         const auto kind = pretokenizer_from_name(pre_name);
         if (!kind) RILL_FAIL("unsupported pre-tokenizer '%s' (tokenizer.ggml.pre)", pre_name.c_str());
         t.pre_ = *kind;
-        t.bos_ = t.eos_ = 11;
+        t.bos_ = t.eos_ = t.escape_spaces_ ? kNoToken : 11;
         t.clean_spaces_ = true;
         if (t.pre_ == PreTokenizer::Llama3) { t.ignore_merges_ = true; t.add_bos_ = true; }
         if (t.pre_ == PreTokenizer::Qwen2 || t.pre_ == PreTokenizer::Qwen35) t.clean_spaces_ = false;
@@ -212,6 +220,7 @@ Tokenizer Tokenizer::from_gguf(const gguf::File& f) {
     if (const gguf::Value* v = f.find("tokenizer.ggml.add_bos_token")) t.add_bos_ = v->as_bool();
     if (const gguf::Value* v = f.find("tokenizer.ggml.add_eos_token")) t.add_eos_ = v->as_bool();
     if (const gguf::Value* v = f.find("tokenizer.ggml.add_space_prefix")) t.add_space_prefix_ = v->as_bool();
+    if (t.escape_spaces_) t.add_bos_ = true, t.add_space_prefix_ = false;  // llama.cpp's Gemma 4 override
     if (t.bos_ >= TokenId(n)) t.bos_ = kNoToken;
     if (t.eos_ >= TokenId(n)) t.eos_ = kNoToken;
     if (t.unk_ >= TokenId(n)) t.unk_ = kNoToken;
@@ -311,7 +320,8 @@ std::vector<Tokenizer::Fragment> Tokenizer::partition(std::string_view text, boo
 }
 
 void Tokenizer::tokenize_bpe_word(const std::string& word, std::vector<TokenId>& out) const {
-    if (ignore_merges_) {
+    // Whole words that are tokens: always (ignore_merges), or (gemma4) runs of newlines.
+    if (ignore_merges_ || (escape_spaces_ && word.find_first_not_of('\n') == std::string::npos)) {
         const TokenId whole = find(word);
         if (whole != kNoToken) { out.push_back(whole); return; }
     }
@@ -331,16 +341,14 @@ void Tokenizer::tokenize_bpe_word(const std::string& word, std::vector<TokenId>&
         const TokenId id = find(piece);
         if (id != kNoToken) { out.push_back(id); continue; }
         for (char c : piece) {  // no token for the merged text: fall back to single bytes where they exist
-            const TokenId b = find(std::string(1, c));
+            const TokenId b = escape_spaces_ ? find(byte_token_name(uint8_t(c))) : find(std::string(1, c));
             if (b != kNoToken) out.push_back(b);
         }
     }
 }
 
 TokenId Tokenizer::spm_byte_token(uint8_t byte) const {
-    static const char* hex = "0123456789ABCDEF";
-    const char name[7] = {'<', '0', 'x', hex[byte >> 4], hex[byte & 15], '>', 0};
-    TokenId id = find(name);
+    TokenId id = find(byte_token_name(byte));
     if (id == kNoToken) id = find(std::string(1, char(byte)));
     return id != kNoToken ? id : unk_;
 }
@@ -393,7 +401,11 @@ std::vector<TokenId> Tokenizer::tokenize(std::string_view text, bool add_special
             continue;
         }
         const std::string_view piece = text.substr(fr.begin, fr.end - fr.begin);
-        if (kind_ == VocabKind::Bpe) {
+        if (kind_ == VocabKind::Bpe && escape_spaces_) {
+            std::string s(piece);
+            replace_all(s, " ", kSpmSpace);
+            for (const std::string& word : pretokenize(pre_, s)) tokenize_bpe_word(word, out);
+        } else if (kind_ == VocabKind::Bpe) {
             for (const std::string& word : pretokenize(pre_, piece)) {
                 std::string encoded;
                 for (unsigned char c : word) encoded += byte_map().encode[c];
@@ -418,7 +430,7 @@ std::string Tokenizer::token_to_piece(TokenId id, bool special) const {
     if (tok.attr & kUserDefined) return tok.text;
     if (tok.attr & kNormal) {
         std::string s;
-        if (kind_ == VocabKind::Spm) {
+        if (kind_ == VocabKind::Spm || escape_spaces_) {
             s = tok.text;
             replace_all(s, kSpmSpace, " ");
             return s;
@@ -438,7 +450,7 @@ std::string Tokenizer::token_to_piece(TokenId id, bool special) const {
         return s;
     }
     if (tok.attr & kByte) {
-        if (kind_ == VocabKind::Spm && tok.text.size() == 6 && tok.text.compare(0, 3, "<0x") == 0 && tok.text[5] == '>') {
+        if ((kind_ == VocabKind::Spm || escape_spaces_) && tok.text.size() == 6 && tok.text.compare(0, 3, "<0x") == 0 && tok.text[5] == '>') {
             char* end = nullptr;
             const std::string hex = tok.text.substr(3, 2);
             const long b = std::strtol(hex.c_str(), &end, 16);

@@ -1,5 +1,6 @@
-// Tokenizer built from GGUF metadata alone: byte-level BPE (`gpt2`) and
-// SentencePiece-style BPE (`llama`), with special tokens, BOS/EOS rules and
+// Tokenizer built from GGUF metadata alone: byte-level BPE (`gpt2`), SentencePiece-style
+// BPE (`llama`: merges by score) and Gemma 4's (`gemma4`: merges by rank over text whose
+// spaces are U+2581, raw UTF-8, <0xXX> byte fallback), with special tokens, BOS/EOS rules and
 // streaming-safe detokenisation. Behaviour follows llama.cpp token for token.
 #pragma once
 
@@ -41,7 +42,7 @@ public:
     TokenId find(std::string_view text) const;
     VocabKind kind() const { return kind_; }
     PreTokenizer pre() const { return pre_; }
-    std::string_view model_name() const { return kind_ == VocabKind::Bpe ? "gpt2" : "llama"; }
+    std::string_view model_name() const { return kind_ == VocabKind::Spm ? "llama" : escape_spaces_ ? "gemma4" : "gpt2"; }
     TokenId bos() const { return bos_; }
     TokenId eos() const { return eos_; }
     TokenId eot() const { return eot_; }
@@ -78,6 +79,9 @@ private:
     TokenId bos_ = kNoToken, eos_ = kNoToken, eot_ = kNoToken, unk_ = kNoToken;
     bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
     bool ignore_merges_ = false, clean_spaces_ = false;
+    // BPE over SentencePiece-style text (gemma4): spaces as U+2581, no byte-to-character map,
+    // bytes without a token of their own as <0xXX> tokens.
+    bool escape_spaces_ = false;
 };
 
 // Turns a stream of tokens into text without ever emitting half a UTF-8 character:

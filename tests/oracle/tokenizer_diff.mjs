@@ -20,7 +20,7 @@ const count = Number(opt('--count', 5000));
 const seed = Number(opt('--seed', 1234));
 const rill = opt('--rill', path.join(root, 'build/native/rill'));
 const vocabDir = path.join(root, '.cache/llama.cpp/models');
-const claimed = ['qwen35', 'qwen2', 'llama-bpe', 'gpt-2', 'llama-spm', 'phi-3', 'mpt', 'default'];
+const claimed = ['qwen35', 'qwen2', 'llama-bpe', 'gpt-2', 'llama-spm', 'phi-3', 'mpt', 'gemma-4', 'default'];
 const injectFailure = args.includes('--inject-failure');
 const selected = args.includes('--vocab') ? args.slice(args.indexOf('--vocab') + 1).filter((a) => !a.startsWith('--')) : claimed;
 
