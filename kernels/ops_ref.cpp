@@ -601,6 +601,11 @@ void geglu(const float* gate, const float* up, float* out, int64_t n) {
     }
 }
 
+void gelu(const float* x, float* y, int64_t n) {
+    const uint16_t* table = gelu_table();
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] <= -10.0f ? 0.0f : x[i] >= 10.0f ? x[i] : fp16_to_f32(table[f32_to_fp16(x[i])]);
+}
+
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
     const int64_t vec_end = n - n % kBlock;
     for (int64_t i = 0; i < vec_end; ++i) out[i] = silu_poly(gate[i]) * up[i];
@@ -707,6 +712,81 @@ float sin_or_cos(float y, bool cosine) {
 
 float sinf_libm(float x) { return sin_or_cos(x, false); }
 float cosf_libm(float x) { return sin_or_cos(x, true); }
+
+namespace {
+// y * 2^k by adding k to the exponent field (y normal and the result too).
+inline float add_exponent(float y, int k) { return bits_to_f32(f32_to_bits(y) + uint32_t(k) * (1u << 23)); }
+}  // namespace
+
+// fdlibm's expm1f: k = round(x / ln2), r = x - k ln2 in two parts (hi, lo) with its rounding error c,
+// expm1(r) from a rational approximation in r^2 / 2, then scaled by 2^k in the form that keeps the
+// most bits for each range of k. Each float operation in the order glibc's C code has it.
+float expm1f_libm(float x) {
+    const float ln2_hi = 6.9313812256e-01f, ln2_lo = 9.0580006145e-06f, inv_ln2 = 1.4426950216e+00f;
+    const float q1 = -3.3333335072e-02f, q2 = 1.5873016091e-03f, q3 = -7.9365076090e-05f, q4 = 4.0082177293e-06f, q5 = -2.0109921195e-07f;
+    const bool neg = f32_to_bits(x) >> 31;
+    const uint32_t ax = f32_to_bits(x) & 0x7fffffffu;
+    if (ax >= 0x4195b844u) {
+        if (ax > 0x7f800000u) return x + x;
+        if (ax == 0x7f800000u) return neg ? -1.0f : x;
+        if (!neg && ax >= 0x42b17218u && x > 8.8721679688e+01f) return INFINITY;
+        if (neg) return -1.0f;
+    }
+    float c = 0.0f;
+    int k = 0;
+    if (ax > 0x3eb17218u) {
+        float hi, lo;
+        if (ax < 0x3f851592u) {
+            k = neg ? -1 : 1;
+            hi = neg ? x + ln2_hi : x - ln2_hi;
+            lo = neg ? -ln2_lo : ln2_lo;
+        } else {
+            k = int(inv_ln2 * x + (neg ? -0.5f : 0.5f));
+            const float t = float(k);
+            hi = x - t * ln2_hi;
+            lo = t * ln2_lo;
+        }
+        x = hi - lo;
+        c = (hi - x) - lo;
+    } else if (ax < 0x33000000u) {
+        return x;
+    }
+    const float hfx = 0.5f * x, hxs = x * hfx;
+    const float r1 = 1.0f + hxs * (q1 + hxs * (q2 + hxs * (q3 + hxs * (q4 + hxs * q5))));
+    const float t = 3.0f - r1 * hfx;
+    float e = hxs * ((r1 - t) / (6.0f - x * t));
+    if (k == 0) return x - (x * e - hxs);
+    e = x * (e - c) - c;
+    e -= hxs;
+    if (k == -1) return 0.5f * (x - e) - 0.5f;
+    if (k == 1) return x < -0.25f ? -2.0f * (e - (x + 0.5f)) : 1.0f + 2.0f * (x - e);
+    if (k <= -2 || k > 56) return add_exponent(1.0f - (e - x), k) - 1.0f;
+    if (k < 23) return add_exponent(bits_to_f32(0x3f800000u - (0x1000000u >> k)) - (e - x), k);
+    float y = x - (e + bits_to_f32(uint32_t(0x7f - k) << 23));
+    y += 1.0f;
+    return add_exponent(y, k);
+}
+// tanh(x) = expm1(2x) / (expm1(2x) + 2), in the two forms fdlibm uses below and above |x| = 1.
+float tanhf_libm(float x) {
+    const uint32_t ax = f32_to_bits(x) & 0x7fffffffu;
+    const bool neg = f32_to_bits(x) >> 31;
+    if (ax >= 0x7f800000u) return neg ? 1.0f / x - 1.0f : 1.0f / x + 1.0f;
+    float z;
+    if (ax < 0x41b00000u) {
+        if (ax == 0) return x;
+        if (ax < 0x24000000u) return x * (1.0f + x);
+        if (ax >= 0x3f800000u) {
+            const float t = expm1f_libm(2.0f * std::fabs(x));
+            z = 1.0f - 2.0f / (t + 2.0f);
+        } else {
+            const float t = expm1f_libm(-2.0f * std::fabs(x));
+            z = -t / (t + 2.0f);
+        }
+    } else {
+        z = 1.0f;
+    }
+    return neg ? -z : z;
+}
 
 void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors, float mscale, float freq_scale) {
     // The angle of pair i is pos * base^(-2i/n_rot), built by repeated multiplication as ggml does.

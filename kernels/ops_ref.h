@@ -74,6 +74,7 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);  // silu
 // rounded to fp16 and looked up in a table of fp16 results (exact: built with a correctly rounded
 // tanh, which gives glibc's fp16 table on every entry), 0 below -10, gate * up above 10.
 void geglu(const float* gate, const float* up, float* out, int64_t n);
+void gelu(const float* x, float* y, int64_t n);  // the same GELU alone (ggml_gelu)
 
 // y = x / sqrt(mean(x^2) + eps) * w (w may be null); sums in double, as ggml.
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
@@ -91,6 +92,10 @@ void softmax(float* x, int64_t n);
 // on every platform: rope angles must round identically for logits to agree.
 float sinf_libm(float x);
 float cosf_libm(float x);
+// expm1f / tanhf as glibc up to 2.40 computes them (the fdlibm algorithm; Debian 12's libm, which
+// the oracle runs with: checked equal on every float): the logit soft-cap's tanh.
+float expm1f_libm(float x);
+float tanhf_libm(float x);
 
 // Rotates the first n_rot dims of one head at position pos. NeoX style pairs (i, i + n_rot/2);
 // otherwise adjacent pairs (2i, 2i+1). freq_factors (n_rot/2 values) divide the angles if given.

@@ -271,3 +271,33 @@ TEST(Ops, SinCosMatchGlibcOnRopeAnglesAndEverywhere) {
     EXPECT_EQ(bad, 0) << xs.size() << " inputs, compared " << (same_libm ? "with glibc" : "with exact values");
     EXPECT_TRUE(std::isnan(sinf_libm(NAN)) && std::isnan(cosf_libm(INFINITY)));
 }
+
+// The soft-cap's tanh as Debian 12's glibc (2.36, fdlibm) computes it, which llama.cpp's tanhf is:
+// inputs where that differs from the correctly rounded value give glibc's result; everywhere
+// within 2 ulps of exact (fdlibm's bound); odd; the limits. (Checked once against glibc on all 2^32 floats.)
+TEST(Ops, TanhfAsGlibc236) {
+    const std::pair<float, float> glibc[] = {
+        {0x1.0c34b8p-7f, 0x1.0c332ep-7f}, {0x1.4321f4p-7f, 0x1.431f44p-7f}, {0x1.67c01cp-7f, 0x1.67bc6ap-7f},
+        {0x1.8c34b8p-4f, 0x1.8af98cp-4f}, {0x1.a7ab56p-4f, 0x1.a62a32p-4f}, {0x1.c321f4p-4f, 0x1.c15134p-4f},
+        {0x1.18697p+0f, 0x1.98ffbp-1f}, {0x1.2190fap+0f, 0x1.9f700cp-1f}, {0x1.8f6b72p+0f, 0x1.d4b6fp-1f},
+        {0x1.d59a94p+0f, 0x1.e687a8p-1f}};
+    for (const auto& [x, y] : glibc) {
+        EXPECT_EQ(tanhf_libm(x), y) << std::hexfloat << x;
+        EXPECT_NE(y, float(std::tanh(double(x)))) << "not a point where glibc differs from exact";
+        EXPECT_EQ(tanhf_libm(-x), -y);
+    }
+    int bad = 0;
+    for (float x = -25.0f; x < 25.0f; x += 0.000731f) {
+        const double e = std::tanh(double(x));
+        const float ulp = std::fabs(std::nextafter(float(e), INFINITY) - float(e));
+        if (std::fabs(tanhf_libm(x) - e) > 2 * ulp && ++bad <= 3) ADD_FAILURE() << "x = " << x << ": more than 2 ulps from exact";
+    }
+    EXPECT_EQ(bad, 0);
+    EXPECT_EQ(tanhf_libm(0.0f), 0.0f);
+    EXPECT_EQ(tanhf_libm(1e-30f), 1e-30f);
+    EXPECT_EQ(tanhf_libm(30.0f), 1.0f);
+    EXPECT_EQ(tanhf_libm(-INFINITY), -1.0f);
+    EXPECT_TRUE(std::isnan(tanhf_libm(NAN)));
+    EXPECT_EQ(expm1f_libm(-100.0f), -1.0f);
+    EXPECT_EQ(expm1f_libm(100.0f), INFINITY);
+}
