@@ -507,6 +507,16 @@ function slice(obj, a, b, c) {
   return typeof obj === 'string' ? out.join('') : out;
 }
 
+// `needle in hay` as @huggingface/jinja (the reference) evaluates it: an undefined needle, a none
+// on either side or a hay that is no container is an error; an undefined hay contains nothing.
+function membership(needle, hay) {
+  if (needle === undefined) throw new Error('Cannot perform operation in on undefined values');
+  if (needle === null || hay === null) throw new Error('Cannot perform operation in on none');
+  if (hay === undefined) return false;
+  if (typeof hay !== 'string' && !Array.isArray(hay) && !isDict(hay)) throw new Error(`'in' needs a string, list or mapping on its right`);
+  return contains(hay, needle);
+}
+
 function contains(hay, needle) {
   if (typeof hay === 'string') return hay.includes(str(needle));
   if (Array.isArray(hay)) return hay.some((x) => x === needle);
@@ -647,7 +657,7 @@ function evaluate(e, scope) {
     case 'and': { const a = evaluate(e.a, scope); return truthy(a) ? evaluate(e.b, scope) : a; }
     case 'not': return !truthy(evaluate(e.a, scope));
     case 'neg': return -evaluate(e.a, scope);
-    case 'in': return contains(evaluate(e.b, scope), evaluate(e.a, scope));
+    case 'in': return membership(evaluate(e.a, scope), evaluate(e.b, scope));
     case 'attr': return getAttr(evaluate(e.obj, scope), e.name);
     case 'index': return index(evaluate(e.obj, scope), evaluate(e.key, scope));
     case 'slice': {

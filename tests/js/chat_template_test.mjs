@@ -36,10 +36,10 @@ function ggufChatTemplate(file) {
 const templates = {};
 for (const name of ['Qwen-Qwen2.5-7B-Instruct', 'Qwen-Qwen3-0.6B', 'Qwen3.5-4B', 'meta-llama-Llama-3.1-8B-Instruct',
   'meta-llama-Llama-3.2-3B-Instruct', 'meta-llama-Llama-3.3-70B-Instruct', 'HuggingFaceTB-SmolLM3-3B',
-  'microsoft-Phi-3.5-mini-instruct', 'LFM2.5-Instruct', 'google-gemma-2-2b-it']) {
+  'microsoft-Phi-3.5-mini-instruct', 'LFM2.5-Instruct', 'google-gemma-2-2b-it', 'google-gemma-4-31B-it']) {
   templates[name] = fs.readFileSync(path.join(llama, 'models/templates', `${name}.jinja`), 'utf8');
 }
-for (const v of ['qwen2', 'qwen35', 'phi-3']) {
+for (const v of ['qwen2', 'qwen35', 'phi-3', 'gemma-4']) {
   const t = ggufChatTemplate(path.join(llama, `models/ggml-vocab-${v}.gguf`));
   if (!t) throw new Error(`ggml-vocab-${v}.gguf has no chat template`);
   templates[`vocab:${v}`] = t;
