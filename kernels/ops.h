@@ -49,6 +49,7 @@ float dot_f32_blocks32(const float* a, const float* b, int64_t n);
 void silu_inplace(float* x, int64_t n);
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 void geglu(const float* gate, const float* up, float* out, int64_t n);
+void gelu(const float* x, float* y, int64_t n);
 void softmax(float* x, int64_t n);
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,

@@ -43,6 +43,7 @@ float dot_f32_blocks32(const float* a, const float* b, int64_t n) { return rill:
 void silu_inplace(float* x, int64_t n) { rill::silu_inplace(x, n); }
 void swiglu(const float* gate, const float* up, float* out, int64_t n) { rill::swiglu(gate, up, out, n); }
 void geglu(const float* gate, const float* up, float* out, int64_t n) { rill::geglu(gate, up, out, n); }
+void gelu(const float* x, float* y, int64_t n) { rill::gelu(x, y, n); }
 void softmax(float* x, int64_t n) { rill::softmax(x, n); }
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) { rill::rms_norm(x, w, y, n, eps); }
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,

@@ -1070,6 +1070,7 @@ void silu_inplace(float* x, int64_t n) {
 
 // A table lookup per element: no gather in SIMD128, and n_ff lookups are a negligible part of a token.
 void geglu(const float* gate, const float* up, float* out, int64_t n) { rill::geglu(gate, up, out, n); }
+void gelu(const float* x, float* y, int64_t n) { rill::gelu(x, y, n); }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
     const int64_t vec_end = n - n % kBlock;

@@ -4,9 +4,9 @@
 
 namespace rill {
 
-extern const ArchCard kLlama, kQwen2, kQwen3, kQwen35, kPhi3, kSmolLM3, kGemma3, kLfm2;
+extern const ArchCard kLlama, kQwen2, kQwen3, kQwen35, kPhi3, kSmolLM3, kGemma3, kGemma4, kLfm2;
 namespace {
-const ArchCard* const kCards[] = {&kLlama, &kQwen2, &kQwen3, &kQwen35, &kPhi3, &kSmolLM3, &kGemma3, &kLfm2};
+const ArchCard* const kCards[] = {&kLlama, &kQwen2, &kQwen3, &kQwen35, &kPhi3, &kSmolLM3, &kGemma3, &kGemma4, &kLfm2};
 }  // namespace
 
 const ArchCard* find_arch(std::string_view name) {

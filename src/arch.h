@@ -36,6 +36,7 @@ enum class Init {
     DtBias,  // N(0, 0.5)
     DecayA,  // -exp(U(-1.5, 0.5)): DeltaNet's A as stored
     RopeFactor,  // exp(U(0, 2)): LongRoPE's per-pair frequency divisors
+    Absent,  // not written: an optional tensor the architecture's files may lack
 };
 
 // One tensor of a block ("attn_q.weight" is bound as "blk.<il>.attn_q.weight") or of the model.
@@ -47,6 +48,7 @@ struct TensorSpec {
     bool required = true;
     Init init = Init::Linear;
     double gain = 1.0;
+    bool lookup = false;         // rows are read one by one (embeddings): kept in the file's layout
 };
 
 struct SynthKey { std::string name, value; };  // a value with ',' is an i32 array, with '.' or 'e' a float

@@ -58,7 +58,8 @@ Context::Context(std::shared_ptr<const Model> model, int n_ctx, ThreadPool* pool
     for (size_t il = 0; il < L + size_t(c.n_layer_mtp); ++il)
         need += il < L && c.recurrent[il]
                     ? double(c.conv_kernel() - 1) * c.conv_channels() + double(c.ssm_n_v_heads) * c.ssm_v_dim * c.ssm_k_dim
-                    : double(n_ctx) * c.n_head_kv * c.head_dim_k + double(n_ctx_padded_) * c.n_head_kv * c.head_dim_v;
+                    : c.kv_layer(int(il)) != int(il) ? 0.0  // reads an earlier layer's cache
+                                                       : double(n_ctx + n_ctx_padded_) * c.kv_heads(int(il)) * c.head_dim(int(il));
     need *= sizeof(float);
     const auto too_big = [&] {
         RILL_FAIL("a context of %d tokens needs %.0f MB for its caches, more than the memory left next to the model (wasm32: 4 GB in all); "
@@ -87,10 +88,11 @@ void Context::allocate_caches() {
         if (il < L && c.recurrent[il]) {
             conv_state_[il].assign(size_t(c.conv_kernel() - 1) * size_t(c.conv_channels()), 0.0f);
             ssm_state_[il].assign(size_t(c.ssm_n_v_heads) * size_t(c.ssm_v_dim) * size_t(c.ssm_k_dim), 0.0f);
-        } else {
-            k_cache_[il].assign(size_t(n_ctx) * size_t(c.n_head_kv) * size_t(c.head_dim_k), 0.0f);
+        } else if (c.kv_layer(int(il)) == int(il)) {
+            const size_t kv_row = size_t(c.kv_heads(int(il))) * size_t(c.head_dim(int(il)));
+            k_cache_[il].assign(size_t(n_ctx) * kv_row, 0.0f);
             // + 64: a packed sequence's rows are read from its first slot on, a block of 64 past n_ctx at most.
-            v_cache_[il].assign(size_t(n_ctx_padded_) * size_t(c.n_head_kv) * size_t(c.head_dim_v) + 64, 0.0f);
+            v_cache_[il].assign(size_t(n_ctx_padded_) * kv_row + 64, 0.0f);
         }
     }
 }
@@ -319,6 +321,7 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
         dequantize_row(emb.type, emb.data + uint64_t(tokens[size_t(t)]) * emb.row_bytes(), b.x.data() + t * E, E);
     if (c.embd_scale > 0)
         for (float& v : b.x) v *= c.embd_scale;
+    if (c.n_embd_per_layer) per_layer_inputs(tokens, b);
 
     const auto norm_rows = [&](const float* x, const Tensor& w, float* y, int rows) {
         for (int t = 0; t < rows; ++t) kern::rms_norm(x + t * E, w.f32(), y + t * E, E, c.rms_eps);
@@ -326,6 +329,9 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
     const auto ffn_part = [&](int il, Batch& bb) {
         norm_rows(bb.x.data(), layer(il).post_norm, bb.h.data(), bb.n);
         ffn_block(il, bb);
+        if (c.n_embd_per_layer) per_layer_block(il, bb);
+        if (const Tensor& s = layer(il).out_scale; s.present())
+            for (float& v : bb.x) v *= s.f32()[0];
     };
     n_hidden_ = 0;
     for (int il = 0; il < c.n_layer; ++il) {
@@ -343,13 +349,19 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
                 rest.n = n_rest;
                 rest.pos0 = b.pos0;
                 rest.x.assign(b.x.begin(), b.x.begin() + n_rest * E);
+                const size_t pe_row = size_t(c.n_layer) * size_t(c.n_embd_per_layer);
+                rest.pe.assign(b.pe.begin(), b.pe.begin() + long(size_t(n_rest) * pe_row));
                 rest.h.resize(rest.x.size());
                 ffn_part(il, rest);
                 hidden_.resize(size_t(n * E));
                 norm_rows(rest.x.data(), model_->output_norm(), hidden_.data(), n_rest);
                 n_hidden_ = n_rest;
             }
-            if (n_out && b.n > 1) std::copy(b.x.begin() + (b.n - 1) * E, b.x.begin() + b.n * E, b.x.begin());
+            if (n_out && b.n > 1) {
+                std::copy(b.x.begin() + (b.n - 1) * E, b.x.begin() + b.n * E, b.x.begin());
+                const size_t pe_row = size_t(c.n_layer) * size_t(c.n_embd_per_layer);
+                std::copy(b.pe.begin() + long(size_t(b.n - 1) * pe_row), b.pe.begin() + long(size_t(b.n) * pe_row), b.pe.begin());
+            }
             b.n = n_out;
             if (b.n == 0) break;
         }
@@ -372,9 +384,9 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
         n_hidden_ += b.n;
     }
     matmul(model_->output(), normed.data(), logits_.data(), b.n, "lm_head");
-    if (c.logit_softcap > 0)  // ggml: scale by 1/cap, tanh (a correctly rounded one here), scale by cap
+    if (c.logit_softcap > 0)  // ggml: scale by 1/cap, tanhf (glibc's), scale by cap
         for (size_t i = 0; i < size_t(b.n) * size_t(c.n_vocab); ++i)
-            logits_[i] = float(std::tanh(double(logits_[i] * (1.0f / c.logit_softcap)))) * c.logit_softcap;
+            logits_[i] = tanhf_libm(logits_[i] * (1.0f / c.logit_softcap)) * c.logit_softcap;
     profile_.ms["total"] += since_ms(t_eval);
 }
 
@@ -383,10 +395,14 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
 void Context::attention_block(int il, Batch& b) {
     const ModelConfig& c = model_->config();
     const LayerWeights& L = layer(il);
-    const int n = b.n, H = c.n_head, HKV = c.n_head_kv, D = c.head_dim_k;
+    const int n = b.n, H = c.n_head, HKV = c.kv_heads(il), D = c.head_dim(il), n_rot = c.rot_dims(il);
+    const int src = c.kv_layer(il);  // whose cache it reads: its own, or (Gemma 4) an earlier layer's
+    const bool own_kv = src == il;
     const int64_t E = c.n_embd, q_stride = int64_t(H) * D * (c.attn_output_gate ? 2 : 1), kv_stride = int64_t(HKV) * D;
     std::vector<float> q(static_cast<size_t>(n * q_stride)), k(static_cast<size_t>(n * kv_stride)), v(static_cast<size_t>(n * kv_stride));
-    if (L.wqkv.present()) {  // one fused projection: each token's row is [q | k | v]
+    if (!own_kv) {
+        matmul(L.wq, b.h.data(), q.data(), n);
+    } else if (L.wqkv.present()) {  // one fused projection: each token's row is [q | k | v]
         const int64_t rows = q_stride + 2 * kv_stride;
         std::vector<float> qkv(static_cast<size_t>(n * rows));
         matmul(L.wqkv, b.h.data(), qkv.data(), n);
@@ -399,14 +415,15 @@ void Context::attention_block(int il, Batch& b) {
     } else {
         matmul(L.wq, b.h.data(), q.data(), n);
         matmul(L.wk, b.h.data(), k.data(), n);
-        matmul(L.wv, b.h.data(), v.data(), n);
+        if (L.wv.present()) matmul(L.wv, b.h.data(), v.data(), n);
+        else v = k;  // Gemma 4 without attn_v: the values are the keys' projection (normed apart)
     }
     add_bias(L.bq, q.data(), n);
     add_bias(L.bk, k.data(), n);
     add_bias(L.bv, v.data(), n);
 
-    const float* freq_factors = model_->rope_factors(n_ctx_);
     const bool rotate = c.rope_layer[size_t(il)], swa = c.swa_layer[size_t(il)];
+    const float* freq_factors = swa && !c.rope_factors_swa ? nullptr : model_->rope_factors(n_ctx_);
     const float rope_base = swa ? c.rope_base_swa : c.rope_base, rope_scale = swa ? c.rope_freq_scale_swa : c.rope_freq_scale;
     const float scale = c.q_scale > 0 ? c.q_scale : 1.0f / std::sqrt(float(D));
     // With an output gate each head's q projection is [q (D) | gate (D)].
@@ -416,20 +433,22 @@ void Context::attention_block(int il, Batch& b) {
         for (int h = 0; h < H; ++h) {
             float* qh = &q[size_t(t * q_stride + h * q_head_stride)];
             if (L.q_norm.present()) kern::rms_norm(qh, L.q_norm.f32(), qh, D, c.rms_eps);
-            if (rotate) rope(qh, c.n_rot, pos, rope_base, c.rope_neox, freq_factors, c.rope_mscale, rope_scale);
+            if (rotate) rope(qh, n_rot, pos, rope_base, c.rope_neox, freq_factors, c.rope_mscale, rope_scale);
             if (c.q_prescaled)
                 for (int i = 0; i < D; ++i) qh[i] *= scale;
             if (mutation::on("rope-angle") && first_of_kind(c, il)) {  // pair 1's angle 0.01 rad off
-                const int a = c.rope_neox ? 1 : 2, bb = c.rope_neox ? 1 + c.n_rot / 2 : 3;
+                const int a = c.rope_neox ? 1 : 2, bb = c.rope_neox ? 1 + n_rot / 2 : 3;
                 const float x0 = qh[a], x1 = qh[bb], cs = std::cos(0.01f), sn = std::sin(0.01f);
                 qh[a] = x0 * cs - x1 * sn;
                 qh[bb] = x0 * sn + x1 * cs;
             }
         }
+        if (!own_kv) continue;
         for (int h = 0; h < HKV; ++h) {
             float* kh = &k[size_t(t * kv_stride + h * D)];
             if (L.k_norm.present()) kern::rms_norm(kh, L.k_norm.f32(), kh, D, c.rms_eps);
-            if (rotate) rope(kh, c.n_rot, pos, rope_base, c.rope_neox, freq_factors, c.rope_mscale, rope_scale);
+            if (rotate) rope(kh, n_rot, pos, rope_base, c.rope_neox, freq_factors, c.rope_mscale, rope_scale);
+            if (c.v_norm) kern::rms_norm(&v[size_t(t * kv_stride + h * D)], nullptr, &v[size_t(t * kv_stride + h * D)], D, c.rms_eps);
         }
         std::memcpy(&k_cache_[size_t(il)][size_t(slot) * size_t(kv_stride)], &k[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
         for (int64_t i = 0; i < kv_stride; ++i) v_cache_[size_t(il)][size_t(i) * size_t(n_ctx_padded_) + size_t(slot)] = v[size_t(t * kv_stride + i)];
@@ -450,8 +469,8 @@ void Context::attention_block(int il, Batch& b) {
             const int first = swa ? std::max(0, n_kv - c.swa_window) : 0;  // a sliding window: the last swa_window of them
             const int hkv = h / (H / HKV);
             float* out = &attn[size_t((t * H + h) * D)];
-            kern::attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(il)][size_t(start) * size_t(kv_stride) + size_t(hkv * D)],
-                                 &v_cache_[size_t(il)][size_t(hkv * D) * size_t(n_ctx_padded_) + size_t(start)], n_kv, D, kv_stride, n_ctx_padded_, score_scale,
+            kern::attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(src)][size_t(start) * size_t(kv_stride) + size_t(hkv * D)],
+                                 &v_cache_[size_t(src)][size_t(hkv * D) * size_t(n_ctx_padded_) + size_t(start)], n_kv, D, kv_stride, n_ctx_padded_, score_scale,
                                  n > 1 && !as_single_, scores.data(), out, first);
             if (c.attn_output_gate) {
                 const float* gate = &q[size_t(t * q_stride + h * q_head_stride + D)];
@@ -565,7 +584,7 @@ void Context::ffn_block(int il, Batch& b) {
     const ModelConfig& c = model_->config();
     const LayerWeights& L = layer(il);
     const int n = b.n;
-    const int64_t E = c.n_embd, F = c.n_ff;
+    const int64_t E = c.n_embd, F = c.ff(il);
     std::vector<float> gate(static_cast<size_t>(n * F)), down(static_cast<size_t>(n * E));
     if (c.ffn_fused_up) {
         std::vector<float> gu(static_cast<size_t>(n * 2 * F));
@@ -584,6 +603,47 @@ void Context::ffn_block(int il, Batch& b) {
     if (L.ffn_post_norm.present())
         for (int t = 0; t < n; ++t) kern::rms_norm(&down[size_t(t * E)], L.ffn_post_norm.f32(), &down[size_t(t * E)], E, c.rms_eps);
     for (size_t i = 0; i < down.size(); ++i) b.x[i] += down[i];
+}
+
+// Gemma 4's per-layer inputs, one row of n_embd_per_layer per token and layer:
+// (rms_norm(per_layer_model_proj(x) / sqrt(n_embd)) + per_layer_token_embd(token) * sqrt(n_pe)) / sqrt(2),
+// x being the scaled token embedding; each float step as llama.cpp's graph takes it.
+void Context::per_layer_inputs(const std::vector<TokenId>& tokens, Batch& b) {
+    const ModelConfig& c = model_->config();
+    const ModelTensors& m = model_->extra();
+    const int n = b.n, P = c.n_embd_per_layer;
+    const int64_t row = int64_t(c.n_layer) * P;
+    b.pe.resize(size_t(n) * size_t(row));
+    matmul(m.per_layer_model_proj, b.x.data(), b.pe.data(), n, "per-layer");
+    const float proj_scale = 1.0f / std::sqrt(float(c.n_embd)), tok_scale = std::sqrt(float(P)), input_scale = 1.0f / std::sqrt(2.0f);
+    std::vector<float> tok(static_cast<size_t>(row));
+    const Tensor& emb = m.per_layer_token_embd;
+    for (int t = 0; t < n; ++t) {
+        float* r = &b.pe[size_t(t) * size_t(row)];
+        for (int64_t i = 0; i < row; ++i) r[i] *= proj_scale;
+        for (int il = 0; il < c.n_layer; ++il) kern::rms_norm(r + il * P, m.per_layer_proj_norm.f32(), r + il * P, P, c.rms_eps);
+        dequantize_row(emb.type, emb.data + uint64_t(tokens[size_t(t)]) * emb.row_bytes(), tok.data(), row);
+        for (int64_t i = 0; i < row; ++i) r[i] = (r[i] + tok[size_t(i)] * tok_scale) * input_scale;
+    }
+}
+
+// Gemma 4's per-layer embedding block: x += rms_norm(proj(gelu(inp_gate(x)) * p[il])).
+void Context::per_layer_block(int il, Batch& b) {
+    const ModelConfig& c = model_->config();
+    const LayerWeights& L = layer(il);
+    const int n = b.n, P = c.n_embd_per_layer;
+    const int64_t E = c.n_embd, row = int64_t(c.n_layer) * P;
+    std::vector<float> g(static_cast<size_t>(n) * size_t(P)), y(static_cast<size_t>(n * E));
+    matmul(L.pe_gate, b.x.data(), g.data(), n);
+    for (int t = 0; t < n; ++t) {
+        float* gt = &g[size_t(t) * size_t(P)];
+        kern::gelu(gt, gt, P);
+        const float* p = &b.pe[size_t(t) * size_t(row) + size_t(il) * size_t(P)];
+        for (int i = 0; i < P; ++i) gt[i] *= p[i];
+    }
+    matmul(L.pe_proj, g.data(), y.data(), n);
+    for (int t = 0; t < n; ++t) kern::rms_norm(&y[size_t(t * E)], L.pe_post_norm.f32(), &y[size_t(t * E)], E, c.rms_eps);
+    for (size_t i = 0; i < y.size(); ++i) b.x[i] += y[i];
 }
 
 }  // namespace rill

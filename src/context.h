@@ -117,6 +117,7 @@ private:
         // Packed sequences (EvalOptions::sequences): per token, the cache slot where its sequence
         // starts, which is its position 0 and its first key. Empty: one sequence from slot 0.
         std::vector<int> seq_first;
+        std::vector<float> pe;  // Gemma 4's per-layer inputs: [token][layer][n_embd_per_layer]
         std::vector<float> x, h;  // residual stream, normalised input of the current block
     };
     void matmul(const Tensor& W, const float* x, float* y, int n_tokens, const char* what = "matmul");
@@ -127,6 +128,8 @@ private:
     void deltanet_block(int il, Batch& b);
     void shortconv_block(int il, Batch& b);
     void ffn_block(int il, Batch& b);
+    void per_layer_inputs(const std::vector<TokenId>& tokens, Batch& b);
+    void per_layer_block(int il, Batch& b);
 
     std::shared_ptr<const Model> model_;
     int n_ctx_;

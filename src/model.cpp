@@ -1,5 +1,6 @@
 #include "src/model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/ops.h"
@@ -45,7 +46,7 @@ struct Binder {
     }
     // Binds each spec into its slot; block tensors (prefix "blk.<il>.") by their full names.
     void bind_all(const std::vector<TensorSpec>& specs, const std::string& prefix) const {
-        for (const TensorSpec& s : specs) *s.slot = bind(prefix + s.name, s.shape, s.matrix, s.required);
+        for (const TensorSpec& s : specs) *s.slot = bind(prefix + s.name, s.shape, s.matrix, s.required, s.lookup);
     }
 };
 
@@ -74,7 +75,19 @@ ModelConfig Model::read_config(const gguf::File& file, const ArchCard** card_out
                   "fewer than block_count (%lld)", k.prefix.c_str(), (long long)nextn, (long long)block_count);
     c.n_layer = int(block_count - nextn);
     c.n_layer_mtp = int(nextn);
-    c.n_ff = int(k.positive("feed_forward_length"));
+    // feed_forward_length: one number, or one per block (Gemma 4's wider FFNs on some layers).
+    if (const gguf::Value* ff = k.find("feed_forward_length"); ff && ff->type == gguf::ValueType::ARRAY) {
+        if (ff->count != uint64_t(block_count))
+            RILL_FAIL("metadata key '%sfeed_forward_length' must hold one value per block (%lld)", k.prefix.c_str(), (long long)block_count);
+        for (int64_t il = 0; il < block_count; ++il) {
+            const int64_t v = ff->int_at(uint64_t(il));
+            if (v <= 0 || v > (1 << 24)) RILL_FAIL("%sfeed_forward_length[%lld] = %lld is out of range", k.prefix.c_str(), (long long)il, (long long)v);
+            c.n_ff_layer.push_back(int(v));
+            c.n_ff = std::max(c.n_ff, int(v));
+        }
+    } else {
+        c.n_ff = int(k.positive("feed_forward_length"));
+    }
     c.n_head = int(k.positive("attention.head_count"));
     // head_count_kv: one number, or one per layer (LFM2: 0 on its convolution layers; every other
     // layer must have the same count).
@@ -88,9 +101,10 @@ ModelConfig Model::read_config(const gguf::File& file, const ArchCard** card_out
             const int64_t v = kv->int_at(uint64_t(il));
             if (v < 0 || v > (1 << 24)) RILL_FAIL("%sattention.head_count_kv[%lld] = %lld is out of range", k.prefix.c_str(), (long long)il, (long long)v);
             c.n_head_kv_layer[size_t(il)] = int(v);
-            if (v && c.n_head_kv && v != c.n_head_kv)
-                RILL_FAIL("%sattention.head_count_kv differs between layers (%d and %lld): not supported", k.prefix.c_str(), c.n_head_kv, (long long)v);
-            if (v) c.n_head_kv = int(v);
+            if (v && c.n_head % v != 0)
+                RILL_FAIL("attention.head_count (%d) is not a multiple of %sattention.head_count_kv[%lld] (%lld)", c.n_head,
+                          k.prefix.c_str(), (long long)il, (long long)v);
+            c.n_head_kv = std::max(c.n_head_kv, int(v));  // the largest; kv_heads(il) is each layer's
         }
         if (c.n_head_kv == 0) RILL_FAIL("%sattention.head_count_kv is 0 on every layer", k.prefix.c_str());
     } else {

@@ -56,6 +56,21 @@ struct ModelConfig {
     bool ffn_gelu = false;          // Gemma: gelu(gate) * up (tanh form) instead of silu(gate) * up
     float logit_softcap = 0.0f;     // final_logit_softcapping: logits = cap tanh(logits / cap) (0: none)
     std::vector<int> n_head_kv_layer;  // attention.head_count_kv per block (LFM2: 0 on its convolution layers)
+    // Attention geometry per layer where it varies (Gemma 4: the sliding-window layers have their
+    // own head size and rotated dims; empty: head_dim_k and n_rot everywhere).
+    std::vector<int> head_dim_layer, n_rot_layer;
+    std::vector<int> n_ff_layer;    // feed_forward_length per block (Gemma 4's wider FFNs; empty: n_ff)
+    // Per layer, the layer whose KV cache it reads (Gemma 4's last layers share an earlier one's and
+    // compute no K or V of their own; empty: its own).
+    std::vector<int> kv_source;
+    bool v_norm = false;            // Gemma 4: V rms-normed per head (no weight); V = K where attn_v is absent
+    bool rope_factors_swa = true;   // Gemma 4: rope_freqs divide the global layers' frequencies only
+    int n_embd_per_layer = 0;       // Gemma 4 E2B/E4B: per-layer token embeddings of this width (0: none)
+    int kv_heads(int il) const { return size_t(il) < n_head_kv_layer.size() ? n_head_kv_layer[size_t(il)] : n_head_kv; }
+    int head_dim(int il) const { return size_t(il) < head_dim_layer.size() ? head_dim_layer[size_t(il)] : head_dim_k; }
+    int rot_dims(int il) const { return size_t(il) < n_rot_layer.size() ? n_rot_layer[size_t(il)] : n_rot; }
+    int ff(int il) const { return size_t(il) < n_ff_layer.size() ? n_ff_layer[size_t(il)] : n_ff; }
+    int kv_layer(int il) const { return size_t(il) < kv_source.size() ? kv_source[size_t(il)] : il; }
     // LFM2's short convolutions on its recurrent layers (0: the recurrent layers are DeltaNet's)
     int shortconv_kernel = 0;
     // Gated DeltaNet (Qwen 3.5)
@@ -69,6 +84,10 @@ struct ModelConfig {
 // Model tensors that only some architectures carry.
 struct ModelTensors {
     Tensor rope_long, rope_short;  // Phi-3's LongRoPE frequency divisors (rope_factors_long/short)
+    Tensor rope_freqs;             // Gemma 4's proportional rope (also Model::rope_freqs())
+    // Gemma 4's per-layer embeddings: rows of n_layer x n_embd_per_layer looked up per token, and
+    // the projection of the scaled token embedding to the same shape, rms-normed per layer.
+    Tensor per_layer_token_embd, per_layer_model_proj, per_layer_proj_norm;
 };
 
 struct LayerWeights {
@@ -82,6 +101,9 @@ struct LayerWeights {
     Tensor wqkv, wgate, conv1d, dt_bias, ssm_a, wbeta, walpha, ssm_norm, ssm_out;
     // SwiGLU feed-forward
     Tensor ffn_gate, ffn_up, ffn_down;
+    // Gemma 4: the per-layer embedding's gate [n_embd -> n_embd_per_layer], projection back and its
+    // norm; and a scalar on the layer's output.
+    Tensor pe_gate, pe_proj, pe_post_norm, out_scale;
 };
 
 // Qwen 3.5's multi-token-prediction block (GGUF block n_layer, `nextn_predict_layers` = 1): a
@@ -116,6 +138,7 @@ public:
     // LongRoPE's long factors beyond the original context, its short ones within it.
     const float* rope_factors(int n_ctx) const;
     const ArchCard& card() const { return *card_; }
+    const ModelTensors& extra() const { return extra_; }  // the tensors only some architectures carry
     const MtpWeights* mtp() const { return config_.n_layer_mtp ? &mtp_ : nullptr; }
     uint64_t weight_bytes() const;
     // Identifies the model a saved state belongs to: a hash of the metadata, the tensor directory

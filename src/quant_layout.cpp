@@ -53,13 +53,14 @@ TensorType quant_layout_type(const QuantLayout& L, const TensorRole& t) {
     const std::string& n = t.name;
     if (!ends_with(n, "weight") || n.find("_norm.weight") != std::string::npos || n.find("ssm_conv1d") != std::string::npos)
         return TensorType::F32;
+    if (n == "per_layer_model_proj.weight") return TensorType::F16;  // Gemma 4: llama.cpp leaves it unquantised
     const bool iq4 = L.name == "iq4_nl" || L.name == "iq4_xs";
     const int il = layer_of(n);
     TensorType type = L.base;
     if (n == "output.weight" || (t.tied && n == "token_embd.weight")) {
         // The head: Q6_K, or Q8_0 where the default is Q8_0 or the row does not fit its blocks.
         type = (t.ne0 % traits(L.base).block_size != 0 || L.base == TensorType::Q8_0) ? TensorType::Q8_0 : TensorType::Q6_K;
-    } else if (n == "token_embd.weight") {
+    } else if (n == "token_embd.weight" || n == "per_layer_token_embd.weight") {  // the same category in llama.cpp
         type = L.base;
     } else if (ends_with(n, ".attn_v.weight") || ends_with(n, ".attn_qkv.weight")) {
         // One counter over attn_v and attn_qkv, one of them per layer in the models Rill runs.

@@ -158,6 +158,7 @@ public:
             case Init::Conv: return each([](Rng& g) { return 0.5 * g.normal(); });
             case Init::DecayA: return each([](Rng& g) { return -std::exp(2.0 * g.uniform() - 1.5); });  // stored as -exp(A_log)
             case Init::RopeFactor: return each([](Rng& g) { return std::exp(2.0 * g.uniform()); });
+            case Init::Absent: return;
         }
     }
 
@@ -177,9 +178,10 @@ void synth_model(const SynthOptions& o) {
     for (const auto& [name, value] : o.set) {
         bool found = false;
         for (auto& k : keys)
-            if (k.name == name) {
-                k.value = value;
+            if (k.name == name) {  // a list for a list; a single value for a card's list (LFM2, Gemma 4) is one again
                 if (kind_of(value) == Kind::I32_ARRAY) k.kind = Kind::I32_ARRAY;
+                else if (k.kind == Kind::I32_ARRAY) k.kind = kind_of(value);
+                k.value = value;
                 found = true;
             }
         if (!found) keys.push_back({name, kind_of(value), value});  // a key without a default: its type from the value
@@ -261,7 +263,8 @@ void synth_model(const SynthOptions& o) {
     }
 
     // The card's tensors for these hyperparameters, read back as the loader reads them.
-    const ModelConfig c = Model::read_config(gguf::File::parse(gguf::bytes_from_vector(w.finish())));
+    ModelConfig c = Model::read_config(gguf::File::parse(gguf::bytes_from_vector(w.finish())));
+    c.n_vocab = int(n_vocab);
     const int64_t E = c.n_embd;
     Builder b(o, w, c.n_layer + c.n_layer_mtp, c.n_head / c.n_head_kv);
     b.head("token_embd.weight", E, n_vocab);

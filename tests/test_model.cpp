@@ -1,5 +1,6 @@
 // Model loading (errors name the problem) and context behaviour (batching, reset, limits),
 // on small synthetic models made with rill's own generator.
+#include <map>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -39,7 +40,7 @@ std::string rewrite(const std::string& src, const std::string& name, Edit edit) 
 }  // namespace
 
 TEST(Model, LoadsEveryArchitecture) {
-    for (const char* arch : {"llama", "qwen2", "qwen3", "qwen35", "phi3", "smollm3", "gemma3", "lfm2"}) {
+    for (const char* arch : {"llama", "qwen2", "qwen3", "qwen35", "phi3", "smollm3", "gemma3", "gemma4", "lfm2"}) {
         const auto m = Model::load_file(small_model(arch));
         EXPECT_EQ(m->config().arch, arch);
         EXPECT_EQ(m->config().n_embd, 64);
@@ -171,4 +172,28 @@ TEST(Context, BatchSplitAndResetGiveIdenticalLogits) {
         const float* last = all.logits(int(ids.size()) - 1);
         EXPECT_EQ(std::vector<float>(last, last + all.n_vocab()), last_logits(one)) << arch;
     }
+}
+
+// Gemma 4 variants Rill does not run are refused by name, before any tensor is read.
+TEST(Model, Gemma4RefusesWhatItDoesNotRun) {
+    const auto error_with = [](std::map<std::string, std::string> keys) -> std::string {
+        SynthOptions o;
+        o.arch = "gemma4";
+        o.vocab_path = vocab_dir() + "/ggml-vocab-gemma-4.gguf";
+        o.out_path = temp_path("gemma4_refused");
+        o.type = TensorType::Q8_0;
+        o.tied = true;
+        o.set = std::move(keys);
+        try {
+            synth_model(o);
+        } catch (const Error& e) {
+            return e.what();
+        }
+        return "(made)";
+    };
+    EXPECT_NE(error_with({{"expert_count", "4"}}).find("mixture-of-experts"), std::string::npos);
+    EXPECT_NE(error_with({{"attention.sliding_window_pattern", "1,1,0"}}).find("one flag per layer (7)"), std::string::npos);
+    // With 3 shared layers the first shared sliding layer would read a global layer's cache.
+    EXPECT_NE(error_with({{"attention.shared_kv_layers", "3"}}).find("of the other attention kind"), std::string::npos);
+    EXPECT_EQ(error_with({}), "(made)");
 }

@@ -23,7 +23,9 @@ inline std::string small_model(const std::string& arch) {
     const std::string path = temp_path(arch);
     SynthOptions o;
     o.arch = arch;
-    o.vocab_path = vocab_dir() + (arch == "llama" || arch == "phi3" ? "/ggml-vocab-llama-spm.gguf" : "/ggml-vocab-qwen35.gguf");
+    o.vocab_path = vocab_dir() + (arch == "llama" || arch == "phi3" ? "/ggml-vocab-llama-spm.gguf"
+                                  : arch == "gemma4"                 ? "/ggml-vocab-gemma-4.gguf"
+                                                                     : "/ggml-vocab-qwen35.gguf");
     o.out_path = path;
     o.seed = 3;
     o.type = TensorType::Q8_0;
@@ -31,6 +33,9 @@ inline std::string small_model(const std::string& arch) {
     o.set = {{"embedding_length", "64"}, {"feed_forward_length", "128"}, {"attention.head_count", "2"},
              {"attention.head_count_kv", "1"}, {"block_count", "4"}};
     if (arch == "lfm2") o.set["attention.head_count_kv"] = "0,1,0,1";  // convolution, attention, ...
+    if (arch == "gemma4")  // sliding, global, then two layers sharing their caches
+        o.set.insert({{"attention.sliding_window_pattern", "1,0,1,0"}, {"attention.shared_kv_layers", "2"},
+                      {"embedding_length_per_layer_input", "32"}});
     if (arch == "qwen35")
         o.set.insert({{"attention.key_length", "32"}, {"attention.value_length", "32"}, {"rope.dimension_count", "16"},
                       {"ssm.state_size", "32"}, {"ssm.group_count", "1"}, {"ssm.time_step_rank", "2"}, {"ssm.inner_size", "64"}});

@@ -62,7 +62,7 @@ const char* kUsage =
     "  embed     one JSON array of floats per text and line: the model's embedding of it (pooled as the\n"
     "            file's pooling_type says unless --pooling, L2-normalised unless --no-normalize), texts\n"
     "            packed into batches of up to B tokens (default 512); --lines reads one JSON string per line.\n"
-    "  synth     ARCH is qwen35, llama, qwen2, qwen3, phi3 or smollm3; --set takes GGUF keys without the arch prefix;\n"
+    "  synth     ARCH is qwen35, llama, qwen2, qwen3, phi3, smollm3, gemma3, gemma4 or lfm2; --set takes GGUF keys without the arch prefix;\n"
     "            --type is the default type of weight matrices (f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_K q5_K q6_K iq4_nl iq4_xs),\n"
     "            --layout L instead gives each tensor the type llama.cpp's quantiser picks for file type L\n"
     "            (q8_0 q4_0 q4_k_s q4_k_m iq4_nl iq4_xs: per layer and role, as in the files people download);\n"

@@ -94,6 +94,10 @@ const ARCHS = {
   // Gemma 3: 5 sliding-window layers (window 256, which the long prompt passes) and a global one.
   // Its own 262k SPM vocabulary is not among the test vocabularies: Llama 2's SPM one stands in.
   gemma3: { vocab: 'llama-spm', extra: ['--tied'] },
+  // Gemma 4 (E2B-like): 7 layers, sliding (window 256) and global ones with their own head sizes and
+  // KV head counts, the last 2 reading earlier layers' caches with wider FFNs, per-layer embeddings,
+  // attn_v absent on the global layers (v = k), proportional rope, soft-capped logits. Its own vocabulary.
+  gemma4: { vocab: 'gemma-4', extra: ['--tied'] },
   // LFM2: convolution, convolution, attention, x2. Its own 65k BPE vocabulary (pre-tokenizer 'lfm2',
   // llama.cpp's Llama 3 rules) is not among the test vocabularies: Llama 3's stands in.
   lfm2: { vocab: 'llama-bpe', extra: ['--tied'] },
@@ -104,7 +108,7 @@ const ARCHS = {
 const everything = args.includes('--all') || process.env.RILL_HEAVY === '1';
 const DEFAULT_LAYOUTS = { qwen35: Object.keys(LAYOUTS), llama: ['f32', 'q4_k_m', 'iq4_xs'], qwen2: ['f16', 'real'], qwen3: ['q8_0', 'q4_0'],
                           phi3: ['q8_0', 'q4_k_m'], smollm3: ['f16', 'q4_k_m'],
-                          gemma3: ['q8_0', 'q4_k_m'], lfm2: ['q8_0', 'q4_k_m'] };
+                          gemma3: ['q8_0', 'q4_k_m'], gemma4: ['q8_0', 'q4_k_m'], lfm2: ['q8_0', 'q4_k_m'] };
 const configs = [];
 for (const [arch, a] of Object.entries(ARCHS)) {
   for (const [layout, l] of Object.entries(LAYOUTS)) {
