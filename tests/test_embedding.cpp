@@ -15,10 +15,10 @@ namespace {
 
 std::vector<std::vector<TokenId>> texts_of(const Model& m, std::initializer_list<int> lengths) {
     std::vector<std::vector<TokenId>> texts;
-    int seed = 7;
+    uint32_t seed = 7;
     for (int n : lengths) {
         std::vector<TokenId> t;
-        for (int i = 0; i < n; ++i) t.push_back(TokenId((seed = seed * 1103515245 + 12345) & 0x7fffffff) % m.config().n_vocab);
+        for (int i = 0; i < n; ++i) t.push_back(TokenId(((seed = seed * 1103515245u + 12345u) >> 1) % uint32_t(m.config().n_vocab)));
         texts.push_back(t);
     }
     return texts;
