@@ -33,6 +33,12 @@ const LFM2_1_2B = ['--arch', 'lfm2', '--vocab', `${vocabDir}/ggml-vocab-llama-sp
   '--set', 'embedding_length=2048', '--set', 'block_count=16', '--set', 'feed_forward_length=8192',
   '--set', 'attention.head_count=32', '--set', 'attention.head_count_kv=0,0,8,0,0,8,0,0,8,0,8,0,8,0,8,0',
   '--set', 'shortconv.l_cache=3', '--set', 'rope.freq_base=1000000', '--set', 'context_length=128000'];
+// Qwen3-Embedding-0.6B's shape (a qwen3 file with last-token pooling), in Q8_0 as it is published.
+const QWEN3_EMBED_06B = ['--arch', 'qwen3', '--vocab', `${vocabDir}/ggml-vocab-qwen2.gguf`, '--tied',
+  '--set', 'embedding_length=1024', '--set', 'block_count=28', '--set', 'feed_forward_length=3072',
+  '--set', 'attention.head_count=16', '--set', 'attention.head_count_kv=8', '--set', 'attention.key_length=128',
+  '--set', 'attention.value_length=128', '--set', 'rope.freq_base=1000000', '--set', 'pooling_type=3',
+  '--set', 'context_length=32768'];
 const QWEN35_08B_Q4_0 = [...QWEN35_08B, '--type', 'q4_0', '--tensor-type', 'token_embd=q6_K', '--tensor-type', 'ssm_out=q5_K'];
 export const MODELS = {
   // Qwen3.5-0.8B's shape and the public Q4_0 file's layout (token_embd Q6_K, ssm_out Q5_K).
@@ -50,6 +56,8 @@ export const MODELS = {
   // Gemma-3-1B and LFM2-1.2B in the Q4_K_M layout (llama.cpp's fallbacks where rows are not whole K blocks).
   'gemma3-1b-q4_k_m': [...GEMMA3_1B, '--layout', 'q4_k_m'],
   'lfm2-1.2b-q4_k_m': [...LFM2_1_2B, '--layout', 'q4_k_m'],
+  // An embedding model (bench/embed.mjs).
+  'qwen3-embedding-0.6b-q8_0': [...QWEN3_EMBED_06B, '--type', 'q8_0'],
 };
 
 export const modelPath = (m) => path.join(modelDir, `${m}.gguf`);
