@@ -333,6 +333,7 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
         if (const Tensor& s = layer(il).out_scale; s.present())
             for (float& v : bb.x) v *= s.f32()[0];
     };
+    const size_t pe_row = size_t(c.n_layer) * size_t(c.n_embd_per_layer);  // per-layer inputs per token (Gemma 4)
     n_hidden_ = 0;
     for (int il = 0; il < c.n_layer; ++il) {
         norm_rows(b.x.data(), layer(il).attn_norm, b.h.data(), b.n);
@@ -349,7 +350,6 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
                 rest.n = n_rest;
                 rest.pos0 = b.pos0;
                 rest.x.assign(b.x.begin(), b.x.begin() + n_rest * E);
-                const size_t pe_row = size_t(c.n_layer) * size_t(c.n_embd_per_layer);
                 rest.pe.assign(b.pe.begin(), b.pe.begin() + long(size_t(n_rest) * pe_row));
                 rest.h.resize(rest.x.size());
                 ffn_part(il, rest);
@@ -359,7 +359,6 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
             }
             if (n_out && b.n > 1) {
                 std::copy(b.x.begin() + (b.n - 1) * E, b.x.begin() + b.n * E, b.x.begin());
-                const size_t pe_row = size_t(c.n_layer) * size_t(c.n_embd_per_layer);
                 std::copy(b.pe.begin() + long(size_t(b.n - 1) * pe_row), b.pe.begin() + long(size_t(b.n) * pe_row), b.pe.begin());
             }
             b.n = n_out;
@@ -399,7 +398,8 @@ void Context::attention_block(int il, Batch& b) {
     const int src = c.kv_layer(il);  // whose cache it reads: its own, or (Gemma 4) an earlier layer's
     const bool own_kv = src == il;
     const int64_t E = c.n_embd, q_stride = int64_t(H) * D * (c.attn_output_gate ? 2 : 1), kv_stride = int64_t(HKV) * D;
-    std::vector<float> q(static_cast<size_t>(n * q_stride)), k(static_cast<size_t>(n * kv_stride)), v(static_cast<size_t>(n * kv_stride));
+    const size_t kv_values = own_kv ? size_t(n * kv_stride) : 0;  // a layer reading another's cache has no k or v
+    std::vector<float> q(static_cast<size_t>(n * q_stride)), k(kv_values), v(kv_values);
     if (!own_kv) {
         matmul(L.wq, b.h.data(), q.data(), n);
     } else if (L.wqkv.present()) {  // one fused projection: each token's row is [q | k | v]
