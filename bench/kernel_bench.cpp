@@ -54,7 +54,7 @@ void run_case(const Case& c, int64_t n_tokens, ThreadPool* pool) {
     std::normal_distribution<float> g(0.0f, 1.0f);
     for (auto& v : X) v = g(rng);
     double best = 1e30;
-    for (int pass = 0; pass < 4; ++pass) {
+    for (int pass = 0; pass < 12; ++pass) {
         const double t0 = seconds_now();
         for (int m = 0; m < mats; ++m)
             kern::matmul(c.type, W.data() + mat_bytes * uint64_t(m), rows, cols, X.data(), Y.data(), n_tokens, c.order, pool, c.layout);

@@ -115,8 +115,8 @@ struct Acts {
     std::vector<uint8_t> q;      // quantised rows (Q8_0 / Q8_1 / Q8_K), row_bytes apart
     uint64_t q_stride = 0;
     std::vector<float> f;        // float rows (F32 copies, or F16/BF16 rounded and widened)
-    std::vector<float> d;        // Q8_0: each block's scale as float
-    std::vector<int32_t> sum4;   // Q8_0: 8 x the sum of each 4 consecutive values (Q4_0's offset, lane order)
+    std::vector<float> d;        // Q8_0 / Q8_1: each block's scale as float
+    std::vector<int32_t> lane_offset;  // Q8_0: -offset x the sum of each 4 consecutive values (Q4_0: 8, Q5_0: 16), lane order
     std::vector<int32_t> neg_bsum;  // Q8_0: -8 x each block's sum (Q4_0's offset, row order)
 };
 
@@ -133,9 +133,9 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
     } else {
         a.q_stride = row_bytes(a.type, uint64_t(cols));
         a.q.resize(size_t(a.q_stride * uint64_t(n_tokens)));
+        if (a.type == TensorType::Q8_0 || a.type == TensorType::Q8_1) a.d.resize(size_t(n_tokens * nb));
         if (a.type == TensorType::Q8_0) {
-            a.d.resize(size_t(n_tokens * nb));
-            a.sum4.resize(size_t(n_tokens * nb * 8));
+            a.lane_offset.resize(size_t(n_tokens * nb * 8));
             a.neg_bsum.resize(size_t(n_tokens * nb));
         }
     }
@@ -148,6 +148,10 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
                 continue;
             }
             std::memcpy(a.q.data() + uint64_t(t) * a.q_stride, tmp.data(), tmp.size());
+            if (a.type == TensorType::Q8_1) {
+                const auto* y = reinterpret_cast<const block_q8_1*>(tmp.data());
+                for (int64_t b = 0; b < nb; ++b) a.d[size_t(t * nb + b)] = fp16_to_f32(y[b].d);
+            }
             if (a.type != TensorType::Q8_0) continue;
             const auto* y = reinterpret_cast<const block_q8_0*>(tmp.data());
             for (int64_t b = 0; b < nb; ++b) {
@@ -156,7 +160,7 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
                 for (int l = 0; l < 8; ++l) {
                     int32_t s = 0;
                     for (int k = 0; k < 4; ++k) s += y[b].qs[4 * l + k];
-                    a.sum4[size_t((t * nb + b) * 8 + l)] = 8 * s;
+                    a.lane_offset[size_t((t * nb + b) * 8 + l)] = (w == TensorType::Q5_0 ? -16 : -8) * s;
                     total += s;
                 }
                 a.neg_bsum[size_t(t * nb + b)] = -8 * total;
@@ -185,6 +189,55 @@ struct RowJob {
 template <typename Block>
 const Block* qrow(const Acts& a, int64_t t) { return reinterpret_cast<const Block*>(a.q.data() + uint64_t(t) * a.q_stride); }
 
+// IQ4 codebook values of nibbles as |value| (0..127: the unsigned operand of the byte dots)
+// and a mask of the negative ones (see with_sign).
+const v128 kIQ4Abs = wasm_i8x16_make(127, 104, 83, 65, 49, 35, 22, 10, 1, 13, 25, 38, 53, 69, 89, 113);
+const v128 kIQ4Neg = wasm_i8x16_make(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0);
+
+// The vector constants of the row kernels, made once per call of rows() and passed down:
+// inside a loop V8 would build each v128.const again at every use (see opaque()).
+struct Consts {
+    v128 zero = opaque(wasm_i32x4_splat(0));
+    v128 ones16 = opaque(wasm_i16x8_splat(1));
+    v128 low_nibbles = opaque(kLowNibbles);
+    v128 bits45 = opaque(wasm_i8x16_splat(0x30));    // bits 4 and 5 of each byte
+    v128 fifth = opaque(wasm_i8x16_splat(0x10));     // a fifth bit in place
+    v128 iq4_abs = opaque(kIQ4Abs), iq4_neg = opaque(kIQ4Neg);
+    // Q5_0 / Q5_1: byte e of a vector holds bit e % 8 (bit) of qh byte e / 8 (qh_byte_lo: elements
+    // 0..15, qh_byte_hi: 16..31) once the block's 4 qh bytes are broadcast.
+    v128 bit = opaque(wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
+    v128 qh_byte_lo = opaque(wasm_i8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+    v128 qh_byte_hi = opaque(wasm_i8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    // half4_to_f32x4's masks and scale
+    v128 sign32 = opaque(wasm_i32x4_splat(INT32_MIN)), half_mag = opaque(wasm_i32x4_splat(0x7fff0000));
+    v128 half_scale = opaque(wasm_f32x4_splat(0x1p112f)), half_special = opaque(wasm_i32x4_splat(0x70000000));
+    v128 half_inf = opaque(wasm_i32x4_splat(0x0f800000));
+    // IQ4_XS scales (iq4_xs_scales)
+    v128 xs_low_mul = opaque(wasm_i16x8_make(16, 1, 16, 1, 16, 1, 16, 1)), xs_high_mul = opaque(wasm_i16x8_make(16384, 4096, 1024, 256, 64, 16, 4, 1));
+    v128 low_nibbles16 = opaque(wasm_i16x8_splat(0x0f)), bits45_16 = opaque(wasm_i16x8_splat(0x30)), thirty_two16 = opaque(wasm_i16x8_splat(32));
+};
+
+// i16 lane L of v in every lane.
+template <int L>
+inline v128 lane16(v128 v) { return wasm_i16x8_shuffle(v, v, L, L, L, L, L, L, L, L); }
+
+// Rows [r0, r1) one at a time, the tokens in groups of up to 4: tokens(T, r, t0) computes row r
+// for tokens t0 .. t0 + T - 1 (T an integral constant), unpacking each block once for all of them.
+template <typename Tokens>
+void each_row_token_groups(const RowJob& j, int64_t r0, int64_t r1, Tokens tokens) {
+    const int64_t n = j.a->n_tokens;
+    for (int64_t r = r0; r < r1; ++r) {
+        int64_t t = 0;
+        for (; t + 4 <= n; t += 4) tokens(std::integral_constant<int, 4>(), r, t);
+        switch (n - t) {
+            case 3: tokens(std::integral_constant<int, 3>(), r, t); break;
+            case 2: tokens(std::integral_constant<int, 2>(), r, t); break;
+            case 1: tokens(std::integral_constant<int, 1>(), r, t); break;
+            default: break;
+        }
+    }
+}
+
 // Rows [r0, r1) for every token with a one-row kernel: Y[t][r] = dot(row r, t).
 template <typename Block, typename Dot>
 void each_row(const RowJob& j, int64_t r0, int64_t r1, Dot dot) {
@@ -211,13 +264,15 @@ void each_four_rows(const RowJob& j, int64_t r0, int64_t r1, Dot4 dot4) {
 
 // Q4_0 x Q8_0, lane order: lane l of a block = 4-element sums (unsigned nibbles, offset 8
 // taken off through the activation sums), an FMA per block, the 8-lane tree.
-float dot_q4_0_lanes(const block_q4_0* x, const block_q8_0* y, const float* yd, const int32_t* sum4, int64_t nb) {
+template <class Dot>
+float dot_q4_0_lanes(const Dot& dot, const Consts& k, const block_q4_0* x, const block_q8_0* y, const float* yd, const int32_t* offset,
+                     int64_t nb) {
     const float* h = half_table();  // block scales, looked up
     v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
     for (int64_t b = 0; b < nb; ++b) {
         const v128 q = load(x[b].qs);
-        const v128 lo = dot4_s8_u7(load(y[b].qs), wasm_v128_and(q, kLowNibbles), wasm_i32x4_neg(load(sum4 + 8 * b)));
-        const v128 hi = dot4_s8_u7(load(y[b].qs + 16), wasm_u8x16_shr(q, 4), wasm_i32x4_neg(load(sum4 + 8 * b + 4)));
+        const v128 lo = dot(load(y[b].qs), wasm_v128_and(q, k.low_nibbles), load(offset + 8 * b));
+        const v128 hi = dot(load(y[b].qs + 16), wasm_v128_and(wasm_u16x8_shr(q, 4), k.low_nibbles), load(offset + 8 * b + 4));
         const v128 d = wasm_f32x4_splat(h[x[b].d] * yd[b]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
@@ -225,30 +280,25 @@ float dot_q4_0_lanes(const block_q4_0* x, const block_q8_0* y, const float* yd, 
     return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo));
 }
 
-// IQ4 codebook values of nibbles as |value| (0..127: the unsigned operand of the byte dots)
-// and a mask of the negative ones (see with_sign).
-const v128 kIQ4Abs = wasm_i8x16_make(127, 104, 83, 65, 49, 35, 22, 10, 1, 13, 25, 38, 53, 69, 89, 113);
-const v128 kIQ4Neg = wasm_i8x16_make(-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0);
-
 // Q4_0 or IQ4_NL x Q8_0, row order (llama.cpp's repacked kernel), four rows of the plain layout at
 // once: lane k of the accumulator is row k, one FMA per block of its exact integer dot (Q4_0's offset
 // through -8 x the activations' sum; IQ4_NL's values looked up, their signs moved onto the activations).
-template <typename Block>
-v128 dot_4bit_rows4(const Block* const x[4], const block_q8_0* y, const float* yd, const int32_t* neg_bsum, int64_t nb) {
+template <typename Block, class Dot>
+v128 dot_4bit_rows4(const Dot& dot, const Consts& c, const Block* const x[4], const block_q8_0* y, const float* yd,
+                    const int32_t* neg_bsum, int64_t nb) {
     constexpr bool kIQ4 = std::is_same_v<Block, block_iq4_nl>;
     const float* h = half_table();  // block scales, looked up
     v128 acc = wasm_f32x4_splat(0);
-    const v128 zero = wasm_i32x4_splat(0);
     for (int64_t b = 0; b < nb; ++b) {
         const v128 a_lo = load(y[b].qs), a_hi = load(y[b].qs + 16);
         v128 s[4];
         for (int k = 0; k < 4; ++k) {
-            const v128 q = load(x[k][b].qs), nlo = wasm_v128_and(q, kLowNibbles), nhi = wasm_u8x16_shr(q, 4);
+            const v128 q = load(x[k][b].qs), nlo = wasm_v128_and(q, c.low_nibbles), nhi = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
             if constexpr (kIQ4)
-                s[k] = dot_s8_u7_total(with_sign(a_hi, lookup16(kIQ4Neg, nhi)), lookup16(kIQ4Abs, nhi),
-                                       dot_s8_u7_total(with_sign(a_lo, lookup16(kIQ4Neg, nlo)), lookup16(kIQ4Abs, nlo), zero));
+                s[k] = dot(with_sign(a_hi, lookup16(c.iq4_neg, nhi)), lookup16(c.iq4_abs, nhi),
+                           dot(with_sign(a_lo, lookup16(c.iq4_neg, nlo)), lookup16(c.iq4_abs, nlo), c.zero));
             else
-                s[k] = dot_s8_u7_total(a_hi, nhi, dot_s8_u7_total(a_lo, nlo, zero));
+                s[k] = dot(a_hi, nhi, dot(a_lo, nlo, c.zero));
         }
         v128 isum = hsum4_i32(s[0], s[1], s[2], s[3]);
         if constexpr (!kIQ4) isum = wasm_i32x4_add(isum, wasm_i32x4_splat(neg_bsum[b]));
@@ -293,13 +343,13 @@ void repack_q4_0_rows4(uint8_t* W, int64_t rows, int64_t cols) {
 // Four fp16 values (8 bytes) as floats, exactly for every half: the magnitude bits moved into
 // float position read as value x 2^-112 (normals and subnormals alike), scaled back by a
 // multiply; inf and nan keep their mantissa under an all-ones exponent.
-inline v128 half4_to_f32x4(const void* p) {
-    const v128 x = wasm_i16x8_shuffle(wasm_i32x4_splat(0), wasm_v128_load64_zero(p), 0, 8, 1, 9, 2, 10, 3, 11);  // h << 16
-    const v128 sign = wasm_v128_and(x, wasm_i32x4_splat(INT32_MIN));
-    const v128 mag = wasm_u32x4_shr(wasm_v128_and(x, wasm_i32x4_splat(0x7fff0000)), 3);
-    const v128 finite = wasm_f32x4_mul(mag, wasm_f32x4_splat(0x1p112f));
-    const v128 special = wasm_v128_or(mag, wasm_i32x4_splat(0x70000000));
-    return wasm_v128_or(wasm_v128_bitselect(special, finite, wasm_u32x4_ge(mag, wasm_i32x4_splat(0x0f800000))), sign);
+inline v128 half4_to_f32x4(const Consts& c, const void* p) {
+    const v128 x = wasm_i16x8_shuffle(c.zero, wasm_v128_load64_zero(p), 0, 8, 1, 9, 2, 10, 3, 11);  // h << 16
+    const v128 sign = wasm_v128_and(x, c.sign32);
+    const v128 mag = wasm_u32x4_shr(wasm_v128_and(x, c.half_mag), 3);
+    const v128 finite = wasm_f32x4_mul(mag, c.half_scale);
+    const v128 special = wasm_v128_or(mag, c.half_special);
+    return wasm_v128_or(wasm_v128_bitselect(special, finite, wasm_u32x4_ge(mag, c.half_inf)), sign);
 }
 
 
@@ -319,26 +369,25 @@ void rows4_tiles(const RowJob& j, int64_t r0, int64_t r1, Tile tile) {
 // Q4_0's integer sum starts at the block's offset (-8 x its activation sum); IQ4_NL's values
 // are looked up, their signs moved onto the activations. Then one FMA per block.
 template <bool kIQ4, typename GroupDot>
-void rows_4bit_rows4(const RowJob& j, int64_t r0, int64_t r1) {
+void rows_4bit_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
     const Acts& a = *j.a;
     const int64_t nb = j.cols / QK4_0;
-    const v128 zero = wasm_i32x4_splat(0);
     rows4_tiles(j, r0, r1, [&](const uint8_t* group, float* out, int64_t t0, int64_t nt) {
         v128 acc[kRows4Tile];
-        for (int64_t t = 0; t < nt; ++t) acc[t] = zero;
+        for (int64_t t = 0; t < nt; ++t) acc[t] = c.zero;
         for (int64_t b = 0; b < nb; ++b) {
             const uint8_t* blk = group + uint64_t(b) * kRows4Block;
-            const v128 d = half4_to_f32x4(blk);
+            const v128 d = half4_to_f32x4(c, blk);
             v128 lo[4], hi[4], lo_neg[4], hi_neg[4];
             for (int i = 0; i < 4; ++i) {
                 const v128 q = load(blk + 8 + 16 * i);
-                lo[i] = wasm_v128_and(q, kLowNibbles);
-                hi[i] = wasm_v128_and(wasm_u16x8_shr(q, 4), kLowNibbles);
+                lo[i] = wasm_v128_and(q, c.low_nibbles);
+                hi[i] = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
                 if constexpr (kIQ4) {
-                    lo_neg[i] = lookup16(kIQ4Neg, lo[i]);
-                    hi_neg[i] = lookup16(kIQ4Neg, hi[i]);
-                    lo[i] = lookup16(kIQ4Abs, lo[i]);
-                    hi[i] = lookup16(kIQ4Abs, hi[i]);
+                    lo_neg[i] = lookup16(c.iq4_neg, lo[i]);
+                    hi_neg[i] = lookup16(c.iq4_neg, hi[i]);
+                    lo[i] = lookup16(c.iq4_abs, lo[i]);
+                    hi[i] = lookup16(c.iq4_abs, hi[i]);
                 }
             }
             for (int64_t t = 0; t < nt; ++t) {
@@ -352,7 +401,7 @@ void rows_4bit_rows4(const RowJob& j, int64_t r0, int64_t r1) {
                         ys_lo[i] = with_sign(ys_lo[i], lo_neg[i]);
                         ys_hi[i] = with_sign(ys_hi[i], hi_neg[i]);
                     }
-                GroupDot s;
+                GroupDot s(c.zero, c.ones16);
                 for (int i = 0; i < 4; ++i) {
                     s.add(ys_lo[i], lo[i]);
                     s.add(ys_hi[i], hi[i]);
@@ -368,14 +417,14 @@ void rows_4bit_rows4(const RowJob& j, int64_t r0, int64_t r1) {
 
 // IQ4_NL x Q8_0, lane order: 8 lanes of 4-element sums, even and odd blocks in two
 // accumulators, added lane by lane, the tree; an odd last block with one madd.
-float dot_iq4_nl_lanes(const block_iq4_nl* x, const block_q8_0* y, const float* yd, int64_t nb) {
+template <class Dot>
+float dot_iq4_nl_lanes(const Dot& dot, const Consts& c, const block_iq4_nl* x, const block_q8_0* y, const float* yd, int64_t nb) {
     const float* h = half_table();  // block scales, looked up
     v128 acc[2][2] = {{wasm_f32x4_splat(0), wasm_f32x4_splat(0)}, {wasm_f32x4_splat(0), wasm_f32x4_splat(0)}};
-    const v128 zero = wasm_i32x4_splat(0);
     const auto block = [&](int64_t b, v128& lo, v128& hi) {
-        const v128 q = load(x[b].qs), nlo = wasm_v128_and(q, kLowNibbles), nhi = wasm_u8x16_shr(q, 4);
-        lo = dot4_s8_u7(with_sign(load(y[b].qs), lookup16(kIQ4Neg, nlo)), lookup16(kIQ4Abs, nlo), zero);
-        hi = dot4_s8_u7(with_sign(load(y[b].qs + 16), lookup16(kIQ4Neg, nhi)), lookup16(kIQ4Abs, nhi), zero);
+        const v128 q = load(x[b].qs), nlo = wasm_v128_and(q, c.low_nibbles), nhi = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
+        lo = dot(with_sign(load(y[b].qs), lookup16(c.iq4_neg, nlo)), lookup16(c.iq4_abs, nlo), c.zero);
+        hi = dot(with_sign(load(y[b].qs + 16), lookup16(c.iq4_neg, nhi)), lookup16(c.iq4_abs, nhi), c.zero);
     };
     int64_t b = 0;
     for (; b + 1 < nb; b += 2)
@@ -399,46 +448,79 @@ float dot_iq4_nl_lanes(const block_iq4_nl* x, const block_q8_0* y, const float* 
 }
 
 // Q4_0 or IQ4_NL rows of the plain layout, in the matrix's sum order.
-template <typename Block>
-void rows_4bit(const RowJob& j, int64_t r0, int64_t r1) {
+template <typename Block, class Dot>
+void rows_4bit(const RowJob& j, const Dot& dot, const Consts& c, int64_t r0, int64_t r1) {
     const Acts& a = *j.a;
     const int64_t nb = j.cols / QK4_0;
     if (j.order == SumOrder::Lanes)
         return each_row<Block>(j, r0, r1, [&](const Block* x, int64_t t) {
             if constexpr (std::is_same_v<Block, block_iq4_nl>)
-                return dot_iq4_nl_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], nb);
+                return dot_iq4_nl_lanes(dot, c, x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], nb);
             else
-                return dot_q4_0_lanes(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.sum4[size_t(t * nb * 8)], nb);
+                return dot_q4_0_lanes(dot, c, x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.lane_offset[size_t(t * nb * 8)], nb);
         });
     each_four_rows<Block>(j, r0, r1, [&](const Block* const* x, int64_t t) {
-        return dot_4bit_rows4(x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.neg_bsum[size_t(t * nb)], nb);
+        return dot_4bit_rows4(dot, c, x, qrow<block_q8_0>(a, t), &a.d[size_t(t * nb)], &a.neg_bsum[size_t(t * nb)], nb);
     });
 }
 
-// IQ4_XS x Q8_K: 8 integer lanes (each group's 4-element sums times its signed scale), an FMA
-// per block, the tree.
-float dot_iq4_xs(const block_iq4_xs* x, const block_q8_K* y, int64_t nb) {
-    const float* h = half_table();  // block scales, looked up
-    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
-    for (int64_t i = 0; i < nb; ++i) {
-        v128 lane_lo = wasm_i32x4_splat(0), lane_hi = lane_lo;
-        for (int g = 0; g < 8; ++g) {
-            const v128 q = load(x[i].qs + 16 * g), nlo = wasm_v128_and(q, kLowNibbles), nhi = wasm_u8x16_shr(q, 4);
-            const v128 ls = wasm_i16x8_splat(int16_t(iq4_xs_scale(x[i], g)));
-            const int8_t* a = y[i].qs + 32 * g;
-            lane_lo = dot4_scaled_s8_u7(with_sign(load(a), lookup16(kIQ4Neg, nlo)), lookup16(kIQ4Abs, nlo), ls, lane_lo);
-            lane_hi = dot4_scaled_s8_u7(with_sign(load(a + 16), lookup16(kIQ4Neg, nhi)), lookup16(kIQ4Abs, nhi), ls, lane_hi);
-        }
-        const v128 d = wasm_f32x4_splat(h[x[i].d] * y[i].d);
-        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lane_lo), acc_lo);
-        acc_hi = madd(d, wasm_f32x4_convert_i32x4(lane_hi), acc_hi);
-    }
-    return tree8(acc_lo, acc_hi);
+// The 8 signed group scales of an IQ4_XS block in i16 lanes (iq4_xs_scale): lane g takes byte
+// g / 2 of scales_l, multiplied by 16 or 1 so that a shift by 4 leaves nibble g % 2 in the low
+// bits, and bits 2g, 2g + 1 of scales_h, multiplied by 2^(14 - 2g) to bits 14, 15, then shifted to 4, 5.
+inline v128 iq4_xs_scales(const Consts& c, const block_iq4_xs& x) {
+    const v128 l = wasm_i8x16_shuffle(wasm_v128_load32_zero(x.scales_l), c.zero, 0, 16, 0, 16, 1, 16, 1, 16, 2, 16, 2, 16, 3, 16, 3, 16);
+    const v128 low = wasm_v128_and(wasm_u16x8_shr(wasm_i16x8_mul(l, c.xs_low_mul), 4), c.low_nibbles16);
+    const v128 high = wasm_v128_and(wasm_u16x8_shr(wasm_i16x8_mul(wasm_i16x8_splat(int16_t(x.scales_h)), c.xs_high_mul), 10), c.bits45_16);
+    return wasm_i16x8_sub(wasm_v128_or(low, high), c.thirty_two16);
 }
 
-void rows_iq4_xs(const RowJob& j, int64_t r0, int64_t r1) {
+// IQ4_XS x Q8_K: 8 integer lanes (each group's 4-element sums times its signed scale), an FMA
+// per block, the tree. One row for T tokens: each group's values looked up once.
+template <int T>
+void iq4_xs_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
+    const float* h = half_table();  // block scales, looked up
     const int64_t nb = j.cols / QK_K;
-    each_row<block_iq4_xs>(j, r0, r1, [&](const block_iq4_xs* x, int64_t t) { return dot_iq4_xs(x, qrow<block_q8_K>(*j.a, t), nb); });
+    const auto* x = reinterpret_cast<const block_iq4_xs*>(j.W + uint64_t(r) * j.rb);
+    const block_q8_K* y[T];
+    v128 acc_lo[T], acc_hi[T];
+    for (int t = 0; t < T; ++t) {
+        y[t] = qrow<block_q8_K>(*j.a, t0 + t);
+        acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        v128 lane_lo[T], lane_hi[T];
+        for (int t = 0; t < T; ++t) lane_lo[t] = lane_hi[t] = c.zero;
+        const v128 scales = iq4_xs_scales(c, x[i]);
+        const auto group = [&](auto g, v128 ls) {
+            const v128 q = load(x[i].qs + 16 * g), nlo = wasm_v128_and(q, c.low_nibbles), nhi = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
+            const v128 neg_lo = lookup16(c.iq4_neg, nlo), abs_lo = lookup16(c.iq4_abs, nlo);
+            const v128 neg_hi = lookup16(c.iq4_neg, nhi), abs_hi = lookup16(c.iq4_abs, nhi);
+            for (int t = 0; t < T; ++t) {
+                const int8_t* a = y[t][i].qs + 32 * g;
+                lane_lo[t] = dot4_scaled_s8_u7(with_sign(load(a), neg_lo), abs_lo, ls, lane_lo[t]);
+                lane_hi[t] = dot4_scaled_s8_u7(with_sign(load(a + 16), neg_hi), abs_hi, ls, lane_hi[t]);
+            }
+        };
+        group(0, lane16<0>(scales));
+        group(1, lane16<1>(scales));
+        group(2, lane16<2>(scales));
+        group(3, lane16<3>(scales));
+        group(4, lane16<4>(scales));
+        group(5, lane16<5>(scales));
+        group(6, lane16<6>(scales));
+        group(7, lane16<7>(scales));
+        const float dx = h[x[i].d];
+        for (int t = 0; t < T; ++t) {
+            const v128 d = wasm_f32x4_splat(dx * y[t][i].d);
+            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lane_lo[t]), acc_lo[t]);
+            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(lane_hi[t]), acc_hi[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = tree8(acc_lo[t], acc_hi[t]);
+}
+
+void rows_iq4_xs(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { iq4_xs_tokens<T()>(j, c, r, t0); });
 }
 
 // ---- Q4_K in the Rows4 layout (ops_ref.h) ------------------------------------------------
@@ -480,35 +562,22 @@ void repack_q4_K_rows4(uint8_t* W, int64_t rows, int64_t cols) {
     });
 }
 
-// Swizzle indices of K4Scales::scales, per form (i32 lanes; i16 pairs): offsets 2k from the
-// group's first scale, and -128 (or-ed in: the swizzle reads 0) in the bytes that stay zero.
-const v128 kScaleOffsets[2] = {wasm_i8x16_make(0, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 6, 0, 0, 0),
-                               wasm_i8x16_make(0, 0, 0, 0, 2, 0, 2, 0, 4, 0, 4, 0, 6, 0, 6, 0)};
-const v128 kScaleZeros[2] = {wasm_i8x16_make(0, -128, -128, -128, 0, -128, -128, -128, 0, -128, -128, -128, 0, -128, -128, -128),
-                             wasm_i8x16_make(0, -128, 0, -128, 0, -128, 0, -128, 0, -128, 0, -128, 0, -128, 0, -128)};
-
 // The unpacked scales and mins of a Rows4 super-block: bytes i of lo (i < 16) and hi (i + 16).
 struct K4Scales {
     v128 sc_lo, sc_hi, mn_lo, mn_hi;
-    explicit K4Scales(const uint8_t* p) {
-        const v128 a = load(p), b = load(p + 16), c = load(p + 32), bits45 = wasm_i8x16_splat(0x30);
-        sc_lo = wasm_v128_or(wasm_v128_and(a, kLowNibbles), wasm_v128_and(wasm_i16x8_shl(c, 4), bits45));
-        sc_hi = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(a, 4), kLowNibbles), wasm_v128_and(wasm_i16x8_shl(c, 2), bits45));
-        mn_lo = wasm_v128_or(wasm_v128_and(b, kLowNibbles), wasm_v128_and(c, bits45));
-        mn_hi = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(b, 4), kLowNibbles), wasm_v128_and(wasm_u16x8_shr(c, 2), bits45));
+    K4Scales(const Consts& c, const uint8_t* p) {
+        const v128 a = load(p), b = load(p + 16), h = load(p + 32);
+        sc_lo = wasm_v128_or(wasm_v128_and(a, c.low_nibbles), wasm_v128_and(wasm_i16x8_shl(h, 4), c.bits45));
+        sc_hi = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(a, 4), c.low_nibbles), wasm_v128_and(wasm_i16x8_shl(h, 2), c.bits45));
+        mn_lo = wasm_v128_or(wasm_v128_and(b, c.low_nibbles), wasm_v128_and(h, c.bits45));
+        mn_hi = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(b, 4), c.low_nibbles), wasm_v128_and(wasm_u16x8_shr(h, 2), c.bits45));
     }
     // Group g's four scales in the form GroupDot::scaled takes: bytes i0 + 2k of the unpacked
     // scales swizzled into lane k (its first byte, or both i16 halves), the other bytes zero.
-    template <typename GroupDot>
-    v128 scales(int g) const {
-        const int form = GroupDot::kPairScales ? 1 : 0;
-        const v128 idx = wasm_v128_or(wasm_i8x16_add(wasm_i8x16_splat(int8_t(k4_index(g, 0) % 16)), kScaleOffsets[form]), kScaleZeros[form]);
-        return wasm_i8x16_swizzle(g < 4 ? sc_lo : sc_hi, idx);
-    }
+    v128 scales(const v128 idx[8], int g) const { return lookup16(g < 4 ? sc_lo : sc_hi, idx[g]); }
     // Lane k: the row's mins term, sum over groups of min x (the group's two Q8_K 16-sums).
-    v128 mins(const int16_t* bsums) const {
-        const v128 ones = wasm_i16x8_splat(1);
-        const v128 pair = wasm_i16x8_narrow_i32x4(wasm_i32x4_dot_i16x8(load(bsums), ones), wasm_i32x4_dot_i16x8(load(bsums + 8), ones));
+    v128 mins(const Consts& c, const int16_t* bsums) const {
+        const v128 pair = wasm_i16x8_narrow_i32x4(wasm_i32x4_dot_i16x8(load(bsums), c.ones16), wasm_i32x4_dot_i16x8(load(bsums + 8), c.ones16));
         v128 m = wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(mn_lo), lane32<0>(pair));
         m = wasm_i32x4_add(m, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(mn_lo), lane32<1>(pair)));
         m = wasm_i32x4_add(m, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(mn_hi), lane32<2>(pair)));
@@ -516,32 +585,44 @@ struct K4Scales {
     }
 };
 
+// The swizzle indices of K4Scales::scales for each group g, per form (i32 lanes; i16 pairs): the
+// group's first scale k4_index(g, 0) % 16 plus 2k for lane k, and -128 (the swizzle reads 0) in
+// the bytes that stay zero.
+template <typename GroupDot>
+void k4_scale_indices(v128 idx[8]) {
+    const v128 offsets = GroupDot::kPairScales ? wasm_i8x16_make(0, -128, 0, -128, 2, -128, 2, -128, 4, -128, 4, -128, 6, -128, 6, -128)
+                                               : wasm_i8x16_make(0, -128, -128, -128, 2, -128, -128, -128, 4, -128, -128, -128, 6, -128, -128, -128);
+    for (int g = 0; g < 8; ++g) idx[g] = opaque(wasm_i8x16_add(offsets, wasm_v128_and(wasm_i8x16_splat(int8_t(k4_index(g, 0) % 16)),
+                                                                                    wasm_i8x16_gt(offsets, wasm_i8x16_splat(-1)))));
+}
+
 // Q4_K x Q8_K in row order (dot_q4_K_rows4's sums) from the Rows4 layout: lane k of a token's
 // accumulators is row k. A group's 8 nibble vectors are unpacked once and serve up to kTile
 // tokens; per super-block one FMA of the scaled integer dot and one of the mins term.
 template <typename GroupDot>
-void rows_q4_K_rows4(const RowJob& j, int64_t r0, int64_t r1) {
+void rows_q4_K_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
     const Acts& a = *j.a;
     const int64_t nb = j.cols / QK_K;
-    const v128 zero = wasm_i32x4_splat(0);
+    v128 idx[8];
+    k4_scale_indices<GroupDot>(idx);
     rows4_tiles(j, r0, r1, [&](const uint8_t* group, float* out, int64_t t0, int64_t nt) {
         v128 acc[kRows4Tile], acc_min[kRows4Tile], isum[kRows4Tile];
-        for (int64_t t = 0; t < nt; ++t) acc[t] = acc_min[t] = zero;
+        for (int64_t t = 0; t < nt; ++t) acc[t] = acc_min[t] = c.zero;
         for (int64_t b = 0; b < nb; ++b) {
             const uint8_t* blk = group + uint64_t(b) * kK4Rows4Block;
-            const K4Scales sc(blk + 16);
-            for (int64_t t = 0; t < nt; ++t) isum[t] = zero;
+            const K4Scales sc(c, blk + 16);
+            for (int64_t t = 0; t < nt; ++t) isum[t] = c.zero;
             for (int g = 0; g < 8; ++g) {
                 const uint8_t* q = blk + 64 + 128 * (g / 2);
                 v128 vals[8];
                 for (int v = 0; v < 8; ++v)
-                    vals[v] = g % 2 == 0 ? wasm_v128_and(load(q + 16 * v), kLowNibbles)
-                                         : wasm_v128_and(wasm_u16x8_shr(load(q + 16 * v), 4), kLowNibbles);
-                const v128 scale = sc.scales<GroupDot>(g);
+                    vals[v] = g % 2 == 0 ? wasm_v128_and(load(q + 16 * v), c.low_nibbles)
+                                         : wasm_v128_and(wasm_u16x8_shr(load(q + 16 * v), 4), c.low_nibbles);
+                const v128 scale = sc.scales(idx, g);
                 for (int64_t t = 0; t < nt; ++t) {
                     const int8_t* y = qrow<block_q8_K>(a, t0 + t)[b].qs + 32 * g;
                     const v128 y0 = load(y), y1 = load(y + 16);
-                    GroupDot s;
+                    GroupDot s(c.zero, c.ones16);
                     s.add(lane32<0>(y0), vals[0]);
                     s.add(lane32<1>(y0), vals[1]);
                     s.add(lane32<2>(y0), vals[2]);
@@ -553,38 +634,54 @@ void rows_q4_K_rows4(const RowJob& j, int64_t r0, int64_t r1) {
                     isum[t] = wasm_i32x4_add(isum[t], s.scaled(scale));
                 }
             }
-            const v128 d = half4_to_f32x4(blk), dmin = half4_to_f32x4(blk + 8);
+            const v128 d = half4_to_f32x4(c, blk), dmin = half4_to_f32x4(c, blk + 8);
             for (int64_t t = 0; t < nt; ++t) {
                 const block_q8_K& y = qrow<block_q8_K>(a, t0 + t)[b];
                 const v128 yd = wasm_f32x4_splat(y.d);
                 acc[t] = madd(wasm_f32x4_convert_i32x4(isum[t]), wasm_f32x4_mul(d, yd), acc[t]);
-                acc_min[t] = madd(wasm_f32x4_convert_i32x4(sc.mins(y.bsums)), wasm_f32x4_mul(dmin, yd), acc_min[t]);
+                acc_min[t] = madd(wasm_f32x4_convert_i32x4(sc.mins(c, y.bsums)), wasm_f32x4_mul(dmin, yd), acc_min[t]);
             }
         }
         for (int64_t t = 0; t < nt; ++t) wasm_v128_store(out + (t0 + t) * j.ldy, wasm_f32x4_sub(acc[t], acc_min[t]));
     });
 }
 
-// Q8_0 x Q8_0: 8 lanes of signed 4-element sums, an FMA per block, the tree.
-float dot_q8_0(const block_q8_0* x, const block_q8_0* y, const float* yd, int64_t nb) {
+// Q8_0 x Q8_0: 8 lanes of signed 4-element sums, an FMA per block, the tree. One row for T
+// tokens: the weights widened to i16 once.
+template <int T>
+void q8_0_tokens(const RowJob& j, int64_t r, int64_t t0) {
     const float* h = half_table();  // block scales, looked up
-    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
-    const v128 zero = wasm_i32x4_splat(0);
-    for (int64_t b = 0; b < nb; ++b) {
-        const v128 lo = dot4_s8_s8(load(x[b].qs), load(y[b].qs), zero);
-        const v128 hi = dot4_s8_s8(load(x[b].qs + 16), load(y[b].qs + 16), zero);
-        const v128 d = wasm_f32x4_splat(h[x[b].d] * yd[b]);
-        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
-        acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
+    const int64_t nb = j.cols / QK8_0;
+    const auto* x = reinterpret_cast<const block_q8_0*>(j.W + uint64_t(r) * j.rb);
+    const block_q8_0* y[T];
+    const float* yd[T];
+    v128 acc_lo[T], acc_hi[T];
+    for (int t = 0; t < T; ++t) {
+        y[t] = qrow<block_q8_0>(*j.a, t0 + t);
+        yd[t] = &j.a->d[size_t((t0 + t) * nb)];
+        acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
     }
-    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo));
+    for (int64_t b = 0; b < nb; ++b) {
+        const v128 w0 = load(x[b].qs), w1 = load(x[b].qs + 16);
+        const v128 w[4] = {wasm_i16x8_extend_low_i8x16(w0), wasm_i16x8_extend_high_i8x16(w0), wasm_i16x8_extend_low_i8x16(w1),
+                           wasm_i16x8_extend_high_i8x16(w1)};
+        const float dx = h[x[b].d];
+        for (int t = 0; t < T; ++t) {
+            const v128 a0 = load(y[t][b].qs), a1 = load(y[t][b].qs + 16);
+            const v128 lo = sum4_i16(wasm_i32x4_dot_i16x8(w[0], wasm_i16x8_extend_low_i8x16(a0)),
+                                     wasm_i32x4_dot_i16x8(w[1], wasm_i16x8_extend_high_i8x16(a0)), wasm_i32x4_splat(0));
+            const v128 hi = sum4_i16(wasm_i32x4_dot_i16x8(w[2], wasm_i16x8_extend_low_i8x16(a1)),
+                                     wasm_i32x4_dot_i16x8(w[3], wasm_i16x8_extend_high_i8x16(a1)), wasm_i32x4_splat(0));
+            const v128 d = wasm_f32x4_splat(dx * yd[t][b]);
+            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
+            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t], acc_lo[t]));
 }
 
 void rows_q8_0(const RowJob& j, int64_t r0, int64_t r1) {
-    const int64_t nb = j.cols / QK8_0;
-    each_row<block_q8_0>(j, r0, r1, [&](const block_q8_0* x, int64_t t) {
-        return dot_q8_0(x, qrow<block_q8_0>(*j.a, t), &j.a->d[size_t(t * nb)], nb);
-    });
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T()>(j, r, t0); });
 }
 
 // ---- Q4_1, Q5_0, Q5_1: lane order (dot_lanes_order_32) ------------------------------------
@@ -602,47 +699,47 @@ inline void q5_fifth_bits(const uint8_t qh[4], v128& lo, v128& hi) {
 
 // Blocks of 32 with unsigned 4- or 5-bit values: 8 lanes of 4-element sums, an FMA per block,
 // the tree, plus the mins term of Q4_1 / Q5_1 one FMA per block. Q5_0's offset 16 comes off
-// through the activations' 4-element sums (Acts::sum4, computed once per matmul). One row for T
-// tokens: each block is unpacked once for all T, and every token's sums keep the one-token order.
-// (Four rows per pass at decode, sharing each token's activations, measured no faster here.)
-template <typename Block, typename YBlock, int T>
-void lanes_32_tokens(const RowJob& j, int64_t r, int64_t t0) {
+// through the activations' 4-element sums (Acts::lane_offset, computed once per matmul). One row
+// for T tokens: each block is unpacked once for all T, and every token's sums keep the one-token
+// order. The fifth bits: the block's 32 qh bits broadcast, byte e of a vector picks the qh byte
+// holding element e's bit (a byte shuffle) and tests it against a mask.
+template <typename Block, typename YBlock, int T, class Dot>
+void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r, int64_t t0) {
     constexpr bool kFifth = sizeof(Block) == sizeof(block_q5_0) || sizeof(Block) == sizeof(block_q5_1);
     constexpr bool kMin = sizeof(Block) == sizeof(block_q4_1) || sizeof(Block) == sizeof(block_q5_1);
     constexpr bool kOffset = sizeof(Block) == sizeof(block_q5_0);
     const int64_t nb = j.cols / 32;
     const float* h = half_table();  // block scales, looked up
-    const v128 zero = wasm_i32x4_splat(0);
+    const v128 low_nibbles = k.low_nibbles, fifth = k.fifth, zero = k.zero, bit = k.bit, qh_byte_lo = k.qh_byte_lo,
+               qh_byte_hi = k.qh_byte_hi;
     const auto* x = reinterpret_cast<const Block*>(j.W + uint64_t(r) * j.rb);
     const YBlock* y[T];
+    const float* yd[T];
+    const int32_t* off[T];
     v128 acc_lo[T], acc_hi[T];
     float summs[T];
     for (int t = 0; t < T; ++t) {
         y[t] = qrow<YBlock>(*j.a, t0 + t);
+        yd[t] = &j.a->d[size_t((t0 + t) * nb)];
+        if constexpr (kOffset) off[t] = &j.a->lane_offset[size_t((t0 + t) * nb * 8)];
         acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
         summs[t] = 0.0f;
     }
     for (int64_t b = 0; b < nb; ++b) {
         const v128 q = load(x[b].qs);
-        v128 v_lo = wasm_v128_and(q, kLowNibbles), v_hi = wasm_u8x16_shr(q, 4);
+        v128 v_lo = wasm_v128_and(q, low_nibbles), v_hi = wasm_v128_and(wasm_u16x8_shr(q, 4), low_nibbles);
         if constexpr (kFifth) {
-            v128 f_lo, f_hi;
-            q5_fifth_bits(x[b].qh, f_lo, f_hi);
-            v_lo = wasm_v128_or(v_lo, f_lo);
-            v_hi = wasm_v128_or(v_hi, f_hi);
+            const v128 qh = wasm_v128_load32_splat(x[b].qh);
+            v_lo = wasm_v128_or(v_lo, wasm_v128_and(fifth, wasm_i8x16_eq(wasm_v128_and(lookup16(qh, qh_byte_lo), bit), bit)));
+            v_hi = wasm_v128_or(v_hi, wasm_v128_and(fifth, wasm_i8x16_eq(wasm_v128_and(lookup16(qh, qh_byte_hi), bit), bit)));
         }
         const float dx = h[x[b].d];
         for (int t = 0; t < T; ++t) {
             const YBlock& yb = y[t][b];
             if constexpr (kMin) summs[t] = madd1(h[x[b].m], h[yb.s], summs[t]);
-            v128 init_lo = zero, init_hi = zero;
-            if constexpr (kOffset) {  // -16 x the 4-element sums: -2 x Acts::sum4 (8 x them)
-                const int32_t* s4 = &j.a->sum4[size_t(((t0 + t) * nb + b) * 8)];
-                init_lo = wasm_i32x4_neg(wasm_i32x4_shl(load(s4), 1));
-                init_hi = wasm_i32x4_neg(wasm_i32x4_shl(load(s4 + 4), 1));
-            }
-            const v128 lo = dot4_s8_u7(load(yb.qs), v_lo, init_lo), hi = dot4_s8_u7(load(yb.qs + 16), v_hi, init_hi);
-            const v128 d = wasm_f32x4_splat(dx * h[yb.d]);
+            const v128 init_lo = kOffset ? load(off[t] + 8 * b) : zero, init_hi = kOffset ? load(off[t] + 8 * b + 4) : zero;
+            const v128 lo = dot(load(yb.qs), v_lo, init_lo), hi = dot(load(yb.qs + 16), v_hi, init_hi);
+            const v128 d = wasm_f32x4_splat(dx * yd[t][b]);
             acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
             acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
         }
@@ -654,61 +751,96 @@ void lanes_32_tokens(const RowJob& j, int64_t r, int64_t t0) {
     }
 }
 
-template <typename Block, typename YBlock>
-void rows_lanes_32(const RowJob& j, int64_t r0, int64_t r1) {
-    const int64_t n = j.a->n_tokens;
-    for (int64_t r = r0; r < r1; ++r) {  // each block unpacked once for 4 tokens
-        int64_t t = 0;
-        for (; t + 4 <= n; t += 4) lanes_32_tokens<Block, YBlock, 4>(j, r, t);
-        for (; t < n; ++t) lanes_32_tokens<Block, YBlock, 1>(j, r, t);
+template <typename Block, typename YBlock, class Dot>
+void rows_lanes_32(const RowJob& j, const Dot& dot, const Consts& k, int64_t r0, int64_t r1) {
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { lanes_32_tokens<Block, YBlock, T()>(j, dot, k, r, t0); });
+}
+
+// The 32 4- or 5-bit values of group g (0..7) of a Q4_K/Q5_K block as two vectors (elements
+// 0..15, 16..31), with Q5_K's fifth bit from qh when given: bit g of each qh byte moved to bit 4
+// by a 16-bit shift (the mask keeps exactly the bits that stay within their byte).
+inline void k_group_values(const Consts& c, const uint8_t* qs, const uint8_t* qh, int g, v128& lo, v128& hi) {
+    const uint8_t* p = qs + 32 * (g / 2);
+    if (g % 2 == 0) {
+        lo = wasm_v128_and(load(p), c.low_nibbles);
+        hi = wasm_v128_and(load(p + 16), c.low_nibbles);
+    } else {
+        lo = wasm_v128_and(wasm_u16x8_shr(load(p), 4), c.low_nibbles);
+        hi = wasm_v128_and(wasm_u16x8_shr(load(p + 16), 4), c.low_nibbles);
+    }
+    if (qh) {
+        const auto fifth = [&](v128 h) {
+            return wasm_v128_and(g < 4 ? wasm_i16x8_shl(h, 4 - g) : wasm_u16x8_shr(h, g - 4), c.fifth);
+        };
+        lo = wasm_v128_or(lo, fifth(load(qh)));
+        hi = wasm_v128_or(hi, fifth(load(qh + 16)));
     }
 }
 
-// The 32 4-bit values of group g (0..7) of a Q4_K/Q5_K block as two vectors (elements 0..15,
-// 16..31), with Q5_K's fifth bit from qh when given.
-inline void k_group_values(const uint8_t* qs, const uint8_t* qh, int g, v128& lo, v128& hi) {
-    const uint8_t* p = qs + 32 * (g / 2);
-    if (g % 2 == 0) {
-        lo = wasm_v128_and(load(p), kLowNibbles);
-        hi = wasm_v128_and(load(p + 16), kLowNibbles);
-    } else {
-        lo = wasm_u8x16_shr(load(p), 4);
-        hi = wasm_u8x16_shr(load(p + 16), 4);
-    }
-    if (qh) {
-        const v128 one = wasm_i8x16_splat(1);
-        lo = wasm_v128_or(lo, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(load(qh), g), one), 4));
-        hi = wasm_v128_or(hi, wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(load(qh + 16), g), one), 4));
-    }
+// The 6-bit scales and mins of a Q4_K / Q5_K block (k4_scale_min) in i16 lanes: scales[g] in
+// lane g of `scales`, mins[g] in lane g of `mins`. Bytes 0..7 of the unpacked vector are the
+// scales, 8..15 the mins: groups 0..3 take 6 bits of bytes 0..3 / 4..7, groups 4..7 a nibble of
+// bytes 8..11 and the top 2 bits of bytes 0..3 / 4..7.
+struct K4ScaleConsts {
+    v128 low_src = opaque(wasm_i8x16_make(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    v128 high_src = opaque(wasm_i8x16_make(-128, -128, -128, -128, 0, 1, 2, 3, -128, -128, -128, -128, 4, 5, 6, 7));
+    v128 high_nibble = opaque(wasm_i8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1));
+    v128 low_mask = opaque(wasm_i8x16_make(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15));
+    v128 high_mask = opaque(wasm_i8x16_make(0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30));
+};
+inline void k4_scales_mins(const K4ScaleConsts& k, const uint8_t packed[12], v128& scales, v128& mins) {
+    const v128 v = wasm_v128_load64_zero(packed);
+    const v128 w = wasm_i32x4_replace_lane(v, 2, *reinterpret_cast<const int32_t*>(packed + 8));  // bytes 0..11
+    const v128 a = lookup16(w, k.low_src), b = lookup16(w, k.high_src);
+    const v128 low = wasm_v128_and(wasm_v128_bitselect(wasm_u16x8_shr(a, 4), a, k.high_nibble), k.low_mask);
+    const v128 u = wasm_v128_or(low, wasm_v128_and(wasm_u16x8_shr(b, 2), k.high_mask));
+    scales = wasm_u16x8_extend_low_u8x16(u);
+    mins = wasm_u16x8_extend_high_u8x16(u);
+}
+
+// Sum over groups g of mins[g] x (the group's two Q8_K 16-sums), exactly.
+inline int32_t k4_mins_term(const Consts& c, v128 mins, const int16_t* bsums) {
+    const v128 pair = wasm_i16x8_narrow_i32x4(wasm_i32x4_dot_i16x8(load(bsums), c.ones16), wasm_i32x4_dot_i16x8(load(bsums + 8), c.ones16));
+    const v128 m = wasm_i32x4_dot_i16x8(mins, pair);
+    return wasm_i32x4_extract_lane(m, 0) + wasm_i32x4_extract_lane(m, 1) + wasm_i32x4_extract_lane(m, 2) + wasm_i32x4_extract_lane(m, 3);
 }
 
 // Integer lanes of a Q4_K/Q5_K block in the reference's lane order: lane l of lo (l < 4) / hi
 // holds sum over groups of scale[g] * (4-element sum at 32g + 4l / 32g + 16 + 4l).
-inline void k_block_lanes(const uint8_t* qs, const uint8_t* qh, const uint8_t sc[8], const int8_t* a, v128& lo, v128& hi) {
-    lo = hi = wasm_i32x4_splat(0);
-    const v128 zero = wasm_i32x4_splat(0);
-    for (int g = 0; g < 8; ++g) {
-        v128 vlo, vhi;
-        k_group_values(qs, qh, g, vlo, vhi);
-        const v128 s = wasm_i32x4_splat(sc[g]);
-        lo = wasm_i32x4_add(lo, wasm_i32x4_mul(s, dot4_s8_u7(load(a + 32 * g), vlo, zero)));
-        hi = wasm_i32x4_add(hi, wasm_i32x4_mul(s, dot4_s8_u7(load(a + 32 * g + 16), vhi, zero)));
-    }
+template <int G>
+inline void k_block_group(const Consts& c, const uint8_t* qs, const uint8_t* qh, v128 scales, const int8_t* a, v128& lo, v128& hi) {
+    v128 vlo, vhi;
+    k_group_values(c, qs, qh, G, vlo, vhi);
+    const v128 s = lane16<G>(scales);
+    lo = dot4_scaled_s8_u7(load(a + 32 * G), vlo, s, lo);
+    hi = dot4_scaled_s8_u7(load(a + 32 * G + 16), vhi, s, hi);
+}
+inline void k_block_lanes(const Consts& c, const uint8_t* qs, const uint8_t* qh, v128 scales, const int8_t* a, v128& lo, v128& hi) {
+    lo = hi = c.zero;
+    k_block_group<0>(c, qs, qh, scales, a, lo, hi);
+    k_block_group<1>(c, qs, qh, scales, a, lo, hi);
+    k_block_group<2>(c, qs, qh, scales, a, lo, hi);
+    k_block_group<3>(c, qs, qh, scales, a, lo, hi);
+    k_block_group<4>(c, qs, qh, scales, a, lo, hi);
+    k_block_group<5>(c, qs, qh, scales, a, lo, hi);
+    k_block_group<6>(c, qs, qh, scales, a, lo, hi);
+    k_block_group<7>(c, qs, qh, scales, a, lo, hi);
 }
 
-float dot_q4_K_lanes(const block_q4_K* x, const block_q8_K* y, int64_t nb) {
+float dot_q4_K_lanes(const Consts& c, const K4ScaleConsts& k, const block_q4_K* x, const block_q8_K* y, int64_t nb) {
     const float* h = half_table();  // block scales, looked up
     v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0), acc_m = wasm_f32x4_splat(0);
     for (int64_t i = 0; i < nb; ++i) {
-        uint8_t sc[8], m[8];
-        for (int g = 0; g < 8; ++g) k4_scale_min(g, x[i].scales, sc[g], m[g]);
-        int32_t prod[4];
-        for (int p = 0; p < 4; ++p)
-            prod[p] = m[2 * p] * (y[i].bsums[4 * p] + y[i].bsums[4 * p + 1]) + m[2 * p + 1] * (y[i].bsums[4 * p + 2] + y[i].bsums[4 * p + 3]);
+        v128 scales, mins;
+        k4_scales_mins(k, x[i].scales, scales, mins);
+        // the mins in 4 lanes: lane p holds the pair of groups 2p, 2p + 1
+        const v128 pair = wasm_i16x8_narrow_i32x4(wasm_i32x4_dot_i16x8(load(y[i].bsums), c.ones16),
+                                                  wasm_i32x4_dot_i16x8(load(y[i].bsums + 8), c.ones16));
+        const v128 prod = wasm_i32x4_dot_i16x8(mins, pair);
         const v128 dmin = wasm_f32x4_splat(-y[i].d * h[x[i].dmin]);
-        acc_m = madd(dmin, wasm_f32x4_convert_i32x4(wasm_i32x4_make(prod[0], prod[1], prod[2], prod[3])), acc_m);
+        acc_m = madd(dmin, wasm_f32x4_convert_i32x4(prod), acc_m);
         v128 lo, hi;
-        k_block_lanes(x[i].qs, nullptr, sc, y[i].qs, lo, hi);
+        k_block_lanes(c, x[i].qs, nullptr, scales, y[i].qs, lo, hi);
         const v128 d = wasm_f32x4_splat(y[i].d * h[x[i].d]);
         acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
         acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
@@ -716,27 +848,21 @@ float dot_q4_K_lanes(const block_q4_K* x, const block_q8_K* y, int64_t nb) {
     return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo)) + hsum_f32x4_tree(acc_m);
 }
 
-// Q4_K row order (llama.cpp's repacked kernel), four rows at once: per block one FMA of the
-// exact scaled integer dot and one of the mins term, subtracted at the end.
-v128 dot_q4_K_rows4(const block_q4_K* const x[4], const block_q8_K* y, int64_t nb) {
+// Q4_K row order (llama.cpp's repacked kernel), four rows of the plain layout at once: per block
+// one FMA of the exact scaled integer dot and one of the mins term, subtracted at the end.
+v128 dot_q4_K_rows4(const Consts& c, const K4ScaleConsts& k, const block_q4_K* const x[4], const block_q8_K* y, int64_t nb) {
     const float* h = half_table();  // block scales, looked up
     v128 acc = wasm_f32x4_splat(0), acc_min = wasm_f32x4_splat(0);
-    const v128 zero = wasm_i32x4_splat(0);
     for (int64_t i = 0; i < nb; ++i) {
         v128 tot[4];
         int32_t imin[4];
-        for (int k = 0; k < 4; ++k) {
-            tot[k] = zero;
-            imin[k] = 0;
-            for (int g = 0; g < 8; ++g) {
-                uint8_t sc, m;
-                k4_scale_min(g, x[k][i].scales, sc, m);
-                imin[k] += m * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
-                v128 vlo, vhi;
-                k_group_values(x[k][i].qs, nullptr, g, vlo, vhi);
-                const v128 s = dot_s8_u7_total(load(y[i].qs + 32 * g + 16), vhi, dot_s8_u7_total(load(y[i].qs + 32 * g), vlo, zero));
-                tot[k] = wasm_i32x4_add(tot[k], wasm_i32x4_mul(s, wasm_i32x4_splat(sc)));
-            }
+        for (int r = 0; r < 4; ++r) {
+            v128 scales, mins;
+            k4_scales_mins(k, x[r][i].scales, scales, mins);
+            imin[r] = k4_mins_term(c, mins, y[i].bsums);
+            v128 lo, hi;
+            k_block_lanes(c, x[r][i].qs, nullptr, scales, y[i].qs, lo, hi);
+            tot[r] = wasm_i32x4_add(lo, hi);
         }
         const v128 yd = wasm_f32x4_splat(y[i].d);
         const v128 d = wasm_f32x4_mul(wasm_f32x4_make(h[x[0][i].d], h[x[1][i].d], h[x[2][i].d], h[x[3][i].d]), yd);
@@ -747,123 +873,140 @@ v128 dot_q4_K_rows4(const block_q4_K* const x[4], const block_q8_K* y, int64_t n
     return wasm_f32x4_sub(acc, acc_min);
 }
 
-void rows_q4_K(const RowJob& j, int64_t r0, int64_t r1) {
+void rows_q4_K(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
+    const K4ScaleConsts k;
     const int64_t nb = j.cols / QK_K;
     if (j.order == SumOrder::Lanes)
-        return each_row<block_q4_K>(j, r0, r1, [&](const block_q4_K* x, int64_t t) { return dot_q4_K_lanes(x, qrow<block_q8_K>(*j.a, t), nb); });
-    each_four_rows<block_q4_K>(j, r0, r1, [&](const block_q4_K* const* x, int64_t t) { return dot_q4_K_rows4(x, qrow<block_q8_K>(*j.a, t), nb); });
+        return each_row<block_q4_K>(j, r0, r1, [&](const block_q4_K* x, int64_t t) { return dot_q4_K_lanes(c, k, x, qrow<block_q8_K>(*j.a, t), nb); });
+    each_four_rows<block_q4_K>(j, r0, r1, [&](const block_q4_K* const* x, int64_t t) {
+        return dot_q4_K_rows4(c, k, x, qrow<block_q8_K>(*j.a, t), nb);
+    });
 }
 
-// Q5_K: as Q4_K's lane order with the fifth bit; the mins accumulated in one lane.
-float dot_q5_K(const block_q5_K* x, const block_q8_K* y, int64_t nb) {
-    const float* h = half_table();  // block scales, looked up
-    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0), summs = wasm_f32x4_splat(0);
-    for (int64_t i = 0; i < nb; ++i) {
-        uint8_t sc[8], m[8];
-        int32_t imin = 0;
-        for (int g = 0; g < 8; ++g) {
-            k4_scale_min(g, x[i].scales, sc[g], m[g]);
-            imin += m[g] * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
-        }
-        summs = madd(wasm_f32x4_splat(-y[i].d * h[x[i].dmin]), wasm_f32x4_splat(float(imin)), summs);
-        v128 lo, hi;
-        k_block_lanes(x[i].qs, x[i].qh, sc, y[i].qs, lo, hi);
-        const v128 d = wasm_f32x4_splat(y[i].d * h[x[i].d]);
-        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
-        acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
+// Q5_K: as Q4_K's lane order with the fifth bit; the mins accumulated in one lane. One row for
+// T tokens: each group's values unpacked once.
+template <int G, int T>
+inline void q5_K_group(const Consts& c, const block_q5_K& x, const block_q8_K* const y[T], int64_t i, v128 scales, v128 lo[T], v128 hi[T]) {
+    v128 vlo, vhi;
+    k_group_values(c, x.qs, x.qh, G, vlo, vhi);
+    const v128 s = lane16<G>(scales);
+    for (int t = 0; t < T; ++t) {
+        lo[t] = dot4_scaled_s8_u7(load(y[t][i].qs + 32 * G), vlo, s, lo[t]);
+        hi[t] = dot4_scaled_s8_u7(load(y[t][i].qs + 32 * G + 16), vhi, s, hi[t]);
     }
-    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo)) + wasm_f32x4_extract_lane(summs, 0);
 }
 
-// Q5_K for several tokens: a block's values unpacked once serve up to kTile tokens, each
-// token's sums those of dot_q5_K in the same order (1.3x at 16 tokens; one token stays with
-// dot_q5_K, which keeps its values in registers).
-void rows_q5_K(const RowJob& j, int64_t r0, int64_t r1) {
-    if (j.a->n_tokens == 1) {
-        const int64_t nb = j.cols / QK_K;
-        return each_row<block_q5_K>(j, r0, r1, [&](const block_q5_K* x, int64_t t) { return dot_q5_K(x, qrow<block_q8_K>(*j.a, t), nb); });
-    }
-    constexpr int64_t kTile = 8;
+template <int T>
+void q5_K_tokens(const RowJob& j, const Consts& c, const K4ScaleConsts& k, int64_t r, int64_t t0) {
     const float* h = half_table();  // block scales, looked up
-    const Acts& a = *j.a;
     const int64_t nb = j.cols / QK_K;
-    const v128 zero = wasm_i32x4_splat(0);
-    for (int64_t r = r0; r < r1; ++r) {
-        const auto* x = reinterpret_cast<const block_q5_K*>(j.W + uint64_t(r) * j.rb);
-        for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kTile) {
-            const int64_t nt = std::min(kTile, a.n_tokens - t0);
-            v128 acc_lo[kTile], acc_hi[kTile], summs[kTile];
-            for (int64_t t = 0; t < nt; ++t) acc_lo[t] = acc_hi[t] = summs[t] = wasm_f32x4_splat(0);
-            for (int64_t i = 0; i < nb; ++i) {
-                uint8_t sc[8], m[8];
-                for (int g = 0; g < 8; ++g) k4_scale_min(g, x[i].scales, sc[g], m[g]);
-                v128 vals[16];
-                for (int g = 0; g < 8; ++g) k_group_values(x[i].qs, x[i].qh, g, vals[2 * g], vals[2 * g + 1]);
-                const float dx = h[x[i].d], dmin = h[x[i].dmin];
-                for (int64_t t = 0; t < nt; ++t) {
-                    const block_q8_K& y = qrow<block_q8_K>(a, t0 + t)[i];
-                    int32_t imin = 0;
-                    for (int g = 0; g < 8; ++g) imin += m[g] * (y.bsums[2 * g] + y.bsums[2 * g + 1]);
-                    summs[t] = madd(wasm_f32x4_splat(-y.d * dmin), wasm_f32x4_splat(float(imin)), summs[t]);
-                    v128 lo = zero, hi = zero;
-                    for (int g = 0; g < 8; ++g) {
-                        const v128 sg = wasm_i32x4_splat(sc[g]);
-                        lo = wasm_i32x4_add(lo, wasm_i32x4_mul(sg, dot4_s8_u7(load(y.qs + 32 * g), vals[2 * g], zero)));
-                        hi = wasm_i32x4_add(hi, wasm_i32x4_mul(sg, dot4_s8_u7(load(y.qs + 32 * g + 16), vals[2 * g + 1], zero)));
-                    }
-                    const v128 d = wasm_f32x4_splat(y.d * dx);
-                    acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
-                    acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
-                }
-            }
-            for (int64_t t = 0; t < nt; ++t)
-                j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t], acc_lo[t])) + wasm_f32x4_extract_lane(summs[t], 0);
+    const auto* x = reinterpret_cast<const block_q5_K*>(j.W + uint64_t(r) * j.rb);
+    const block_q8_K* y[T];
+    v128 acc_lo[T], acc_hi[T], summs[T];
+    for (int t = 0; t < T; ++t) {
+        y[t] = qrow<block_q8_K>(*j.a, t0 + t);
+        acc_lo[t] = acc_hi[t] = summs[t] = wasm_f32x4_splat(0);
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        v128 scales, mins;
+        k4_scales_mins(k, x[i].scales, scales, mins);
+        const float dx = h[x[i].d], dmin = h[x[i].dmin];
+        v128 lo[T], hi[T];
+        for (int t = 0; t < T; ++t) {
+            summs[t] = madd(wasm_f32x4_splat(-y[t][i].d * dmin), wasm_f32x4_splat(float(k4_mins_term(c, mins, y[t][i].bsums))), summs[t]);
+            lo[t] = hi[t] = c.zero;
+        }
+        q5_K_group<0, T>(c, x[i], y, i, scales, lo, hi);
+        q5_K_group<1, T>(c, x[i], y, i, scales, lo, hi);
+        q5_K_group<2, T>(c, x[i], y, i, scales, lo, hi);
+        q5_K_group<3, T>(c, x[i], y, i, scales, lo, hi);
+        q5_K_group<4, T>(c, x[i], y, i, scales, lo, hi);
+        q5_K_group<5, T>(c, x[i], y, i, scales, lo, hi);
+        q5_K_group<6, T>(c, x[i], y, i, scales, lo, hi);
+        q5_K_group<7, T>(c, x[i], y, i, scales, lo, hi);
+        for (int t = 0; t < T; ++t) {
+            const v128 d = wasm_f32x4_splat(y[t][i].d * dx);
+            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo[t]), acc_lo[t]);
+            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi[t]), acc_hi[t]);
         }
     }
+    for (int t = 0; t < T; ++t)
+        j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t], acc_lo[t])) + wasm_f32x4_extract_lane(summs[t], 0);
+}
+
+void rows_q5_K(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
+    const K4ScaleConsts k;
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q5_K_tokens<T()>(j, c, k, r, t0); });
 }
 
 // Q6_K: unsigned 6-bit values in 8 integer lanes (lane l: positions 4l..4l+3 of each 32-element
 // quarter, scaled by that 16-group's scale), minus 32 x scale x group sums, an FMA per block.
-float dot_q6_K(const block_q6_K* x, const block_q8_K* y, int64_t nb) {
-    const float* h = half_table();  // block scales, looked up
-    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
-    const v128 zero = wasm_i32x4_splat(0), bits45 = wasm_i8x16_splat(0x30);
-    // Byte-wise shifts done as 16-bit shifts and a mask (x86 has no 8-bit shift): the mask drops
-    // exactly the bits that crossed from the neighbouring byte.
-    const auto low4 = [](v128 v, int q) { return wasm_v128_and(q < 2 ? v : wasm_u16x8_shr(v, 4), kLowNibbles); };
-    const auto high2 = [&](v128 v, int q) {  // bits 2q, 2q+1 of each byte moved to bits 4, 5
-        return wasm_v128_and(q < 2 ? wasm_i16x8_shl(v, 4 - 2 * q) : q == 2 ? v : wasm_u16x8_shr(v, 2), bits45);
-    };
-    for (int64_t i = 0; i < nb; ++i) {
-        v128 lane_lo = zero, lane_hi = zero;
-        for (int half = 0; half < 2; ++half) {
-            const uint8_t* ql = x[i].ql + 64 * half;
-            const v128 ql0 = load(ql), ql1 = load(ql + 16), ql2 = load(ql + 32), ql3 = load(ql + 48);
-            const v128 qh0 = load(x[i].qh + 32 * half), qh1 = load(x[i].qh + 32 * half + 16);
-            for (int q = 0; q < 4; ++q) {
-                const v128 v0 = wasm_v128_or(low4(q % 2 == 0 ? ql0 : ql2, q), high2(qh0, q));
-                const v128 v1 = wasm_v128_or(low4(q % 2 == 0 ? ql1 : ql3, q), high2(qh1, q));
-                const int quarter = 4 * half + q;
-                const int8_t* a = y[i].qs + 32 * quarter;
-                lane_lo = dot4_scaled_s8_u7(load(a), v0, wasm_i16x8_splat(x[i].scales[2 * quarter]), lane_lo);
-                lane_hi = dot4_scaled_s8_u7(load(a + 16), v1, wasm_i16x8_splat(x[i].scales[2 * quarter + 1]), lane_hi);
-            }
-        }
-        const v128 sc = load(x[i].scales);
-        const v128 off_lo = wasm_i32x4_dot_i16x8(load(y[i].bsums), wasm_i16x8_extend_low_i8x16(sc));
-        const v128 off_hi = wasm_i32x4_dot_i16x8(load(y[i].bsums + 8), wasm_i16x8_extend_high_i8x16(sc));
-        lane_lo = wasm_i32x4_sub(lane_lo, wasm_i32x4_shl(off_lo, 5));
-        lane_hi = wasm_i32x4_sub(lane_hi, wasm_i32x4_shl(off_hi, 5));
-        const v128 d = wasm_f32x4_splat(y[i].d * h[x[i].d]);
-        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lane_lo), acc_lo);
-        acc_hi = madd(d, wasm_f32x4_convert_i32x4(lane_hi), acc_hi);
-    }
-    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo));
+// Byte-wise shifts are done as 16-bit shifts and a mask (x86 has no 8-bit shift): the mask drops
+// exactly the bits that crossed from the neighbouring byte.
+template <int Q>
+inline v128 q6_K_values(const Consts& c, v128 ql, v128 qh) {
+    const v128 low4 = wasm_v128_and(Q < 2 ? ql : wasm_u16x8_shr(ql, 4), c.low_nibbles);
+    const v128 high2 = wasm_v128_and(Q < 2 ? wasm_i16x8_shl(qh, 4 - 2 * Q) : Q == 2 ? qh : wasm_u16x8_shr(qh, 2), c.bits45);  // bits 2Q, 2Q+1 to 4, 5
+    return wasm_v128_or(low4, high2);
 }
 
-void rows_q6_K(const RowJob& j, int64_t r0, int64_t r1) {
+// Quarter Q of half Half of a Q6_K block (its two 16-groups) for T tokens: the values unpacked
+// once, each token's two lanes of 4-element sums scaled by the groups' scales.
+template <int T, int Half, int Q>
+inline void q6_K_quarter(const Consts& c, const block_q6_K& x, const block_q8_K* const y[T], int64_t i, v128 sc_lo, v128 sc_hi,
+                         v128 lo[T], v128 hi[T]) {
+    const uint8_t* ql = x.ql + 64 * Half + (Q % 2 == 0 ? 0 : 32);
+    const v128 v0 = q6_K_values<Q>(c, load(ql), load(x.qh + 32 * Half));
+    const v128 v1 = q6_K_values<Q>(c, load(ql + 16), load(x.qh + 32 * Half + 16));
+    constexpr int quarter = 4 * Half + Q;  // scales 2 quarter, 2 quarter + 1
+    const v128 sc = quarter < 4 ? sc_lo : sc_hi;
+    const v128 s0 = lane16<(2 * quarter) % 8>(sc), s1 = lane16<(2 * quarter + 1) % 8>(sc);
+    for (int t = 0; t < T; ++t) {
+        const int8_t* a = y[t][i].qs + 32 * quarter;
+        lo[t] = dot4_scaled_s8_u7(load(a), v0, s0, lo[t]);
+        hi[t] = dot4_scaled_s8_u7(load(a + 16), v1, s1, hi[t]);
+    }
+}
+
+// Q6_K, one row for T tokens; every token's sums in the one-token order.
+template <int T>
+void q6_K_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
+    const float* h = half_table();  // block scales, looked up
     const int64_t nb = j.cols / QK_K;
-    each_row<block_q6_K>(j, r0, r1, [&](const block_q6_K* x, int64_t t) { return dot_q6_K(x, qrow<block_q8_K>(*j.a, t), nb); });
+    const auto* x = reinterpret_cast<const block_q6_K*>(j.W + uint64_t(r) * j.rb);
+    const block_q8_K* y[T];
+    v128 acc_lo[T], acc_hi[T];
+    for (int t = 0; t < T; ++t) {
+        y[t] = qrow<block_q8_K>(*j.a, t0 + t);
+        acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+        const v128 s8 = load(x[i].scales);
+        const v128 sc_lo = wasm_i16x8_extend_low_i8x16(s8), sc_hi = wasm_i16x8_extend_high_i8x16(s8);
+        v128 lo[T], hi[T];
+        for (int t = 0; t < T; ++t) lo[t] = hi[t] = c.zero;
+        q6_K_quarter<T, 0, 0>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
+        q6_K_quarter<T, 0, 1>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
+        q6_K_quarter<T, 0, 2>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
+        q6_K_quarter<T, 0, 3>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
+        q6_K_quarter<T, 1, 0>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
+        q6_K_quarter<T, 1, 1>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
+        q6_K_quarter<T, 1, 2>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
+        q6_K_quarter<T, 1, 3>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
+        const float dx = h[x[i].d];
+        for (int t = 0; t < T; ++t) {  // minus 32 x scale x the groups' Q8_K sums, then the block's FMA
+            const v128 off_lo = wasm_i32x4_dot_i16x8(load(y[t][i].bsums), sc_lo);
+            const v128 off_hi = wasm_i32x4_dot_i16x8(load(y[t][i].bsums + 8), sc_hi);
+            const v128 d = wasm_f32x4_splat(y[t][i].d * dx);
+            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(wasm_i32x4_sub(lo[t], wasm_i32x4_shl(off_lo, 5))), acc_lo[t]);
+            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(wasm_i32x4_sub(hi[t], wasm_i32x4_shl(off_hi, 5))), acc_hi[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t], acc_lo[t]));
+}
+
+void rows_q6_K(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q6_K_tokens<T()>(j, c, r, t0); });
 }
 
 // F32 / F16 / BF16 weights: rows widened to float, summed in llama.cpp's order for the batch size.
@@ -909,18 +1052,21 @@ void rows_reference(const RowJob& j, int64_t r0, int64_t r1, TensorType w) {
     });
 }
 
-void rows(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
+template <class Dot>
+void rows_with(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
+    const Dot dot;
+    const Consts c;
     switch (w) {
-        case TensorType::Q4_0: return rows_4bit<block_q4_0>(j, r0, r1);
+        case TensorType::Q4_0: return rows_4bit<block_q4_0>(j, dot, c, r0, r1);
         case TensorType::Q8_0: return rows_q8_0(j, r0, r1);
-        case TensorType::Q4_1: return rows_lanes_32<block_q4_1, block_q8_1>(j, r0, r1);
-        case TensorType::Q5_0: return rows_lanes_32<block_q5_0, block_q8_0>(j, r0, r1);
-        case TensorType::Q5_1: return rows_lanes_32<block_q5_1, block_q8_1>(j, r0, r1);
-        case TensorType::Q4_K: return rows_q4_K(j, r0, r1);
-        case TensorType::Q5_K: return rows_q5_K(j, r0, r1);
-        case TensorType::Q6_K: return rows_q6_K(j, r0, r1);
-        case TensorType::IQ4_NL: return rows_4bit<block_iq4_nl>(j, r0, r1);
-        case TensorType::IQ4_XS: return rows_iq4_xs(j, r0, r1);
+        case TensorType::Q4_1: return rows_lanes_32<block_q4_1, block_q8_1>(j, dot, c, r0, r1);
+        case TensorType::Q5_0: return rows_lanes_32<block_q5_0, block_q8_0>(j, dot, c, r0, r1);
+        case TensorType::Q5_1: return rows_lanes_32<block_q5_1, block_q8_1>(j, dot, c, r0, r1);
+        case TensorType::Q4_K: return rows_q4_K(j, c, r0, r1);
+        case TensorType::Q5_K: return rows_q5_K(j, c, r0, r1);
+        case TensorType::Q6_K: return rows_q6_K(j, c, r0, r1);
+        case TensorType::IQ4_NL: return rows_4bit<block_iq4_nl>(j, dot, c, r0, r1);
+        case TensorType::IQ4_XS: return rows_iq4_xs(j, c, r0, r1);
         case TensorType::F32: case TensorType::F16: case TensorType::BF16: return rows_float(j, r0, r1, w);
         default: return rows_reference(j, r0, r1, w);
     }
@@ -976,9 +1122,10 @@ bool i16_group_dots_faster() {
         Acts acts;
         prepare_acts(TensorType::Q4_K, x.data(), 1, cols, acts, nullptr);
         const RowJob job{w.data(), row_bytes(TensorType::Q4_K, uint64_t(cols)), cols, &acts, x.data(), y.data(), rows, SumOrder::Rows};
+        const Consts c;
         const auto time = [&](auto kernel) {
             const auto t0 = std::chrono::steady_clock::now();
-            for (int i = 0; i < 4; ++i) kernel(job, 0, rows);
+            for (int i = 0; i < 4; ++i) kernel(job, c, 0, rows);
             return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         };
         double best32 = 1e30, best16 = 1e30;
@@ -1000,18 +1147,29 @@ bool use_i16_group_dots() {
 #endif
 }
 
+// Rows of a plain matrix, in the dot form the CPU runs faster.
+void rows(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
+#if defined(__wasm_relaxed_simd__)
+    if (use_i16_group_dots()) return rows_with<Dot4Pairs>(j, w, r0, r1);
+    return rows_with<Dot4Fused>(j, w, r0, r1);
+#else
+    return rows_with<Dot4Wide>(j, w, r0, r1);
+#endif
+}
+
 // Rows of a matrix in the Rows4 layout.
 void rows_rows4(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
+    const Consts c;
 #if defined(__wasm_relaxed_simd__)
     if (use_i16_group_dots()) {
-        if (w == TensorType::Q4_0) return rows_4bit_rows4<false, GroupDotI16>(j, r0, r1);
-        if (w == TensorType::Q4_K) return rows_q4_K_rows4<GroupDotI16>(j, r0, r1);
+        if (w == TensorType::Q4_0) return rows_4bit_rows4<false, GroupDotI16>(j, c, r0, r1);
+        if (w == TensorType::Q4_K) return rows_q4_K_rows4<GroupDotI16>(j, c, r0, r1);
     }
 #endif
     switch (w) {
-        case TensorType::Q4_0: return rows_4bit_rows4<false, GroupDotI32>(j, r0, r1);
-        case TensorType::IQ4_NL: return rows_4bit_rows4<true, GroupDotI32>(j, r0, r1);
-        case TensorType::Q4_K: return rows_q4_K_rows4<GroupDotI32>(j, r0, r1);
+        case TensorType::Q4_0: return rows_4bit_rows4<false, GroupDotI32>(j, c, r0, r1);
+        case TensorType::IQ4_NL: return rows_4bit_rows4<true, GroupDotI32>(j, c, r0, r1);
+        case TensorType::Q4_K: return rows_q4_K_rows4<GroupDotI32>(j, c, r0, r1);
         default: RILL_FAIL("matmul: no Rows4 kernel for %s", std::string(type_name(w)).c_str());
     }
 }
@@ -1047,7 +1205,7 @@ void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const flo
     const bool rows4 = layout == WeightLayout::Rows4;
     if (rows4 && (!has_rows4(w) || order != SumOrder::Rows || rows_n % 4 != 0))
         RILL_FAIL("matmul: the Rows4 layout holds row-order Q4_0, IQ4_NL or Q4_K matrices with a multiple of 4 rows");
-    if (rows4) use_i16_group_dots();  // decided (timed) before the threads start
+    use_i16_group_dots();  // decided (timed) before the threads start
     const auto part = [&](int64_t r0, int64_t r1) { rows4 ? rows_rows4(job, w, r0, r1) : rows(job, w, r0, r1); };
     const int nth = pool ? pool->size() : 1;
     if (nth == 1 || rows_n < 16) return part(0, rows_n);

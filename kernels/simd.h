@@ -16,6 +16,14 @@ using v128 = v128_t;
 
 inline v128 load(const void* p) { return wasm_v128_load(p); }
 
+// v as a value the optimiser cannot see into. V8 does not hoist a v128.const out of a loop: it
+// builds the constant again at every use (a move, a vmovq and a shuffle on x86). A constant
+// passed through opaque() before a loop is an ordinary value there, kept in a register.
+inline v128 opaque(v128 v) {
+    volatile v128 t = v;
+    return t;
+}
+
 // a * b + c with one rounding, as the scalar reference's std::fma. Relaxed SIMD: the engine's
 // FMA where the hardware has one (madd_is_fused() tells). Strict SIMD128 has no FMA, and two
 // roundings measurably move logits once activations are re-quantised (up to 0.6 on the golden
@@ -42,7 +50,38 @@ inline v128 sum4_i16(v128 lo, v128 hi, v128 acc) {
     return wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6), wasm_i32x4_shuffle(lo, hi, 1, 3, 5, 7)));
 }
 
-// Lane sums of 4 consecutive products (see dot4_s8_u7) accumulated over many add()s: relaxed
+// ---- sums of four byte products: the forms --------------------------------------------------
+//
+// Each form computes acc + [a[4i] b[4i] + ... + a[4i+3] b[4i+3]] in i32 lane i, exactly, for signed
+// bytes a and unsigned bytes b in 0..127, and is built once before a kernel's loops (it may hold
+// constants, see opaque()). Relaxed SIMD has two, and which is faster depends on the CPU, so the
+// kernels are instantiated for both and the engine times them once (kern::GroupDotForm):
+//  - Dot4Fused: i32x4.relaxed_dot_i8x16_i7x16_add, one instruction where x86 has AVX-VNNI
+//    (vpdpbusd) or Arm has SDOT; without VNNI V8 spends five on it (pmaddubsw, a ones vector
+//    built in two, pmaddwd, an add).
+//  - Dot4Pairs: the i16 pair sums (pmaddubsw) and the pairs of pairs by a multiply-add with a ones
+//    vector kept in a register (pmaddwd), then the add: three instructions on every x86.
+// Strict SIMD128 has one, Dot4Wide: bytes widened to i16, i32x4.dot_i16x8, regrouped.
+#if defined(__wasm_relaxed_simd__)
+struct Dot4Fused {
+    v128 operator()(v128 a, v128 b, v128 acc) const { return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, acc); }
+};
+struct Dot4Pairs {
+    v128 ones = opaque(wasm_i16x8_splat(1));
+    v128 operator()(v128 a, v128 b, v128 acc) const {
+        return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b), ones));
+    }
+};
+#else
+struct Dot4Wide {
+    v128 operator()(v128 a, v128 b, v128 acc) const {
+        return sum4_i16(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b)),
+                        wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b)), acc);
+    }
+};
+#endif
+
+// Lane sums of 4 consecutive products accumulated over many add()s: relaxed
 // SIMD sums into the lanes directly; strict SIMD128 keeps the i16x8 pair sums of bytes 0-7 and
 // 8-15 apart and regroups them into lane sums only in total(), not after every product.
 struct Dot4Sum {
@@ -62,17 +101,7 @@ struct Dot4Sum {
 #endif
 };
 
-// acc + lane sums of 4 consecutive products: lane i += sum_{j<4} a[4i+j] * b[4i+j], with a
-// signed bytes and b unsigned bytes 0..127. Relaxed: one i32x4.relaxed_dot_i8x16_i7x16_add,
-// which is exact for b in 0..127 on every engine (x86's pmaddubsw reads b as unsigned; pairs
-// of products stay far below i16 saturation for the values used here, at most 2 * 127 * 63).
-inline v128 dot4_s8_u7(v128 a, v128 b, v128 acc) {
-    Dot4Sum s(acc);
-    s.add(a, b);
-    return s.total();
-}
-
-// acc + s x (the lane sums of dot4_s8_u7) for a group scale s given as an i16 splat (|s| <= 128):
+// acc + s x (the lane sums of 4 products, as the Dot4 forms) for a group scale s given as an i16 splat (|s| <= 128):
 // one scaled group of a K-quant block. a must be -127..127 (activations never reach -128), so
 // that the i16 pair sums cannot saturate. Relaxed: the pair sums (x86: pmaddubsw) multiplied
 // and added in pairs by the scale (pmaddwd), instead of an i32 multiply per group.
@@ -80,27 +109,10 @@ inline v128 dot4_scaled_s8_u7(v128 a, v128 b, v128 s16, v128 acc) {
 #if defined(__wasm_relaxed_simd__)
     return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b), s16));
 #else
-    return wasm_i32x4_add(acc, wasm_i32x4_mul(dot4_s8_u7(a, b, wasm_i32x4_splat(0)), wasm_i32x4_extend_low_i16x8(s16)));
+    Dot4Sum sum(wasm_i32x4_splat(0));
+    sum.add(a, b);
+    return wasm_i32x4_add(acc, wasm_i32x4_mul(sum.total(), wasm_i32x4_extend_low_i16x8(s16)));
 #endif
-}
-
-// acc + products of a (signed) and b (0..127) summed into some lane: for kernels that only need
-// the total over all lanes. Strict SIMD128 then skips dot4's regrouping shuffles.
-inline v128 dot_s8_u7_total(v128 a, v128 b, v128 acc) {
-#if defined(__wasm_relaxed_simd__)
-    return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, acc);
-#else
-    const v128 lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b));
-    const v128 hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b));
-    return wasm_i32x4_add(acc, wasm_i32x4_add(lo, hi));
-#endif
-}
-
-// The same for two signed operands (Q8_0 weights can be -128, which no 7-bit operand holds):
-// widened to i16 in both builds.
-inline v128 dot4_s8_s8(v128 a, v128 b, v128 acc) {
-    return sum4_i16(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_i16x8_extend_low_i8x16(b)),
-                    wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_i16x8_extend_high_i8x16(b)), acc);
 }
 
 // table[idx[i]] for indices 0..15 (one pshufb where relaxed SIMD is on).
@@ -129,7 +141,8 @@ inline v128 lane32(v128 v) { return wasm_i32x4_shuffle(v, v, L, L, L, L); }
 // is faster depends on the CPU; the kernels time both once (kern::GroupDotForm).
 struct GroupDotI32 {
     static constexpr bool kPairScales = false;  // scale vector: the row's scale in byte 0 of its i32 lane
-    Dot4Sum s{wasm_i32x4_splat(0)};
+    Dot4Sum s;
+    GroupDotI32(v128 zero, v128 /*ones16*/) : s(zero) {}
     void add(v128 a, v128 b) { s.add(a, b); }
     v128 scaled(v128 scale) const { return wasm_i32x4_mul(s.total(), scale); }
     v128 total() const { return s.total(); }
@@ -137,10 +150,11 @@ struct GroupDotI32 {
 #if defined(__wasm_relaxed_simd__)
 struct GroupDotI16 {
     static constexpr bool kPairScales = true;  // scale vector: the row's scale in both i16 halves of its lane
-    v128 s = wasm_i32x4_splat(0);
+    v128 s, ones;
+    GroupDotI16(v128 zero, v128 ones16) : s(zero), ones(ones16) {}
     void add(v128 a, v128 b) { s = wasm_i16x8_add(s, wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b)); }
     v128 scaled(v128 scale) const { return wasm_i32x4_dot_i16x8(s, scale); }
-    v128 total() const { return wasm_i32x4_dot_i16x8(s, wasm_i16x8_splat(1)); }
+    v128 total() const { return wasm_i32x4_dot_i16x8(s, ones); }
 };
 #endif
 

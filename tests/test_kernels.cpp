@@ -108,14 +108,24 @@ TEST(Kernels, ReportWhichSetRuns) {
     SUCCEED();
 }
 
+// Every form of the byte dots the build has (relaxed SIMD: the fused relaxed dot and the i16 pair
+// sums, kern::GroupDotForm), each against the reference.
+#if defined(__wasm_relaxed_simd__)
+const kern::GroupDotForm kDotForms[] = {kern::GroupDotForm::I32, kern::GroupDotForm::I16};
+#else
+const kern::GroupDotForm kDotForms[] = {kern::GroupDotForm::I32};
+#endif
+
 TEST(Kernels, MatmulMatchesReferenceForEveryFormatOrderBatchAndThreadCount) {
     ThreadPool pool2(2);
     const int64_t rows = 36, cols = 512;  // 36 rows: the 4-row kernels get a short final group per thread
+    for (kern::GroupDotForm form : kDotForms)
     for (TensorType t : kWeightTypes) {
+        kern::set_group_dot_form(form);
         for (bool random_bytes : {false, true}) {
             if (random_bytes && t == TensorType::F32) continue;
             const auto w = make_weights(t, rows, cols, 7u + uint32_t(t), random_bytes);
-            for (int64_t n_tokens : {1, 3}) {
+            for (int64_t n_tokens : {1, 3, 9}) {
                 const auto X = gaussian(size_t(n_tokens * cols), 99u + uint32_t(n_tokens));
                 const auto mag = magnitudes(t, w, rows, cols, X, n_tokens);
                 for (SumOrder order : {SumOrder::Lanes, SumOrder::Rows}) {
@@ -124,13 +134,15 @@ TEST(Kernels, MatmulMatchesReferenceForEveryFormatOrderBatchAndThreadCount) {
                     kern::matmul(t, w.data(), rows, cols, X.data(), got.data(), n_tokens, order, nullptr);
                     kern::matmul(t, w.data(), rows, cols, X.data(), got2.data(), n_tokens, order, &pool2);
                     const std::string what = std::string(type_name(t)) + (random_bytes ? " random bytes" : " quantised") +
-                                             " n=" + std::to_string(n_tokens) + (order == SumOrder::Rows ? " rows" : " lanes");
+                                             " n=" + std::to_string(n_tokens) + (order == SumOrder::Rows ? " rows" : " lanes") +
+                                             " dots " + kern::group_dot_form();
                     expect_close(got, want, mag, what + " 1 thread");
                     EXPECT_EQ(got, got2) << what << ": 2 threads differ from 1";
                 }
             }
         }
     }
+    kern::set_group_dot_form(kern::GroupDotForm::Auto);
 }
 
 // The layout a build prefers (Rows4 for row-order Q4_0, IQ4_NL and Q4_K in the SIMD builds)
@@ -142,11 +154,7 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
     for (TensorType t : {TensorType::Q4_0, TensorType::IQ4_NL, TensorType::Q4_K})
         ASSERT_EQ(kern::preferred_layout(t, 40, 512, SumOrder::Rows), WeightLayout::Rows4) << type_name(t);
 #endif
-#if defined(__wasm_relaxed_simd__)
-    const kern::GroupDotForm forms[] = {kern::GroupDotForm::I32, kern::GroupDotForm::I16};
-#else
-    const kern::GroupDotForm forms[] = {kern::GroupDotForm::I32};
-#endif
+    const auto& forms = kDotForms;
     ThreadPool pool2(2);
     const int64_t rows = 40, cols = 512;
     int repacked = 0;
