@@ -18,6 +18,8 @@
 #include "rill/error.h"
 #include "src/thread_pool.h"
 
+
+
 namespace rill::kern {
 
 using namespace rill::simd;
@@ -646,10 +648,13 @@ void rows_q4_K_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
     });
 }
 
-// Q8_0 x Q8_0: 8 lanes of signed 4-element sums, an FMA per block, the tree. One row for T
-// tokens: the weights widened to i16 once.
-template <int T>
-void q8_0_tokens(const RowJob& j, int64_t r, int64_t t0) {
+// Q8_0 x Q8_0: 8 lanes of signed 4-element sums, an FMA per block, the tree. One row for T tokens.
+// Relaxed SIMD: |w| as the unsigned operand and the activations with w's signs (with_sign), so
+// the byte dots take them; |w| fits 7 bits except for w = -128, which llama.cpp's quantiser never
+// writes but a file may hold: a block with one is summed widened to i16 instead, as strict SIMD128
+// sums every block.
+template <int T, class Dot>
+void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, int64_t t0) {
     const float* h = half_table();  // block scales, looked up
     const int64_t nb = j.cols / QK8_0;
     const auto* x = reinterpret_cast<const block_q8_0*>(j.W + uint64_t(r) * j.rb);
@@ -661,17 +666,35 @@ void q8_0_tokens(const RowJob& j, int64_t r, int64_t t0) {
         yd[t] = &j.a->d[size_t((t0 + t) * nb)];
         acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
     }
+    const auto widened = [&](v128 w0, v128 w1, const block_q8_0& yb, v128& lo, v128& hi) {
+        const v128 a0 = load(yb.qs), a1 = load(yb.qs + 16);
+        lo = sum4_i16(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w0), wasm_i16x8_extend_low_i8x16(a0)),
+                      wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w0), wasm_i16x8_extend_high_i8x16(a0)), c.zero);
+        hi = sum4_i16(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w1), wasm_i16x8_extend_low_i8x16(a1)),
+                      wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w1), wasm_i16x8_extend_high_i8x16(a1)), c.zero);
+    };
     for (int64_t b = 0; b < nb; ++b) {
         const v128 w0 = load(x[b].qs), w1 = load(x[b].qs + 16);
-        const v128 w[4] = {wasm_i16x8_extend_low_i8x16(w0), wasm_i16x8_extend_high_i8x16(w0), wasm_i16x8_extend_low_i8x16(w1),
-                           wasm_i16x8_extend_high_i8x16(w1)};
         const float dx = h[x[b].d];
+#if defined(__wasm_relaxed_simd__)
+        const v128 abs0 = wasm_i8x16_abs(w0), abs1 = wasm_i8x16_abs(w1);
+        const bool has_min = wasm_i8x16_bitmask(wasm_v128_or(abs0, abs1)) != 0;  // |-128| keeps the top bit
+        const v128 neg0 = wasm_i8x16_lt(w0, c.zero), neg1 = wasm_i8x16_lt(w1, c.zero);
+#endif
         for (int t = 0; t < T; ++t) {
-            const v128 a0 = load(y[t][b].qs), a1 = load(y[t][b].qs + 16);
-            const v128 lo = sum4_i16(wasm_i32x4_dot_i16x8(w[0], wasm_i16x8_extend_low_i8x16(a0)),
-                                     wasm_i32x4_dot_i16x8(w[1], wasm_i16x8_extend_high_i8x16(a0)), wasm_i32x4_splat(0));
-            const v128 hi = sum4_i16(wasm_i32x4_dot_i16x8(w[2], wasm_i16x8_extend_low_i8x16(a1)),
-                                     wasm_i32x4_dot_i16x8(w[3], wasm_i16x8_extend_high_i8x16(a1)), wasm_i32x4_splat(0));
+            const block_q8_0& yb = y[t][b];
+            v128 lo, hi;
+#if defined(__wasm_relaxed_simd__)
+            if (!has_min) {
+                lo = dot(with_sign(load(yb.qs), neg0), abs0, c.zero);
+                hi = dot(with_sign(load(yb.qs + 16), neg1), abs1, c.zero);
+            } else {
+                widened(w0, w1, yb, lo, hi);
+            }
+#else
+            (void)dot;
+            widened(w0, w1, yb, lo, hi);
+#endif
             const v128 d = wasm_f32x4_splat(dx * yd[t][b]);
             acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
             acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
@@ -680,8 +703,9 @@ void q8_0_tokens(const RowJob& j, int64_t r, int64_t t0) {
     for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t], acc_lo[t]));
 }
 
-void rows_q8_0(const RowJob& j, int64_t r0, int64_t r1) {
-    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T()>(j, r, t0); });
+template <class Dot>
+void rows_q8_0(const RowJob& j, const Dot& dot, const Consts& c, int64_t r0, int64_t r1) {
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T()>(j, dot, c, r, t0); });
 }
 
 // ---- Q4_1, Q5_0, Q5_1: lane order (dot_lanes_order_32) ------------------------------------
@@ -725,21 +749,27 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
         acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
         summs[t] = 0.0f;
     }
-    for (int64_t b = 0; b < nb; ++b) {
-        const v128 q = load(x[b].qs);
+    // Pointers moved on block by block (indices times block sizes cost V8 a multiply each).
+    for (const Block* xb = x; xb != x + nb; ++xb) {
+        const v128 q = load(xb->qs);
         v128 v_lo = wasm_v128_and(q, low_nibbles), v_hi = wasm_v128_and(wasm_u16x8_shr(q, 4), low_nibbles);
         if constexpr (kFifth) {
-            const v128 qh = wasm_v128_load32_splat(x[b].qh);
+            const v128 qh = wasm_v128_load32_splat(xb->qh);
             v_lo = wasm_v128_or(v_lo, wasm_v128_and(fifth, wasm_i8x16_eq(wasm_v128_and(lookup16(qh, qh_byte_lo), bit), bit)));
             v_hi = wasm_v128_or(v_hi, wasm_v128_and(fifth, wasm_i8x16_eq(wasm_v128_and(lookup16(qh, qh_byte_hi), bit), bit)));
         }
-        const float dx = h[x[b].d];
+        const float dx = h[xb->d];
         for (int t = 0; t < T; ++t) {
-            const YBlock& yb = y[t][b];
-            if constexpr (kMin) summs[t] = madd1(h[x[b].m], h[yb.s], summs[t]);
-            const v128 init_lo = kOffset ? load(off[t] + 8 * b) : zero, init_hi = kOffset ? load(off[t] + 8 * b + 4) : zero;
+            const YBlock& yb = *y[t]++;
+            if constexpr (kMin) summs[t] = madd1(h[xb->m], h[yb.s], summs[t]);
+            v128 init_lo = zero, init_hi = zero;
+            if constexpr (kOffset) {
+                init_lo = load(off[t]);
+                init_hi = load(off[t] + 4);
+                off[t] += 8;
+            }
             const v128 lo = dot(load(yb.qs), v_lo, init_lo), hi = dot(load(yb.qs + 16), v_hi, init_hi);
-            const v128 d = wasm_f32x4_splat(dx * yd[t][b]);
+            const v128 d = wasm_f32x4_splat(dx * *yd[t]++);
             acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
             acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
         }
@@ -1058,7 +1088,7 @@ void rows_with(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
     const Consts c;
     switch (w) {
         case TensorType::Q4_0: return rows_4bit<block_q4_0>(j, dot, c, r0, r1);
-        case TensorType::Q8_0: return rows_q8_0(j, r0, r1);
+        case TensorType::Q8_0: return rows_q8_0(j, dot, c, r0, r1);
         case TensorType::Q4_1: return rows_lanes_32<block_q4_1, block_q8_1>(j, dot, c, r0, r1);
         case TensorType::Q5_0: return rows_lanes_32<block_q5_0, block_q8_0>(j, dot, c, r0, r1);
         case TensorType::Q5_1: return rows_lanes_32<block_q5_1, block_q8_1>(j, dot, c, r0, r1);
