@@ -20,6 +20,12 @@
 
 
 
+
+
+
+
+
+
 namespace rill::kern {
 
 using namespace rill::simd;
@@ -370,10 +376,49 @@ void rows4_tiles(const RowJob& j, int64_t r0, int64_t r1, Tile tile) {
 // group of activations is broadcast and multiplied with the same elements of the four rows.
 // Q4_0's integer sum starts at the block's offset (-8 x its activation sum); IQ4_NL's values
 // are looked up, their signs moved onto the activations. Then one FMA per block.
+// The same sums for a single token (decode): blocks walked by pointer, the sum in registers.
+template <bool kIQ4, typename GroupDot>
+void rows_4bit_rows4_one(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
+    const Acts& a = *j.a;
+    const int64_t nb = j.cols / QK4_0;
+    const block_q8_0* y0 = qrow<block_q8_0>(a, 0);
+    for (int64_t r = r0; r < r1; r += 4) {
+        const uint8_t* blk = j.W + uint64_t(r) * j.rb;
+        const float* yd = a.d.data();
+        const int32_t* neg_bsum = a.neg_bsum.data();
+        v128 acc = c.zero;
+        for (const block_q8_0* y = y0; y != y0 + nb; ++y, ++yd, ++neg_bsum, blk += kRows4Block) {
+            const v128 y_lo = load(y->qs), y_hi = load(y->qs + 16);
+            GroupDot s(c.zero, c.ones16);
+            const auto vec = [&](const uint8_t* p, v128 b_lo, v128 b_hi) {
+                const v128 q = load(p);
+                v128 lo = wasm_v128_and(q, c.low_nibbles), hi = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
+                if constexpr (kIQ4) {
+                    b_lo = with_sign(b_lo, lookup16(c.iq4_neg, lo));
+                    b_hi = with_sign(b_hi, lookup16(c.iq4_neg, hi));
+                    lo = lookup16(c.iq4_abs, lo);
+                    hi = lookup16(c.iq4_abs, hi);
+                }
+                s.add(b_lo, lo);
+                s.add(b_hi, hi);
+            };
+            vec(blk + 8, lane32<0>(y_lo), lane32<0>(y_hi));
+            vec(blk + 24, lane32<1>(y_lo), lane32<1>(y_hi));
+            vec(blk + 40, lane32<2>(y_lo), lane32<2>(y_hi));
+            vec(blk + 56, lane32<3>(y_lo), lane32<3>(y_hi));
+            v128 isum = s.total();
+            if constexpr (!kIQ4) isum = wasm_i32x4_add(isum, wasm_v128_load32_splat(neg_bsum));
+            acc = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(half4_to_f32x4(c, blk), wasm_v128_load32_splat(yd)), acc);
+        }
+        wasm_v128_store(j.Y + r, acc);
+    }
+}
+
 template <bool kIQ4, typename GroupDot>
 void rows_4bit_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
     const Acts& a = *j.a;
     const int64_t nb = j.cols / QK4_0;
+    if (a.n_tokens == 1) return rows_4bit_rows4_one<kIQ4, GroupDot>(j, c, r0, r1);
     rows4_tiles(j, r0, r1, [&](const uint8_t* group, float* out, int64_t t0, int64_t nt) {
         v128 acc[kRows4Tile];
         for (int64_t t = 0; t < nt; ++t) acc[t] = c.zero;
@@ -598,6 +643,52 @@ void k4_scale_indices(v128 idx[8]) {
                                                                                     wasm_i8x16_gt(offsets, wasm_i8x16_splat(-1)))));
 }
 
+// One pair of groups (2P, 2P + 1) of a Rows4 super-block for one token: each nibble vector
+// loaded once for both groups, each 4-byte group of activations broadcast by a shuffle.
+template <typename GroupDot, int P>
+inline v128 q4_K_rows4_pair(const Consts& c, const K4Scales& sc, const v128 idx[8], const uint8_t* blk, const int8_t* y, v128 isum) {
+    const uint8_t* q = blk + 64 + 128 * P;
+    const v128 y0 = load(y + 64 * P), y1 = load(y + 64 * P + 16), y2 = load(y + 64 * P + 32), y3 = load(y + 64 * P + 48);
+    GroupDot lo(c.zero, c.ones16), hi(c.zero, c.ones16);
+    const auto vec = [&](auto v, v128 ylo, v128 yhi) {
+        const v128 w = load(q + 16 * v);
+        lo.add(ylo, wasm_v128_and(w, c.low_nibbles));
+        hi.add(yhi, wasm_v128_and(wasm_u16x8_shr(w, 4), c.low_nibbles));
+    };
+    vec(0, lane32<0>(y0), lane32<0>(y2));
+    vec(1, lane32<1>(y0), lane32<1>(y2));
+    vec(2, lane32<2>(y0), lane32<2>(y2));
+    vec(3, lane32<3>(y0), lane32<3>(y2));
+    vec(4, lane32<0>(y1), lane32<0>(y3));
+    vec(5, lane32<1>(y1), lane32<1>(y3));
+    vec(6, lane32<2>(y1), lane32<2>(y3));
+    vec(7, lane32<3>(y1), lane32<3>(y3));
+    return wasm_i32x4_add(isum, wasm_i32x4_add(lo.scaled(sc.scales(idx, 2 * P)), hi.scaled(sc.scales(idx, 2 * P + 1))));
+}
+
+// The same sums for a single token (decode): the super-blocks walked by pointer, the groups
+// unrolled, the integer sum in a register.
+template <typename GroupDot>
+void rows_q4_K_rows4_one(const RowJob& j, const Consts& c, const v128 idx[8], int64_t r0, int64_t r1) {
+    const int64_t nb = j.cols / QK_K;
+    const block_q8_K* y0 = qrow<block_q8_K>(*j.a, 0);
+    for (int64_t r = r0; r < r1; r += 4) {
+        const uint8_t* blk = j.W + uint64_t(r) * j.rb;
+        v128 acc = c.zero, acc_min = c.zero;
+        for (const block_q8_K* y = y0; y != y0 + nb; ++y, blk += kK4Rows4Block) {
+            const K4Scales sc(c, blk + 16);
+            v128 isum = q4_K_rows4_pair<GroupDot, 0>(c, sc, idx, blk, y->qs, c.zero);
+            isum = q4_K_rows4_pair<GroupDot, 1>(c, sc, idx, blk, y->qs, isum);
+            isum = q4_K_rows4_pair<GroupDot, 2>(c, sc, idx, blk, y->qs, isum);
+            isum = q4_K_rows4_pair<GroupDot, 3>(c, sc, idx, blk, y->qs, isum);
+            const v128 yd = wasm_f32x4_splat(y->d);
+            acc = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(half4_to_f32x4(c, blk), yd), acc);
+            acc_min = madd(wasm_f32x4_convert_i32x4(sc.mins(c, y->bsums)), wasm_f32x4_mul(half4_to_f32x4(c, blk + 8), yd), acc_min);
+        }
+        wasm_v128_store(j.Y + r, wasm_f32x4_sub(acc, acc_min));
+    }
+}
+
 // Q4_K x Q8_K in row order (dot_q4_K_rows4's sums) from the Rows4 layout: lane k of a token's
 // accumulators is row k. A group's 8 nibble vectors are unpacked once and serve up to kTile
 // tokens; per super-block one FMA of the scaled integer dot and one of the mins term.
@@ -607,6 +698,7 @@ void rows_q4_K_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
     const int64_t nb = j.cols / QK_K;
     v128 idx[8];
     k4_scale_indices<GroupDot>(idx);
+    if (a.n_tokens == 1) return rows_q4_K_rows4_one<GroupDot>(j, c, idx, r0, r1);
     rows4_tiles(j, r0, r1, [&](const uint8_t* group, float* out, int64_t t0, int64_t nt) {
         v128 acc[kRows4Tile], acc_min[kRows4Tile], isum[kRows4Tile];
         for (int64_t t = 0; t < nt; ++t) acc[t] = acc_min[t] = c.zero;
@@ -1105,22 +1197,30 @@ void rows_with(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
 // ---- exp and friends ------------------------------------------------------------------------
 
 // exp_poly of ops_ref on four lanes: 2^n built in the exponent bits, 2^n + 2^n (p - 1) in one
-// madd; beyond |n| > 126 the power in two factors, beyond 192 saturated to 0 or inf.
-v128 exp_poly4(v128 x) {
-    const v128 shift = wasm_f32x4_splat(0x1.8p23f);
-    const v128 z = madd(x, wasm_f32x4_splat(0x1.715476p+0f), shift);
-    const v128 n = wasm_f32x4_sub(z, shift);
+// madd; beyond |n| > 126 the power in two factors, beyond 192 saturated to 0 or inf. Its
+// constants made once per call of the kernel that loops over it (see opaque()).
+struct ExpConsts {
+    v128 shift = opaque(wasm_f32x4_splat(0x1.8p23f)), log2e = opaque(wasm_f32x4_splat(0x1.715476p+0f));
+    v128 ln2_lo = opaque(wasm_f32x4_splat(0x1.7f7d1cp-20f)), ln2_hi = opaque(wasm_f32x4_splat(0x1.62e4p-1f));
+    v128 one_bits = opaque(wasm_i32x4_splat(0x3f800000));
+    v128 c0 = opaque(wasm_f32x4_splat(0x1.0e4020p-7f)), c1 = opaque(wasm_f32x4_splat(0x1.573e2ep-5f));
+    v128 c2 = opaque(wasm_f32x4_splat(0x1.555e66p-3f)), c3 = opaque(wasm_f32x4_splat(0x1.fffdb6p-2f));
+    v128 c4 = opaque(wasm_f32x4_splat(0x1.ffffecp-1f)), limit = opaque(wasm_f32x4_splat(126.0f));
+    v128 one = opaque(wasm_f32x4_splat(1.0f)), zero = opaque(wasm_f32x4_splat(0.0f));
+};
+
+v128 exp_poly4(const ExpConsts& k, v128 x) {
+    const v128 z = madd(x, k.log2e, k.shift);
+    const v128 n = wasm_f32x4_sub(z, k.shift);
     const v128 neg_n = wasm_f32x4_neg(n);
-    const v128 b = madd(neg_n, wasm_f32x4_splat(0x1.7f7d1cp-20f), madd(neg_n, wasm_f32x4_splat(0x1.62e4p-1f), x));
+    const v128 b = madd(neg_n, k.ln2_lo, madd(neg_n, k.ln2_hi, x));
     const v128 e = wasm_i32x4_shl(z, 23);
-    const v128 k = wasm_i32x4_add(e, wasm_i32x4_splat(0x3f800000));
+    const v128 kk = wasm_i32x4_add(e, k.one_bits);
     const v128 u = wasm_f32x4_mul(b, b);
-    const v128 j = madd(madd(madd(wasm_f32x4_splat(0x1.0e4020p-7f), b, wasm_f32x4_splat(0x1.573e2ep-5f)), u,
-                             madd(wasm_f32x4_splat(0x1.555e66p-3f), b, wasm_f32x4_splat(0x1.fffdb6p-2f))),
-                        u, wasm_f32x4_mul(wasm_f32x4_splat(0x1.ffffecp-1f), b));
-    const v128 normal = madd(j, k, k);
+    const v128 j = madd(madd(madd(k.c0, b, k.c1), u, madd(k.c2, b, k.c3)), u, wasm_f32x4_mul(k.c4, b));
+    const v128 normal = madd(j, kk, kk);
     const v128 abs_n = wasm_f32x4_abs(n);
-    const v128 c = wasm_f32x4_gt(abs_n, wasm_f32x4_splat(126.0f));
+    const v128 c = wasm_f32x4_gt(abs_n, k.limit);
     if (!wasm_v128_any_true(c)) return normal;
     const v128 g = wasm_v128_and(wasm_f32x4_le(n, wasm_f32x4_splat(0.0f)), wasm_i32x4_splat(int32_t(0x82000000u)));
     const v128 s1 = wasm_i32x4_add(g, wasm_i32x4_splat(0x7f000000));
@@ -1130,9 +1230,7 @@ v128 exp_poly4(v128 x) {
     return wasm_v128_bitselect(wasm_f32x4_mul(s1, s1), wasm_v128_bitselect(scaled, normal, c), d);
 }
 
-inline v128 silu4(v128 x) {
-    return wasm_f32x4_div(x, wasm_f32x4_add(wasm_f32x4_splat(1.0f), exp_poly4(wasm_f32x4_sub(wasm_f32x4_splat(0.0f), x))));
-}
+inline v128 silu4(const ExpConsts& k, v128 x) { return wasm_f32x4_div(x, wasm_f32x4_add(k.one, exp_poly4(k, wasm_f32x4_sub(k.zero, x)))); }
 inline float silu_libm(float x) { return x / (1.0f + std::exp(-x)); }
 
 constexpr int64_t kBlock = 8;  // the reference's vector blocks (llama.cpp's AVX2 width)
@@ -1251,8 +1349,9 @@ float dot_f32_lanes8(const float* a, const float* b, int64_t n) { return dot_lan
 float dot_f32_blocks32(const float* a, const float* b, int64_t n) { return dot_blocks32(a, b, n); }
 
 void silu_inplace(float* x, int64_t n) {
+    const ExpConsts k;
     const int64_t vec_end = n - n % kBlock;
-    for (int64_t i = 0; i < vec_end; i += 4) wasm_v128_store(x + i, silu4(load(x + i)));
+    for (int64_t i = 0; i < vec_end; i += 4) wasm_v128_store(x + i, silu4(k, load(x + i)));
     for (int64_t i = vec_end; i < n; ++i) x[i] = silu_libm(x[i]);
 }
 
@@ -1261,12 +1360,14 @@ void geglu(const float* gate, const float* up, float* out, int64_t n) { rill::ge
 void gelu(const float* x, float* y, int64_t n) { rill::gelu(x, y, n); }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+    const ExpConsts k;
     const int64_t vec_end = n - n % kBlock;
-    for (int64_t i = 0; i < vec_end; i += 4) wasm_v128_store(out + i, wasm_f32x4_mul(silu4(load(gate + i)), load(up + i)));
+    for (int64_t i = 0; i < vec_end; i += 4) wasm_v128_store(out + i, wasm_f32x4_mul(silu4(k, load(gate + i)), load(up + i)));
     for (int64_t i = vec_end; i < n; ++i) out[i] = silu_libm(gate[i]) * up[i];
 }
 
 void softmax(float* x, int64_t n) {
+    const ExpConsts k;
     v128 mv = wasm_f32x4_splat(-INFINITY);
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) mv = wasm_f32x4_pmax(mv, load(x + i));
@@ -1279,7 +1380,7 @@ void softmax(float* x, int64_t n) {
     for (i = 0; i < vec_end; i += kBlock) {
         v128 e[2];
         for (int j = 0; j < 2; ++j) {
-            e[j] = exp_poly4(wasm_f32x4_sub(load(x + i + 4 * j), vmx));
+            e[j] = exp_poly4(k, wasm_f32x4_sub(load(x + i + 4 * j), vmx));
             wasm_v128_store(x + i + 4 * j, e[j]);
         }
         sum += double(tree8(e[0], e[1]));
@@ -1345,25 +1446,45 @@ void conv1d_causal_step(float* state, const float* x, const float* w, int64_t ch
     conv1d_push_state(state, x, channels, K);
 }
 
+// The reference's four passes over a state column in two: decay while summing col . k, then the
+// update while summing col . q, each sum in dot_blocks32's lanes and order.
 void delta_rule_step(const float* S_in, float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
                      int64_t dk, int64_t dv, float* out) {
     const float decay = std::exp(g);
     const v128 vdecay = wasm_f32x4_splat(decay);
-    const bool vec = dk % 4 == 0;
+    const int64_t n32 = dk - dk % 32;
+    const auto folded = [&](v128 acc[8], const float* a, const float* b) {  // blocks32's fold, the hadd tree, its tail
+        for (int h = 0; h < 2; ++h) {
+            acc[h] = wasm_f32x4_add(acc[h], acc[4 + h]);
+            acc[2 + h] = wasm_f32x4_add(acc[2 + h], acc[6 + h]);
+        }
+        float s = hadd8(wasm_f32x4_add(acc[0], acc[2]), wasm_f32x4_add(acc[1], acc[3]));
+        for (int64_t i = n32; i < dk; ++i) s = madd1(a[i], b[i], s);
+        return s;
+    };
     for (int64_t j = 0; j < dv; ++j) {
         float* col = S + j * dk;
         const float* col_in = S_in + j * dk;
-        int64_t i = 0;
-        if (vec)
-            for (; i < dk; i += 4) wasm_v128_store(col + i, wasm_f32x4_mul(load(col_in + i), vdecay));
-        for (; i < dk; ++i) col[i] = col_in[i] * decay;
-        const float d = (v[j] - dot_blocks32(col, k, dk)) * beta;
+        v128 acc[8];
+        for (auto& a : acc) a = wasm_f32x4_splat(0);
+        for (int64_t i = 0; i < n32; i += 32)
+            for (int l = 0; l < 8; ++l) {
+                const v128 c = wasm_f32x4_mul(load(col_in + i + 4 * l), vdecay);
+                wasm_v128_store(col + i + 4 * l, c);
+                acc[l] = madd(c, load(k + i + 4 * l), acc[l]);
+            }
+        for (int64_t i = n32; i < dk; ++i) col[i] = col_in[i] * decay;
+        const float d = (v[j] - folded(acc, col, k)) * beta;
         const v128 vd = wasm_f32x4_splat(d);
-        i = 0;
-        if (vec)
-            for (; i < dk; i += 4) wasm_v128_store(col + i, madd(load(k + i), vd, load(col + i)));
-        for (; i < dk; ++i) col[i] = madd1(k[i], d, col[i]);
-        out[j] = dot_blocks32(col, q, dk) * scale;
+        for (auto& a : acc) a = wasm_f32x4_splat(0);
+        for (int64_t i = 0; i < n32; i += 32)
+            for (int l = 0; l < 8; ++l) {
+                const v128 c = madd(load(k + i + 4 * l), vd, load(col + i + 4 * l));
+                wasm_v128_store(col + i + 4 * l, c);
+                acc[l] = madd(c, load(q + i + 4 * l), acc[l]);
+            }
+        for (int64_t i = n32; i < dk; ++i) col[i] = madd1(k[i], d, col[i]);
+        out[j] = folded(acc, col, q) * scale;
     }
 }
 
