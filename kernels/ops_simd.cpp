@@ -229,6 +229,11 @@ struct Consts {
 template <int L>
 inline v128 lane16(v128 v) { return wasm_i16x8_shuffle(v, v, L, L, L, L, L, L, L, L); }
 
+// Four bytes at p in every lane: the Rows4 kernels' activations, one 4-byte group against the
+// same group of four rows. A load that broadcasts (x86: vbroadcastss) rather than a shuffle of a
+// loaded vector: it takes a load port, leaving the shuffle ports to the byte dots' neighbours.
+inline v128 bcast4(const int8_t* p) { return wasm_v128_load32_splat(p); }
+
 // Rows [r0, r1) one at a time, the tokens in groups of up to 4: tokens(T, r, t0) computes row r
 // for tokens t0 .. t0 + T - 1 (T an integral constant), unpacking each block once for all of them.
 template <typename Tokens>
@@ -388,7 +393,6 @@ void rows_4bit_rows4_one(const RowJob& j, const Consts& c, int64_t r0, int64_t r
         const int32_t* neg_bsum = a.neg_bsum.data();
         v128 acc = c.zero;
         for (const block_q8_0* y = y0; y != y0 + nb; ++y, ++yd, ++neg_bsum, blk += kRows4Block) {
-            const v128 y_lo = load(y->qs), y_hi = load(y->qs + 16);
             GroupDot s(c.zero, c.ones16);
             const auto vec = [&](const uint8_t* p, v128 b_lo, v128 b_hi) {
                 const v128 q = load(p);
@@ -402,10 +406,7 @@ void rows_4bit_rows4_one(const RowJob& j, const Consts& c, int64_t r0, int64_t r
                 s.add(b_lo, lo);
                 s.add(b_hi, hi);
             };
-            vec(blk + 8, lane32<0>(y_lo), lane32<0>(y_hi));
-            vec(blk + 24, lane32<1>(y_lo), lane32<1>(y_hi));
-            vec(blk + 40, lane32<2>(y_lo), lane32<2>(y_hi));
-            vec(blk + 56, lane32<3>(y_lo), lane32<3>(y_hi));
+            for (int i = 0; i < 4; ++i) vec(blk + 8 + 16 * i, bcast4(y->qs + 4 * i), bcast4(y->qs + 16 + 4 * i));
             v128 isum = s.total();
             if constexpr (!kIQ4) isum = wasm_i32x4_add(isum, wasm_v128_load32_splat(neg_bsum));
             acc = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(half4_to_f32x4(c, blk), wasm_v128_load32_splat(yd)), acc);
@@ -440,9 +441,11 @@ void rows_4bit_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
             for (int64_t t = 0; t < nt; ++t) {
                 const int64_t tb = (t0 + t) * nb + b;
                 const int8_t* y = qrow<block_q8_0>(a, t0 + t)[b].qs;
-                const v128 y_lo = load(y), y_hi = load(y + 16);  // each 4-byte group broadcast by a shuffle
-                v128 ys_lo[4] = {lane32<0>(y_lo), lane32<1>(y_lo), lane32<2>(y_lo), lane32<3>(y_lo)};
-                v128 ys_hi[4] = {lane32<0>(y_hi), lane32<1>(y_hi), lane32<2>(y_hi), lane32<3>(y_hi)};
+                v128 ys_lo[4], ys_hi[4];  // each 4-byte group of activations in every lane
+                for (int i = 0; i < 4; ++i) {
+                    ys_lo[i] = bcast4(y + 4 * i);
+                    ys_hi[i] = bcast4(y + 16 + 4 * i);
+                }
                 if constexpr (kIQ4)
                     for (int i = 0; i < 4; ++i) {
                         ys_lo[i] = with_sign(ys_lo[i], lo_neg[i]);
@@ -648,21 +651,12 @@ void k4_scale_indices(v128 idx[8]) {
 template <typename GroupDot, int P>
 inline v128 q4_K_rows4_pair(const Consts& c, const K4Scales& sc, const v128 idx[8], const uint8_t* blk, const int8_t* y, v128 isum) {
     const uint8_t* q = blk + 64 + 128 * P;
-    const v128 y0 = load(y + 64 * P), y1 = load(y + 64 * P + 16), y2 = load(y + 64 * P + 32), y3 = load(y + 64 * P + 48);
     GroupDot lo(c.zero, c.ones16), hi(c.zero, c.ones16);
-    const auto vec = [&](auto v, v128 ylo, v128 yhi) {
+    for (int v = 0; v < 8; ++v) {
         const v128 w = load(q + 16 * v);
-        lo.add(ylo, wasm_v128_and(w, c.low_nibbles));
-        hi.add(yhi, wasm_v128_and(wasm_u16x8_shr(w, 4), c.low_nibbles));
-    };
-    vec(0, lane32<0>(y0), lane32<0>(y2));
-    vec(1, lane32<1>(y0), lane32<1>(y2));
-    vec(2, lane32<2>(y0), lane32<2>(y2));
-    vec(3, lane32<3>(y0), lane32<3>(y2));
-    vec(4, lane32<0>(y1), lane32<0>(y3));
-    vec(5, lane32<1>(y1), lane32<1>(y3));
-    vec(6, lane32<2>(y1), lane32<2>(y3));
-    vec(7, lane32<3>(y1), lane32<3>(y3));
+        lo.add(bcast4(y + 64 * P + 4 * v), wasm_v128_and(w, c.low_nibbles));
+        hi.add(bcast4(y + 64 * P + 32 + 4 * v), wasm_v128_and(wasm_u16x8_shr(w, 4), c.low_nibbles));
+    }
     return wasm_i32x4_add(isum, wasm_i32x4_add(lo.scaled(sc.scales(idx, 2 * P)), hi.scaled(sc.scales(idx, 2 * P + 1))));
 }
 
@@ -715,7 +709,7 @@ void rows_q4_K_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
                 const v128 scale = sc.scales(idx, g);
                 for (int64_t t = 0; t < nt; ++t) {
                     const int8_t* y = qrow<block_q8_K>(a, t0 + t)[b].qs + 32 * g;
-                    const v128 y0 = load(y), y1 = load(y + 16);
+                    const v128 y0 = load(y), y1 = load(y + 16);  // here shuffles beat broadcast loads (measured)
                     GroupDot s(c.zero, c.ones16);
                     s.add(lane32<0>(y0), vals[0]);
                     s.add(lane32<1>(y0), vals[1]);
