@@ -54,6 +54,8 @@ void softmax(float* x, int64_t n);
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
                     int64_t v_stride, float scale, bool batched, float* scores, float* out, int64_t first = 0);
+void attention_queries(const AttentionQuery* queries, int64_t n_queries, const float* k, const float* v, int64_t head_dim, int64_t k_stride,
+                       int64_t v_stride, float scale, bool batched, float* scores);
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out);
 void delta_rule_step(const float* S_in, float* S, const float* q, const float* k, const float* v, float g, float beta, float scale,
                      int64_t dk, int64_t dv, float* out);

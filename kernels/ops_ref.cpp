@@ -819,6 +819,15 @@ void attention_head(const float* q, const float* k, const float* v, int64_t n_kv
     }
 }
 
+void attention_queries(const AttentionQuery* queries, int64_t n_queries, const float* k, const float* v, int64_t head_dim, int64_t k_stride,
+                       int64_t v_stride, float scale, bool batched, float* scores) {
+    const int64_t stride = attention_scores_stride(attention_max_kv(queries, n_queries));
+    for (int64_t i = 0; i < n_queries; ++i) {
+        const AttentionQuery& a = queries[i];
+        attention_head(a.q, k, v, a.n_kv, head_dim, k_stride, v_stride, scale, batched, scores + i * stride, a.out, a.first);
+    }
+}
+
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out) {
     const int unfused = conv1d_unfused_terms(K);
     for (int64_t c = 0; c < channels; ++c) {

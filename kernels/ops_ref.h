@@ -115,6 +115,24 @@ void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const flo
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,
                     int64_t v_stride, float scale, bool batched, float* scores, float* out, int64_t first = 0);
 
+// Several queries over the same keys and values (the query heads of one KV head, several tokens):
+// each exactly attention_head(q, k, v, n_kv, ..., first) into out. `scores` holds a row of
+// attention_scores_stride(max n_kv) floats per query.
+struct AttentionQuery {
+    const float* q;
+    int64_t n_kv, first;
+    float* out;
+};
+inline int64_t attention_scores_stride(int64_t max_n_kv) { return (max_n_kv + 63) / 64 * 64; }
+// The longest of the queries' key counts.
+inline int64_t attention_max_kv(const AttentionQuery* queries, int64_t n_queries) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < n_queries; ++i) m = queries[i].n_kv > m ? queries[i].n_kv : m;
+    return m;
+}
+void attention_queries(const AttentionQuery* queries, int64_t n_queries, const float* k, const float* v, int64_t head_dim, int64_t k_stride,
+                       int64_t v_stride, float scale, bool batched, float* scores);
+
 // ---- Gated DeltaNet ---------------------------------------------------------------------------
 
 // Causal depthwise conv1d for one token over `channels` channels with kernel size K:

@@ -50,6 +50,10 @@ void attention_head(const float* q, const float* k, const float* v, int64_t n_kv
                     int64_t v_stride, float scale, bool batched, float* scores, float* out, int64_t first) {
     rill::attention_head(q, k, v, n_kv, head_dim, k_stride, v_stride, scale, batched, scores, out, first);
 }
+void attention_queries(const AttentionQuery* queries, int64_t n_queries, const float* k, const float* v, int64_t head_dim, int64_t k_stride,
+                       int64_t v_stride, float scale, bool batched, float* scores) {
+    rill::attention_queries(queries, n_queries, k, v, head_dim, k_stride, v_stride, scale, batched, scores);
+}
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out) {
     rill::conv1d_causal_step(state, x, w, channels, K, out);
 }

@@ -1417,6 +1417,34 @@ void attention_head(const float* q, const float* k, const float* v, int64_t n_kv
     }
 }
 
+// The queries' scores key by key, then their read-outs value row by value row: each key row and
+// value row is read once for all the queries (from the caches, not once per query and head), and
+// every query's sums are attention_head's.
+void attention_queries(const AttentionQuery* queries, int64_t n_queries, const float* k, const float* v, int64_t head_dim, int64_t k_stride,
+                       int64_t v_stride, float scale, bool batched, float* scores) {
+    const int64_t max_kv = attention_max_kv(queries, n_queries), stride = attention_scores_stride(max_kv);
+    for (int64_t t = 0; t < max_kv; ++t) {
+        const float* kt = k + t * k_stride;
+        for (int64_t i = 0; i < n_queries; ++i) {
+            const AttentionQuery& a = queries[i];
+            if (t < a.n_kv) scores[i * stride + t] = t < a.first ? -INFINITY : dot_blocks32(kt, a.q, head_dim) * scale;
+        }
+    }
+    for (int64_t i = 0; i < n_queries; ++i) {
+        float* row = scores + i * stride;
+        const int64_t padded = attention_scores_stride(queries[i].n_kv);
+        for (int64_t t = queries[i].n_kv; t < padded; ++t) row[t] = -INFINITY;
+        softmax(row, padded);
+    }
+    for (int64_t d = 0; d < head_dim; ++d) {
+        const float* vd = v + d * v_stride;
+        for (int64_t i = 0; i < n_queries; ++i) {
+            const int64_t padded = attention_scores_stride(queries[i].n_kv);
+            queries[i].out[d] = batched ? dot_lanes8(vd, scores + i * stride, padded) : dot_blocks32(vd, scores + i * stride, padded);
+        }
+    }
+}
+
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out) {
     const int unfused = conv1d_unfused_terms(K);
     int64_t c = 0;

@@ -457,25 +457,57 @@ void Context::attention_block(int il, Batch& b) {
     const auto t_core = Clock::now();
     const float score_scale = c.q_prescaled ? 1.0f : scale;
     std::vector<float> attn(static_cast<size_t>(n) * size_t(H) * size_t(D));
-    // Query heads are independent: each thread takes its share of (token, head) pairs.
-    auto heads = [&](int ith, int nth) {
-        std::vector<float> scores(static_cast<size_t>(n_ctx_padded_));
-        for (int th = n * H * ith / nth; th < n * H * (ith + 1) / nth; ++th) {
-            const int t = th / H, h = th % H;
-            // Causal: this token and every earlier one of its sequence, whose slots are read as
-            // if they began at 0 (a packed text sums in the order it sums alone).
-            const int start = b.seq_first.empty() ? 0 : b.seq_first[size_t(t)];
-            const int n_kv = b.pos0 + t + 1 - start;
-            const int first = swa ? std::max(0, n_kv - c.swa_window) : 0;  // a sliding window: the last swa_window of them
-            const int hkv = h / (H / HKV);
-            float* out = &attn[size_t((t * H + h) * D)];
-            kern::attention_head(&q[size_t(t * q_stride + h * q_head_stride)], &k_cache_[size_t(src)][size_t(start) * size_t(kv_stride) + size_t(hkv * D)],
-                                 &v_cache_[size_t(src)][size_t(hkv * D) * size_t(n_ctx_padded_) + size_t(start)], n_kv, D, kv_stride, n_ctx_padded_, score_scale,
-                                 n > 1 && !as_single_, scores.data(), out, first);
-            if (c.attn_output_gate) {
-                const float* gate = &q[size_t(t * q_stride + h * q_head_stride + D)];
-                for (int i = 0; i < D; ++i) out[i] *= sigmoid(gate[i]);
+    // Work items: the query heads of one KV head for a tile of up to kTile tokens of one sequence,
+    // which read that head's keys and values once (a long context's caches do not fit the caches of
+    // the CPU: read once per query, they made prefill memory-bound). With too few items for the
+    // threads (decode), the heads of a group are split between them.
+    constexpr int kTile = 4;
+    const int group = H / HKV;
+    struct Item { int t0, t1, hkv, h0, h1; };
+    std::vector<Item> items;
+    const int nth = pool_ ? pool_->size() : 1;
+    for (int t0 = 0; t0 < n;) {
+        int t1 = t0 + 1;
+        const int start0 = b.seq_first.empty() ? 0 : b.seq_first[size_t(t0)];
+        while (t1 < n && t1 - t0 < kTile && (b.seq_first.empty() || b.seq_first[size_t(t1)] == start0)) ++t1;
+        for (int hkv = 0; hkv < HKV; ++hkv) items.push_back({t0, t1, hkv, hkv * group, (hkv + 1) * group});
+        t0 = t1;
+    }
+    if (int(items.size()) < nth && group > 1) {  // split each group's heads into parts
+        const int parts = std::min(group, (nth + int(items.size()) - 1) / int(items.size()));
+        std::vector<Item> split;
+        for (const Item& it : items)
+            for (int p = 0; p < parts; ++p) split.push_back({it.t0, it.t1, it.hkv, it.h0 + group * p / parts, it.h0 + group * (p + 1) / parts});
+        items.swap(split);
+    }
+    auto heads = [&](int ith, int nth_run) {
+        std::vector<AttentionQuery> queries;
+        std::vector<float> scores;
+        for (size_t w = items.size() * size_t(ith) / size_t(nth_run); w < items.size() * size_t(ith + 1) / size_t(nth_run); ++w) {
+            const Item& it = items[w];
+            // Causal: each token sees itself and every earlier one of its sequence, whose slots are read
+            // as if they began at 0 (a packed text sums in the order it sums alone).
+            const int start = b.seq_first.empty() ? 0 : b.seq_first[size_t(it.t0)];
+            queries.clear();
+            int max_kv = 0;
+            for (int t = it.t0; t < it.t1; ++t) {
+                const int n_kv = b.pos0 + t + 1 - start;
+                const int first = swa ? std::max(0, n_kv - c.swa_window) : 0;  // a sliding window: the last swa_window of them
+                max_kv = std::max(max_kv, n_kv);
+                for (int h = it.h0; h < it.h1; ++h)
+                    queries.push_back({&q[size_t(t * q_stride + h * q_head_stride)], n_kv, first, &attn[size_t((t * H + h) * D)]});
             }
+            scores.resize(queries.size() * size_t(attention_scores_stride(max_kv)));
+            kern::attention_queries(queries.data(), int64_t(queries.size()), &k_cache_[size_t(src)][size_t(start) * size_t(kv_stride) + size_t(it.hkv * D)],
+                                    &v_cache_[size_t(src)][size_t(it.hkv * D) * size_t(n_ctx_padded_) + size_t(start)], D, kv_stride, n_ctx_padded_,
+                                    score_scale, n > 1 && !as_single_, scores.data());
+            if (c.attn_output_gate)
+                for (int t = it.t0; t < it.t1; ++t)
+                    for (int h = it.h0; h < it.h1; ++h) {
+                        float* out = &attn[size_t((t * H + h) * D)];
+                        const float* gate = &q[size_t(t * q_stride + h * q_head_stride + D)];
+                        for (int i = 0; i < D; ++i) out[i] *= sigmoid(gate[i]);
+                    }
         }
     };
     if (pool_) pool_->run(heads);

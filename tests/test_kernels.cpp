@@ -310,6 +310,23 @@ TEST(Kernels, AttentionConvAndDeltaRuleMatchReference) {
         attention_head(q.data(), k.data() + 30 * stride, sub.data(), n_kv - 30, D, stride, v_stride, 0.125f, batched, sc1.data(), o3.data());
         for (int64_t i = 0; i < D; ++i) ASSERT_NEAR(o3[size_t(i)], o1[size_t(i)], 1e-5f * (std::fabs(o1[size_t(i)]) + 1.0f)) << "window vs alone, " << i;
     }
+    {  // Several queries over one set of keys and values (the prefill's tiles): each exactly as alone
+        const int64_t nq = 7, max_kv = 150;
+        const auto kk = gaussian(size_t(max_kv * stride), 11), vv = gaussian(size_t(D * 192), 12), qq = gaussian(size_t(nq * D), 13);
+        for (bool batched : {false, true}) {
+            std::vector<AttentionQuery> qs;
+            std::vector<float> outs(size_t(nq * D)), alone(static_cast<size_t>(D)), sc(size_t(nq * attention_scores_stride(max_kv))), sc1(256);
+            for (int64_t i = 0; i < nq; ++i)  // causal lengths, one of them windowed
+                qs.push_back({&qq[size_t(i * D)], max_kv - 20 * i, i == 3 ? 40 : 0, &outs[size_t(i * D)]});
+            kern::attention_queries(qs.data(), nq, kk.data(), vv.data(), D, stride, 192, 0.125f, batched, sc.data());
+            for (int64_t i = 0; i < nq; ++i) {
+                kern::attention_head(qs[size_t(i)].q, kk.data(), vv.data(), qs[size_t(i)].n_kv, D, stride, 192, 0.125f, batched, sc1.data(),
+                                     alone.data(), qs[size_t(i)].first);
+                for (int64_t d = 0; d < D; ++d)
+                    ASSERT_EQ(f32_to_bits(outs[size_t(i * D + d)]), f32_to_bits(alone[size_t(d)])) << "query " << i << " dim " << d << (batched ? " batched" : "");
+            }
+        }
+    }
     {  // GEGLU: ggml's table of fp16 GELU results; built with a correctly rounded tanh, equal to glibc's tanhf table
         std::vector<float> x(65536), one(65536, 1.0f), y(65536), y2(65536);
         for (size_t i = 0; i < x.size(); ++i) x[i] = fp16_to_f32(uint16_t(i));
