@@ -541,6 +541,23 @@ void l2_norm(float* x, int64_t n, float eps) {
     for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 
+void l2_norm_rows(float* x, int64_t rows, int64_t n, float eps) {
+    // As l2_norm row by row: rms_norm's sum of squares in double, its scale with eps / n, then 1/sqrt(n).
+    const float eps_n = eps / float(n), s = 1.0f / std::sqrt(float(n));
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        float* row[4] = {x + r * n, x + (r + 1) * n, x + (r + 2) * n, x + (r + 3) * n};
+        double sum[4] = {0.0, 0.0, 0.0, 0.0};
+        for (int64_t i = 0; i < n; ++i)
+            for (int j = 0; j < 4; ++j) sum[j] += double(row[j][i] * row[j][i]);
+        for (int j = 0; j < 4; ++j) {
+            const float scale = 1.0f / std::sqrt(float(sum[j] / double(n)) + eps_n);
+            for (int64_t i = 0; i < n; ++i) row[j][i] = (row[j][i] * scale) * s;
+        }
+    }
+    for (; r < rows; ++r) l2_norm(x + r * n, n, eps);
+}
+
 float softplus(float x) { return x > 20.0f ? x : std::log(1.0f + std::exp(x)); }
 
 float exp_poly(float x) {

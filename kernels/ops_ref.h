@@ -80,6 +80,9 @@ void gelu(const float* x, float* y, int64_t n);  // the same GELU alone (ggml_ge
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 // x / sqrt(sum(x^2) + eps), in place.
 void l2_norm(float* x, int64_t n, float eps);
+// l2_norm of each of `rows` consecutive rows of n values: the same sums, four rows' sequential
+// double sums interleaved (independent chains, so no row waits on another's additions).
+void l2_norm_rows(float* x, int64_t rows, int64_t n, float eps);
 inline float sigmoid(float x);
 float softplus(float x);
 // In-place softmax of n values: max subtracted, exp_poly over 8-wide blocks (each block

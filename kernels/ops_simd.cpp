@@ -1448,6 +1448,17 @@ void attention_queries(const AttentionQuery* queries, int64_t n_queries, const f
 void conv1d_causal_step(float* state, const float* x, const float* w, int64_t channels, int K, float* out) {
     const int unfused = conv1d_unfused_terms(K);
     int64_t c = 0;
+    if (K == 4)  // Qwen 3.5's kernel: four channels' taps loaded as four vectors and transposed
+        for (; c + 4 <= channels; c += 4) {
+            const v128 r0 = load(w + c * 4), r1 = load(w + c * 4 + 4), r2 = load(w + c * 4 + 8), r3 = load(w + c * 4 + 12);
+            const v128 t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5);
+            const v128 t2 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+            const v128 wk[4] = {wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5), wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7),
+                                wasm_i32x4_shuffle(t2, t3, 0, 1, 4, 5), wasm_i32x4_shuffle(t2, t3, 2, 3, 6, 7)};
+            v128 s = wasm_f32x4_splat(0.0f);  // K = 4: every term rounded on its own (conv1d_unfused_terms)
+            for (int k = 0; k < 4; ++k) s = wasm_f32x4_add(s, wasm_f32x4_mul(load(k < 3 ? state + int64_t(k) * channels + c : x + c), wk[k]));
+            wasm_v128_store(out + c, s);
+        }
     for (; c + 4 <= channels; c += 4) {
         v128 s = wasm_f32x4_splat(0.0f);
         for (int k = 0; k < K; ++k) {

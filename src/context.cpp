@@ -543,10 +543,7 @@ void Context::deltanet_block(int il, Batch& b) {
         kern::conv1d_causal_step(conv.data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, m);
         if (ckpt_pos0_ >= 0 && t + 1 < n) std::copy(conv.begin(), conv.end(), conv_ckpt_[size_t(il)].begin() + long(size_t(t) * conv.size()));
         kern::silu_inplace(m, C);
-        for (int h = 0; h < nk; ++h) {
-            l2_norm(m + h * dk, dk, c.rms_eps);
-            l2_norm(m + int64_t(nk) * dk + h * dk, dk, c.rms_eps);
-        }
+        l2_norm_rows(m, 2 * int64_t(nk), dk, c.rms_eps);  // the q heads, then the k heads
     }
     // Value heads are independent: each thread runs its heads through every token in turn.
     const float q_scale = 1.0f / std::sqrt(float(dk));

@@ -355,6 +355,12 @@ TEST(Kernels, AttentionConvAndDeltaRuleMatchReference) {
     expect_close(c2, c1, std::vector<float>(size_t(C), 16.0f), "conv1d");
     EXPECT_EQ(st1, st2) << "conv state shift";
 
+    {  // the q/k heads' L2 norms, four at a time: each row exactly as alone
+        auto rows = gaussian(size_t(7 * 128), 14), alone = rows;
+        l2_norm_rows(rows.data(), 7, 128, 1e-6f);
+        for (int r = 0; r < 7; ++r) l2_norm(alone.data() + r * 128, 128, 1e-6f);
+        EXPECT_EQ(rows, alone);
+    }
     for (const int64_t dk : {128, 40}) {  // whole 64-lane blocks, and a tail
         const int64_t dv = 96;
         auto S1 = gaussian(size_t(dk * dv), 7, 0.1f), S2 = S1;
