@@ -167,7 +167,7 @@ public:
             return decode(model_->tokenizer().tokenize(text, gen_->empty(), true));
         });
     }
-    int decodeTokens(const val& ids) { return guarded([&] { need_model(); return decode(from_js(ids)); }); }
+    int decodeTokens(const val& ids, bool logits) { return guarded([&] { need_model(); return decode(from_js(ids), logits); }); }
 
     // Prefix reuse: ids is a whole new text from position 0; returns how many of its leading
     // tokens are kept (already evaluated, or restored from a checkpoint); feedTokens then
@@ -528,9 +528,9 @@ private:
         if (!model_) RILL_FAIL("no model is loaded (call loadModel first; after freeModel the engine is empty)");
         return *model_;
     }
-    int decode(const std::vector<TokenId>& ids) {
+    int decode(const std::vector<TokenId>& ids, bool logits = true) {
         if (ids.empty()) RILL_FAIL("nothing to decode: the prompt is empty");
-        gen_->feed(ids);
+        gen_->feed(ids, {}, logits);
         return int(ids.size());
     }
     val finish(val& r, const char* reason) {

@@ -119,18 +119,21 @@ void Generator::settle() {
     pending_ = -1;
 }
 
-void Generator::feed(const std::vector<TokenId>& tokens, const std::vector<int>& marks) {
+void Generator::feed(const std::vector<TokenId>& tokens, const std::vector<int>& marks, bool logits) {
     settle();
-    if (!marks.empty()) {  // in chunks ending at the marks, a checkpoint after each
+    if (!marks.empty()) {  // in chunks ending at the marks, a checkpoint after each; logits after the last
         if (tokens.empty()) RILL_FAIL("nothing to evaluate");
         int at = 0;
-        for (int m : marks) {
+        for (int m : marks)
             if (m <= at || m > int(tokens.size())) RILL_FAIL("checkpoint marks must ascend within 1..%zu, got %d after %d", tokens.size(), m, at);
-            feed(std::vector<TokenId>(tokens.begin() + at, tokens.begin() + m));
+            else at = m;
+        at = 0;
+        for (int m : marks) {
+            feed(std::vector<TokenId>(tokens.begin() + at, tokens.begin() + m), {}, logits && m == int(tokens.size()));
             checkpoint();
             at = m;
         }
-        if (at < int(tokens.size())) feed(std::vector<TokenId>(tokens.begin() + at, tokens.end()));
+        if (at < int(tokens.size())) feed(std::vector<TokenId>(tokens.begin() + at, tokens.end()), {}, logits);
         return;
     }
     std::vector<TokenId> ids;
@@ -143,6 +146,7 @@ void Generator::feed(const std::vector<TokenId>& tokens, const std::vector<int>&
                   ctx_.n_ctx());
     EvalOptions o;
     o.hidden = mtp_;
+    o.keep = logits ? Logits::Last : Logits::None;
     ctx_.eval(ids, o);  // throws before any change if the tokens do not fit
     text_.insert(text_.end(), ids.begin(), ids.end());
     pending_ = -1;

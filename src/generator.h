@@ -46,8 +46,9 @@ public:
 
     // Evaluates tokens after everything emitted so far (the pending token first). Throws rill::Error,
     // leaving the state as it was, if they do not fit the context. marks: offsets into tokens
-    // (ascending, 1..size) after which to keep a checkpoint (see checkpoint()).
-    void feed(const std::vector<TokenId>& tokens, const std::vector<int>& marks = {});
+    // (ascending, 1..size) after which to keep a checkpoint (see checkpoint()). logits false: the
+    // last token's logits are not computed (more tokens follow; a vocabulary-wide head saved).
+    void feed(const std::vector<TokenId>& tokens, const std::vector<int>& marks = {}, bool logits = true);
 
     // Prefix reuse. `text` is a whole new text from position 0 (a conversation rendered again):
     // the longest prefix of it that the context has evaluated, or the latest checkpoint within

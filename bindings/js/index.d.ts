@@ -215,7 +215,8 @@ export interface Engine {
   tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   detokenize(ids: ArrayLike<number>, options?: { special?: boolean }): Promise<string>;
   /** Evaluates tokens after the current context; returns how many. */
-  evaluate(tokens: ArrayLike<number>): Promise<number>;
+  /** logits: false skips computing the last token's logits (more tokens follow). */
+  evaluate(tokens: ArrayLike<number>, options?: { logits?: boolean }): Promise<number>;
   /** Milliseconds per category (matmul per format, lm_head, deltanet, attention, total) since the last clear. */
   profile(options?: { clear?: boolean }): Promise<Record<string, number> & { tokens: number }>;
   /** Bytes of wasm memory the engine holds. */

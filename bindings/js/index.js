@@ -423,9 +423,12 @@ class Engine {
   }
 
   // Evaluates token ids after the current context (no sampling); then logits() gives the last one's.
-  async evaluate(tokens) {
+  // logits: false skips them (more tokens follow: a prompt fed in pieces saves the vocabulary-wide
+  // head of each piece); logits() then rejects until an evaluation computes them.
+  async evaluate(tokens, { logits = true } = {}) {
+    checkBoolean('logits', logits);
     this._needModel();
-    return this._request('evaluate', { tokens: Array.from(tokens) });
+    return this._request('evaluate', { tokens: Array.from(tokens), logits });
   }
 
   // A snapshot of the context: the evaluated tokens, attention caches, recurrent state, the

@@ -132,6 +132,22 @@ try {
     check(cr.text === chatText && cr.promptTokens > 10 && cr.prompt === rendered.text, `${tag} chat streams (${cr.promptTokens} prompt tokens)`);
     const logits = await engine.logits();
     check(logits instanceof Float32Array && logits.length === info.nVocab, `${tag} logits of the last token (${logits.length})`);
+    // A prompt fed one token at a time without logits but for the last: the same logits as with them.
+    {
+      const pids = await engine.tokenize('The quick brown fox');
+      const feed = async (logitsEach) => {
+        await engine.reset();
+        for (let i = 0; i < pids.length; i++) await engine.evaluate([pids[i]], { logits: logitsEach || i + 1 === pids.length });
+        return engine.logits();
+      };
+      const every = await feed(true), last = await feed(false);
+      check(every.every((v, i) => Object.is(v, last[i])), `${tag} evaluate(ids, { logits: false }) leaves the following logits unchanged`);
+      await engine.reset();
+      await engine.evaluate(pids, { logits: false });
+      await rejects(engine.logits(), /no logits/, `${tag} logits() after an evaluation without them`);
+      await rejects(engine.evaluate(pids, { logits: 'no' }), /logits must be true or false/, `${tag} evaluate's logits option is checked`);
+      await engine.reset();
+    }
 
     // speculative decoding (a file with an MTP layer)
     {

@@ -229,9 +229,9 @@ async function rillJs(build, modelPath, prompt, batch, resetPrompt) {
   }
   const e = jsEngines[build];
   await e.load(modelPath, { contextSize: 1024 });
-  const feed = async (ids) => {
+  const feed = async (ids) => {  // logits only for the last piece, as llama.cpp's oracle and the CLI
     const step = batch > 0 ? batch : ids.length;
-    for (let i = 0; i < ids.length; i += step) await e.evaluate(ids.slice(i, i + step));
+    for (let i = 0; i < ids.length; i += step) await e.evaluate(ids.slice(i, i + step), { logits: i + step >= ids.length });
   };
   if (resetPrompt) { await feed(await e.tokenize(resetPrompt)); await e.reset(); }
   const ids = await e.tokenize(prompt);
@@ -273,7 +273,7 @@ for (const c of selected) {
   const key = modelKey(c);
   usesLeft.set(key, usesLeft.get(key) - 1);
   let modelPath = path.join(work, c.name.replace(/[^a-z0-9]+/gi, '_') + '.gguf');
-  run(rill, ['synth', '--arch', c.arch, '--vocab', path.join(vocabDir, `ggml-vocab-${c.vocab}.gguf`), '--out', modelPath, '--seed', '7', ...c.synth]);
+  await timed('synth', () => run(rill, ['synth', '--arch', c.arch, '--vocab', path.join(vocabDir, `ggml-vocab-${c.vocab}.gguf`), '--out', modelPath, '--seed', '7', ...c.synth]));
   if (c.split) {
     const prefix = modelPath.replace(/\.gguf$/, '');
     run(rill, ['split', '--parts', String(c.split), modelPath, prefix]);
@@ -282,7 +282,7 @@ for (const c of selected) {
   }
   for (const [pname, prompt] of PROMPTS) {
     const memoKey = key + prompt;
-    const [refBatched, refSingle] = oracleMemo.get(memoKey) ?? await timed('llama.cpp', async () =>
+    const [refBatched, refSingle] = oracleMemo.get(memoKey) ?? await timed(`llama.cpp ${pname}`, async () =>
       [await oracle(modelPath, prompt, false, c.mtp && !mutants.length), await oracle(modelPath, prompt, true, c.mtp && !mutants.length)]);
     if (usesLeft.get(key) > 0) oracleMemo.set(memoKey, [refBatched, refSingle]);
     else oracleMemo.delete(memoKey);
@@ -297,14 +297,14 @@ for (const c of selected) {
       let rows, meta;
       if (engine === 'cli') {
         const out = path.join(work, 'logits.bin');
-        await timed('cli', () => run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', '-t', '2',
+        await timed(`cli ${pname} ${mode}`, () => run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', '-t', '2',
                                             ...(c.rillArgs ?? []), ...(batch ? ['--batch', String(batch)] : [])], { ...process.env, RILL_MUTATION: mutant }));
         ({ meta, rows } = readLogits(out, steps));
       } else {
         const ra = c.rillArgs ?? [];
         const b = ra.includes('--batch') ? Number(ra[ra.indexOf('--batch') + 1]) : batch;
         const reset = ra.includes('--reset-after-prompt') ? ra[ra.indexOf('--reset-after-prompt') + 1] : null;
-        ({ rows, meta } = await timed(engine, () => rillJs(engine, modelPath, prompt, b, reset)));
+        ({ rows, meta } = await timed(`${engine} ${pname} ${mode}`, () => rillJs(engine, modelPath, prompt, b, reset)));
       }
       // The runs every engine makes (batched, and single for the short prompt) are hashed, so
       // that equal hashes show the engines agreeing with each other bit for bit.
@@ -331,7 +331,7 @@ for (const c of selected) {
       const mtpSelf = compareMtp(refBatched.mtpRows, refSingle.mtpRows, c.tol).max_diff;
       for (const [mode, ref, batch] of [['single', refSingle, 1], ['batched', refBatched, 0]]) {
         const out = path.join(work, 'logits.bin');
-        await timed('cli', () => run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', '-t', '2',
+        await timed(`cli MTP ${pname} ${mode}`, () => run(rill, ['logits', '-m', modelPath, '-p', prompt, '-n', String(steps), '--out', out, '-c', '1024', '-t', '2',
                                             '--batch', String(batch), '--mtp-out', out + '.mtp']));
         const rows = readRows(out + '.mtp', ref.n);
         if (mode === 'batched' || pname === 'short') hashRows('cli, MTP head', rows);

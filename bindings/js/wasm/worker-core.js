@@ -372,7 +372,7 @@
       const t0 = now();
       let promptTokens, reusedTokens = 0;
       if (o.keepContext) {  // after what the context holds
-        promptTokens = msg.tokens ? e.decodeTokens(msg.tokens) : e.decodePrompt(msg.prompt);
+        promptTokens = msg.tokens ? e.decodeTokens(msg.tokens, true) : e.decodePrompt(msg.prompt);
       } else {  // a whole text: what it shares with the context (or a checkpoint) is not evaluated again
         const ids = msg.tokens ? Int32Array.from(msg.tokens) : e.tokenize(msg.prompt, true, true);
         if (o.reusePrefix === false) e.resetContext();
@@ -457,7 +457,7 @@
         return { vectors: e.embed(ids, m.pooling, m.normalize), tokens: ids.map((t) => t.length) };
       },
       profile: (m) => requireEngine().profile(!!m.clear),
-      evaluate: (m) => requireEngine().decodeTokens(m.tokens),
+      evaluate: (m) => requireEngine().decodeTokens(m.tokens, m.logits !== false),
       reset: () => { requireEngine().resetContext(); return null; },
       replayDrafts: (m) => { requireEngine().setReplayDrafts(m.tokens, m.acceptance); return null; },
       saveState: () => requireEngine().saveState(),
