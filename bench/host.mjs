@@ -1,6 +1,8 @@
 // The machine a benchmark ran on, recorded beside its figures: the CPU and the features that
-// decide the kernels' speed (VNNI makes the relaxed-SIMD integer dot one instruction) and
-// llama.cpp's CPU variant. Result files are named by date and CPU kind.
+// decide the kernels' speed and llama.cpp's CPU variant. V8 makes the relaxed-SIMD integer dot
+// one instruction (vpdpbusd) only with AVX-VNNI, the VEX form: a CPU with AVX512_VNNI alone (AMD
+// Zen 4) gets pmaddubsw + pmaddwd + add, as an AVX2 one does, while native llama.cpp uses its
+// VNNI. Result files are named by date and CPU kind.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +25,10 @@ export function cpuKind() {
   return os.arch();
 }
 
-export const machine = () => ({ host: os.hostname(), kind: cpuKind(), cpu: os.cpus()[0]?.model, cpu_flags: cpuFlags(), cores: os.availableParallelism(),
+// How V8 lowers i32x4.relaxed_dot_i8x16_i7x16_add_s on this CPU (x86).
+export const wasmRelaxedDot = () => ((cpuFlags() ?? []).includes('avx_vnni') ? 'vpdpbusd' : 'pmaddubsw+pmaddwd+add');
+
+export const machine = () => ({ host: os.hostname(), kind: cpuKind(), cpu: os.cpus()[0]?.model, cpu_flags: cpuFlags(), wasm_relaxed_dot: wasmRelaxedDot(), cores: os.availableParallelism(),
   memory_bytes: os.totalmem(), platform: `${os.platform()} ${os.release()}` });
 
 // bench/results/<date>-<cpu kind>[-name].json

@@ -195,7 +195,7 @@ fs.writeFileSync(out, JSON.stringify(result, null, 1) + '\n');
 // ---- table ----------------------------------------------------------------------------------
 const fmt = (s, d = 1) => (s ? `${s.median.toFixed(d)} (${s.min.toFixed(d)}-${s.max.toFixed(d)})` : 'n/a');
 const mb = (s) => (s ? `${(s.median / 2 ** 20).toFixed(0)} MB` : 'n/a');
-console.log(`\nRill benchmark, ${result.machine.cpu} [${result.machine.cpu_flags.join(" ")}], ${threads} threads, ${repeats} repeats (median (min-max)); ${result.date}\n`);
+console.log(`\nRill benchmark, ${result.machine.cpu} [${result.machine.cpu_flags.join(" ")}; wasm relaxed dot: ${result.machine.wasm_relaxed_dot}], ${threads} threads, ${repeats} repeats (median (min-max)); ${result.date}\n`);
 console.log('| model | engine | load s | prefill 128 tok/s | prefill 512 tok/s | decode tok/s (steady) | decode tok/s (cold) | peak memory | % of bandwidth roofline |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of runs)
