@@ -20,12 +20,6 @@
 
 
 
-
-
-
-
-
-
 namespace rill::kern {
 
 using namespace rill::simd;
@@ -83,13 +77,8 @@ float dot_lanes8(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-// The 4 x 8 lanes of ops_ref's blocks32 sums, folded: blocks 0+2 and 1+3, then 0+1.
-void blocks32_lanes(const float* a, const float* b, int64_t n, v128& lo, v128& hi) {
-    v128 acc[8];
-    for (auto& v : acc) v = wasm_f32x4_splat(0);
-    for (int64_t i = 0; i + 32 <= n; i += 32)
-        for (int j = 0; j < 8; ++j) acc[j] = madd(load(a + i + 4 * j), load(b + i + 4 * j), acc[j]);
-    // acc[2 * block + half]
+// The 4 x 8 lanes of ops_ref's blocks32 sums (acc[2 * block + half]) folded: blocks 0+2 and 1+3, then 0+1.
+inline void blocks32_fold(v128 acc[8], v128& lo, v128& hi) {
     for (int h = 0; h < 2; ++h) {
         acc[h] = wasm_f32x4_add(acc[h], acc[4 + h]);
         acc[2 + h] = wasm_f32x4_add(acc[2 + h], acc[6 + h]);
@@ -98,12 +87,25 @@ void blocks32_lanes(const float* a, const float* b, int64_t n, v128& lo, v128& h
     hi = wasm_f32x4_add(acc[1], acc[3]);
 }
 
-float dot_blocks32(const float* a, const float* b, int64_t n) {
-    v128 lo, hi;
-    blocks32_lanes(a, b, n, lo, hi);
+void blocks32_lanes(const float* a, const float* b, int64_t n, v128& lo, v128& hi) {
+    v128 acc[8];
+    for (auto& v : acc) v = wasm_f32x4_splat(0);
+    for (int64_t i = 0; i + 32 <= n; i += 32)
+        for (int j = 0; j < 8; ++j) acc[j] = madd(load(a + i + 4 * j), load(b + i + 4 * j), acc[j]);
+    blocks32_fold(acc, lo, hi);
+}
+
+// dot_blocks32 from its folded lanes: the hadd tree, then the n % 32 tail one multiply-add at a time.
+inline float blocks32_total(v128 lo, v128 hi, const float* a, const float* b, int64_t n) {
     float s = hadd8(lo, hi);
     for (int64_t i = n - n % 32; i < n; ++i) s = madd1(a[i], b[i], s);
     return s;
+}
+
+float dot_blocks32(const float* a, const float* b, int64_t n) {
+    v128 lo, hi;
+    blocks32_lanes(a, b, n, lo, hi);
+    return blocks32_total(lo, hi, a, b, n);
 }
 
 float dot_bf16_blocks(const float* a, const float* b, int64_t n) {  // ops_ref's dot_bf16_blocks32
@@ -647,7 +649,7 @@ void k4_scale_indices(v128 idx[8]) {
 }
 
 // One pair of groups (2P, 2P + 1) of a Rows4 super-block for one token: each nibble vector
-// loaded once for both groups, each 4-byte group of activations broadcast by a shuffle.
+// loaded once for both groups, each 4-byte group of activations broadcast by a load (bcast4).
 template <typename GroupDot, int P>
 inline v128 q4_K_rows4_pair(const Consts& c, const K4Scales& sc, const v128 idx[8], const uint8_t* blk, const int8_t* y, v128 isum) {
     const uint8_t* q = blk + 64 + 128 * P;
@@ -1486,14 +1488,10 @@ void delta_rule_step(const float* S_in, float* S, const float* q, const float* k
     const float decay = std::exp(g);
     const v128 vdecay = wasm_f32x4_splat(decay);
     const int64_t n32 = dk - dk % 32;
-    const auto folded = [&](v128 acc[8], const float* a, const float* b) {  // blocks32's fold, the hadd tree, its tail
-        for (int h = 0; h < 2; ++h) {
-            acc[h] = wasm_f32x4_add(acc[h], acc[4 + h]);
-            acc[2 + h] = wasm_f32x4_add(acc[2 + h], acc[6 + h]);
-        }
-        float s = hadd8(wasm_f32x4_add(acc[0], acc[2]), wasm_f32x4_add(acc[1], acc[3]));
-        for (int64_t i = n32; i < dk; ++i) s = madd1(a[i], b[i], s);
-        return s;
+    const auto folded = [&](v128 acc[8], const float* a, const float* b) {  // dot_blocks32(a, b, dk) from its lanes
+        v128 lo, hi;
+        blocks32_fold(acc, lo, hi);
+        return blocks32_total(lo, hi, a, b, dk);
     };
     for (int64_t j = 0; j < dv; ++j) {
         float* col = S + j * dk;
