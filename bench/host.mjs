@@ -26,7 +26,7 @@ export function cpuKind() {
 }
 
 // How V8 lowers i32x4.relaxed_dot_i8x16_i7x16_add_s on this CPU (x86).
-export const wasmRelaxedDot = () => ((cpuFlags() ?? []).includes('avx_vnni') ? 'vpdpbusd' : 'pmaddubsw+pmaddwd+add');
+export const wasmRelaxedDot = () => (os.arch() !== 'x64' ? null : (cpuFlags() ?? []).includes('avx_vnni') ? 'vpdpbusd' : 'pmaddubsw+pmaddwd+add');
 
 export const machine = () => ({ host: os.hostname(), kind: cpuKind(), cpu: os.cpus()[0]?.model, cpu_flags: cpuFlags(), wasm_relaxed_dot: wasmRelaxedDot(), cores: os.availableParallelism(),
   memory_bytes: os.totalmem(), platform: `${os.platform()} ${os.release()}` });
