@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(cmake ninja-build python3 git g++ clang-19 lld-19 libclang-rt-19-dev emscripten
+DEBS=(cmake ninja-build python3 git g++ clang-19 lld-19 llvm-19 libclang-rt-19-dev emscripten
       googletest libgtest-dev nlohmann-json3-dev unicode-data chromium)
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 missing=()
