@@ -84,8 +84,8 @@ int main() {
         {"Q5_K", TensorType::Q5_K, SumOrder::Lanes},     {"Q6_K", TensorType::Q6_K, SumOrder::Lanes},
         {"IQ4_NL rows4", TensorType::IQ4_NL, SumOrder::Rows, WeightLayout::Rows4},
         {"IQ4_NL lanes", TensorType::IQ4_NL, SumOrder::Lanes}, {"IQ4_XS", TensorType::IQ4_XS, SumOrder::Lanes},
-        {"Q5_0", TensorType::Q5_0, SumOrder::Lanes},     {"Q4_1", TensorType::Q4_1, SumOrder::Lanes},
-        {"Q5_1", TensorType::Q5_1, SumOrder::Lanes},
+        {"Q5_0", TensorType::Q5_0, SumOrder::Lanes, WeightLayout::Q5Bits}, {"Q4_1", TensorType::Q4_1, SumOrder::Lanes},
+        {"Q5_1", TensorType::Q5_1, SumOrder::Lanes, WeightLayout::Q5Bits},
     };
     std::vector<int64_t> counts = {1, 16, 64};  // RILL_TOKENS=1,2,3: other token counts (a verify batch's)
     if (const char* t = std::getenv("RILL_TOKENS")) {

@@ -31,7 +31,10 @@ SumOrder llama_cpp_sum_order(TensorType weight, int64_t rows);
 // block of the group 72 bytes, the four rows' fp16 scales, then four 16-byte vectors; vector j
 // holds, for row k at bytes 4k..4k+3, elements 4j..4j+3 of the block in the low nibbles and
 // elements 16+4j..16+4j+3 in the high nibbles. Q4_K: see ops_simd.cpp (super-blocks of 576 bytes).
-enum class WeightLayout : uint8_t { Plain, Rows4 };
+// Q5Bits: a Q5_0 or Q5_1 matrix whose blocks keep their place and bytes except the 32 fifth bits
+// (qh), regrouped so that the SIMD kernels expand them with a mask and a minimum: element e < 16 at
+// bit 4 + e / 4 of qh byte e % 4, element 16 + e at bit e / 4 of the same byte.
+enum class WeightLayout : uint8_t { Plain, Rows4, Q5Bits };
 
 // Activations of n elements quantised to activation_type(weight), as llama.cpp's x86 CPU
 // path does: Q8_0/Q8_1 with id = 127/amax and round-half-to-even, Q8_K with the reference rounding.

@@ -194,6 +194,7 @@ struct RowJob {
     float* Y;
     int64_t ldy;
     SumOrder order;
+    WeightLayout layout = WeightLayout::Plain;
 };
 
 template <typename Block>
@@ -218,6 +219,8 @@ struct Consts {
     v128 bit = opaque(wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
     v128 qh_byte_lo = opaque(wasm_i8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
     v128 qh_byte_hi = opaque(wasm_i8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    // The Q5Bits layout: byte e of the broadcast qh holds element e's fifth bit at bit 4 + e / 4.
+    v128 q5_bits = opaque(wasm_i8x16_make(0x10, 0x10, 0x10, 0x10, 0x20, 0x20, 0x20, 0x20, 0x40, 0x40, 0x40, 0x40, -0x80, -0x80, -0x80, -0x80));
     // half4_to_f32x4's masks and scale
     v128 sign32 = opaque(wasm_i32x4_splat(INT32_MIN)), half_mag = opaque(wasm_i32x4_splat(0x7fff0000));
     v128 half_scale = opaque(wasm_f32x4_splat(0x1p112f)), half_special = opaque(wasm_i32x4_splat(0x70000000));
@@ -353,6 +356,29 @@ void repack_q4_0_rows4(uint8_t* W, int64_t rows, int64_t cols) {
             }
         }
     });
+}
+
+// ---- Q5_0 / Q5_1 in the Q5Bits layout (ops_ref.h) ------------------------------------------
+
+// One block's 32 fifth bits (bit e: element e) regrouped as the Q5Bits layout holds them.
+uint32_t q5_bits_regrouped(uint32_t qh) {
+    uint32_t out = 0;
+    for (int e = 0; e < 16; ++e) {
+        out |= ((qh >> e) & 1u) << (8 * (e % 4) + 4 + e / 4);
+        out |= ((qh >> (16 + e)) & 1u) << (8 * (e % 4) + e / 4);
+    }
+    return out;
+}
+
+template <typename Block>
+void repack_q5_bits(uint8_t* W, int64_t rows, int64_t cols) {
+    auto* b = reinterpret_cast<Block*>(W);
+    for (int64_t i = 0; i < rows * (cols / 32); ++i) {
+        uint32_t qh;
+        std::memcpy(&qh, b[i].qh, 4);
+        qh = q5_bits_regrouped(qh);
+        std::memcpy(b[i].qh, &qh, 4);
+    }
 }
 
 // Four fp16 values (8 bytes) as floats, exactly for every half: the magnitude bits moved into
@@ -798,24 +824,15 @@ void rows_q8_0(const RowJob& j, const Dot& dot, const Consts& c, int64_t r0, int
 
 // ---- Q4_1, Q5_0, Q5_1: lane order (dot_lanes_order_32) ------------------------------------
 
-// The fifth bits of a Q5_0 / Q5_1 block as 0x10 in the bytes of elements 0..15 (lo), 16..31 (hi).
-inline void q5_fifth_bits(const uint8_t qh[4], v128& lo, v128& hi) {
-    const v128 h = wasm_v128_load32_splat(qh);
-    const v128 bit = wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-    const v128 b_lo = wasm_i8x16_shuffle(h, h, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    const v128 b_hi = wasm_i8x16_shuffle(h, h, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const v128 fifth = wasm_i8x16_splat(0x10);
-    lo = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(b_lo, bit), bit), fifth);
-    hi = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(b_hi, bit), bit), fifth);
-}
-
 // Blocks of 32 with unsigned 4- or 5-bit values: 8 lanes of 4-element sums, an FMA per block,
 // the tree, plus the mins term of Q4_1 / Q5_1 one FMA per block. Q5_0's offset 16 comes off
 // through the activations' 4-element sums (Acts::lane_offset, computed once per matmul). One row
 // for T tokens: each block is unpacked once for all T, and every token's sums keep the one-token
-// order. The fifth bits: the block's 32 qh bits broadcast, byte e of a vector picks the qh byte
-// holding element e's bit (a byte shuffle) and tests it against a mask.
-template <typename Block, typename YBlock, int T, class Dot>
+// order. The fifth bits, the block's 32 qh bits broadcast: in the plain layout byte e of a vector
+// picks the qh byte holding element e's bit (a byte shuffle) and tests it against a mask; in the
+// Q5Bits layout (kRegrouped) byte e already holds it at bit 4 + e / 4 (elements 16.. four bits
+// lower), and the unsigned minimum of the masked byte and 0x10 is the bit's value in place.
+template <typename Block, typename YBlock, int T, bool kRegrouped, class Dot>
 void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r, int64_t t0) {
     constexpr bool kFifth = sizeof(Block) == sizeof(block_q5_0) || sizeof(Block) == sizeof(block_q5_1);
     constexpr bool kMin = sizeof(Block) == sizeof(block_q4_1) || sizeof(Block) == sizeof(block_q5_1);
@@ -823,7 +840,7 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
     const int64_t nb = j.cols / 32;
     const float* h = half_table();  // block scales, looked up
     const v128 low_nibbles = k.low_nibbles, fifth = k.fifth, zero = k.zero, bit = k.bit, qh_byte_lo = k.qh_byte_lo,
-               qh_byte_hi = k.qh_byte_hi;
+               qh_byte_hi = k.qh_byte_hi, q5_bits = k.q5_bits;
     const auto* x = reinterpret_cast<const Block*>(j.W + uint64_t(r) * j.rb);
     const YBlock* y[T];
     const float* yd[T];
@@ -841,7 +858,11 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
     for (const Block* xb = x; xb != x + nb; ++xb) {
         const v128 q = load(xb->qs);
         v128 v_lo = wasm_v128_and(q, low_nibbles), v_hi = wasm_v128_and(wasm_u16x8_shr(q, 4), low_nibbles);
-        if constexpr (kFifth) {
+        if constexpr (kFifth && kRegrouped) {
+            const v128 qh = wasm_v128_load32_splat(xb->qh);
+            v_lo = wasm_v128_or(v_lo, wasm_u8x16_min(wasm_v128_and(qh, q5_bits), fifth));
+            v_hi = wasm_v128_or(v_hi, wasm_u8x16_min(wasm_v128_and(wasm_i16x8_shl(qh, 4), q5_bits), fifth));
+        } else if constexpr (kFifth) {
             const v128 qh = wasm_v128_load32_splat(xb->qh);
             v_lo = wasm_v128_or(v_lo, wasm_v128_and(fifth, wasm_i8x16_eq(wasm_v128_and(lookup16(qh, qh_byte_lo), bit), bit)));
             v_hi = wasm_v128_or(v_hi, wasm_v128_and(fifth, wasm_i8x16_eq(wasm_v128_and(lookup16(qh, qh_byte_hi), bit), bit)));
@@ -871,7 +892,9 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
 
 template <typename Block, typename YBlock, class Dot>
 void rows_lanes_32(const RowJob& j, const Dot& dot, const Consts& k, int64_t r0, int64_t r1) {
-    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { lanes_32_tokens<Block, YBlock, T()>(j, dot, k, r, t0); });
+    if (j.layout == WeightLayout::Q5Bits)
+        return each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { lanes_32_tokens<Block, YBlock, T(), true>(j, dot, k, r, t0); });
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { lanes_32_tokens<Block, YBlock, T(), false>(j, dot, k, r, t0); });
 }
 
 // The 32 4- or 5-bit values of group g (0..7) of a Q4_K/Q5_K block as two vectors (elements
@@ -1299,6 +1322,7 @@ void rows_rows4(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
 }
 
 bool has_rows4(TensorType w) { return w == TensorType::Q4_0 || w == TensorType::IQ4_NL || w == TensorType::Q4_K; }
+bool has_q5_bits(TensorType w) { return w == TensorType::Q5_0 || w == TensorType::Q5_1; }
 
 }  // namespace
 
@@ -1310,11 +1334,17 @@ const char* group_dot_form() { return use_i16_group_dots() ? "i16" : "i32"; }
 
 WeightLayout preferred_layout(TensorType w, int64_t rows, int64_t cols, SumOrder order) {
     const bool rows4 = has_rows4(w) && order == SumOrder::Rows && rows % 4 == 0 && cols % traits(w).block_size == 0;
-    return rows4 ? WeightLayout::Rows4 : WeightLayout::Plain;
+    if (rows4) return WeightLayout::Rows4;
+    return has_q5_bits(w) ? WeightLayout::Q5Bits : WeightLayout::Plain;
 }
 
 void repack(WeightLayout layout, TensorType w, void* W, int64_t rows, int64_t cols) {
     if (layout == WeightLayout::Plain) return;
+    if (layout == WeightLayout::Q5Bits) {
+        if (w == TensorType::Q5_0) return repack_q5_bits<block_q5_0>(static_cast<uint8_t*>(W), rows, cols);
+        if (w == TensorType::Q5_1) return repack_q5_bits<block_q5_1>(static_cast<uint8_t*>(W), rows, cols);
+        RILL_FAIL("the Q5Bits layout is for Q5_0 and Q5_1 matrices, not %s", std::string(type_name(w)).c_str());
+    }
     if (!has_rows4(w) || rows % 4 != 0 || cols % traits(w).block_size != 0)
         RILL_FAIL("the Rows4 layout is for Q4_0, IQ4_NL and Q4_K matrices with a multiple of 4 rows");
     if (w == TensorType::Q4_K) return repack_q4_K_rows4(static_cast<uint8_t*>(W), rows, cols);
@@ -1325,10 +1355,11 @@ void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const flo
             SumOrder order, ThreadPool* pool, WeightLayout layout) {
     thread_local Acts acts;
     prepare_acts(w, X, n_tokens, cols, acts, pool);
-    const RowJob job{static_cast<const uint8_t*>(W), row_bytes(w, uint64_t(cols)), cols, &acts, X, Y, rows_n, order};
+    const RowJob job{static_cast<const uint8_t*>(W), row_bytes(w, uint64_t(cols)), cols, &acts, X, Y, rows_n, order, layout};
     const bool rows4 = layout == WeightLayout::Rows4;
     if (rows4 && (!has_rows4(w) || order != SumOrder::Rows || rows_n % 4 != 0))
         RILL_FAIL("matmul: the Rows4 layout holds row-order Q4_0, IQ4_NL or Q4_K matrices with a multiple of 4 rows");
+    if (layout == WeightLayout::Q5Bits && !has_q5_bits(w)) RILL_FAIL("matmul: the Q5Bits layout holds Q5_0 or Q5_1 matrices");
     use_i16_group_dots();  // decided (timed) before the threads start
     const auto part = [&](int64_t r0, int64_t r1) { rows4 ? rows_rows4(job, w, r0, r1) : rows(job, w, r0, r1); };
     const int nth = pool ? pool->size() : 1;

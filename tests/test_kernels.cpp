@@ -145,7 +145,7 @@ TEST(Kernels, MatmulMatchesReferenceForEveryFormatOrderBatchAndThreadCount) {
     kern::set_group_dot_form(kern::GroupDotForm::Auto);
 }
 
-// The layout a build prefers (Rows4 for row-order Q4_0, IQ4_NL and Q4_K in the SIMD builds)
+// The layout a build prefers (Rows4 for row-order Q4_0, IQ4_NL and Q4_K, Q5Bits for Q5_0 and Q5_1 in the SIMD builds)
 // gives exactly what the plain layout gives: every format and order, batches across the
 // kernel's token tile, 1 and 2 threads, both group-dot forms, and block scales of every kind
 // (zero, subnormal, inf, nan) in the random bytes.
@@ -153,6 +153,8 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
 #if defined(__wasm_simd128__)
     for (TensorType t : {TensorType::Q4_0, TensorType::IQ4_NL, TensorType::Q4_K})
         ASSERT_EQ(kern::preferred_layout(t, 40, 512, SumOrder::Rows), WeightLayout::Rows4) << type_name(t);
+    for (TensorType t : {TensorType::Q5_0, TensorType::Q5_1})
+        ASSERT_EQ(kern::preferred_layout(t, 40, 512, SumOrder::Lanes), WeightLayout::Q5Bits) << type_name(t);
 #endif
     const auto& forms = kDotForms;
     ThreadPool pool2(2);
@@ -199,7 +201,8 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
     }
     kern::set_group_dot_form(kern::GroupDotForm::Auto);
 #if defined(__wasm_simd128__)
-    EXPECT_EQ(repacked, 6);  // Q4_0, IQ4_NL and Q4_K in row order, quantised and random bytes
+    // Q4_0, IQ4_NL and Q4_K in row order, Q5_0 and Q5_1 in both orders; quantised and random bytes
+    EXPECT_EQ(repacked, 14);
 #else
     EXPECT_EQ(repacked, 0);
 #endif
