@@ -128,6 +128,9 @@ struct Acts {
     std::vector<float> d;        // Q8_0 / Q8_1: each block's scale as float
     std::vector<int32_t> lane_offset;  // Q8_0: -offset x the sum of each 4 consecutive values (Q4_0: 8, Q5_0: 16), lane order
     std::vector<int32_t> neg_bsum;  // Q8_0: -8 x each block's sum (Q4_0's offset, row order)
+    // Q8_0 weights (relaxed SIMD): each block's |y|, y's signs and scale (see q8_0_tokens)
+    struct Q8Signed { int8_t abs[32], neg[32]; float d; };
+    std::vector<Q8Signed> abs_sign;
 };
 
 // Quantises (or widens) every token's activations, tokens split across the pool's threads.
@@ -147,6 +150,9 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
         if (a.type == TensorType::Q8_0) {
             a.lane_offset.resize(size_t(n_tokens * nb * 8));
             a.neg_bsum.resize(size_t(n_tokens * nb));
+#if defined(__wasm_relaxed_simd__)
+            a.abs_sign.resize(w == TensorType::Q8_0 ? size_t(n_tokens * nb) : 0);
+#endif
         }
     }
     const auto tokens = [&](int64_t t0, int64_t t1) {
@@ -174,6 +180,14 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
                     total += s;
                 }
                 a.neg_bsum[size_t(t * nb + b)] = -8 * total;
+                if (!a.abs_sign.empty()) {
+                    Acts::Q8Signed& as = a.abs_sign[size_t(t * nb + b)];
+                    for (int i = 0; i < 32; ++i) {  // Q8_0 activations are -127..127
+                        as.abs[i] = int8_t(y[b].qs[i] < 0 ? -y[b].qs[i] : y[b].qs[i]);
+                        as.neg[i] = int8_t(y[b].qs[i] < 0 ? -1 : 0);
+                    }
+                    as.d = a.d[size_t(t * nb + b)];
+                }
             }
         }
     };
@@ -213,6 +227,7 @@ struct Consts {
     v128 low_nibbles = opaque(kLowNibbles);
     v128 bits45 = opaque(wasm_i8x16_splat(0x30));    // bits 4 and 5 of each byte
     v128 fifth = opaque(wasm_i8x16_splat(0x10));     // a fifth bit in place
+    v128 min8 = opaque(wasm_i8x16_splat(-128));
     v128 iq4_abs = opaque(kIQ4Abs), iq4_neg = opaque(kIQ4Neg);
     // Q5_0 / Q5_1: byte e of a vector holds bit e % 8 (bit) of qh byte e / 8 (qh_byte_lo: elements
     // 0..15, qh_byte_hi: 16..31) once the block's 4 qh bytes are broadcast.
@@ -763,23 +778,18 @@ void rows_q4_K_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
 }
 
 // Q8_0 x Q8_0: 8 lanes of signed 4-element sums, an FMA per block, the tree. One row for T tokens.
-// Relaxed SIMD: |w| as the unsigned operand and the activations with w's signs (with_sign), so
-// the byte dots take them; |w| fits 7 bits except for w = -128, which llama.cpp's quantiser never
-// writes but a file may hold: a block with one is summed widened to i16 instead, as strict SIMD128
-// sums every block.
+// Relaxed SIMD: |y| as the unsigned operand of the byte dots (made once per matmul with y's signs
+// and scale: Acts::abs_sign) and w with y's signs as the signed one (with_sign); w . y is unchanged.
+// That holds for every w but -128, which llama.cpp's quantiser never writes but a file may hold:
+// a block with one is summed widened to i16 instead, as strict SIMD128 sums every block.
 template <int T, class Dot>
 void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, int64_t t0) {
     const float* h = half_table();  // block scales, looked up
     const int64_t nb = j.cols / QK8_0;
     const auto* x = reinterpret_cast<const block_q8_0*>(j.W + uint64_t(r) * j.rb);
-    const block_q8_0* y[T];
-    const float* yd[T];
     v128 acc_lo[T], acc_hi[T];
-    for (int t = 0; t < T; ++t) {
-        y[t] = qrow<block_q8_0>(*j.a, t0 + t);
-        yd[t] = &j.a->d[size_t((t0 + t) * nb)];
-        acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
-    }
+    for (int t = 0; t < T; ++t) acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
+    // The widened sums, and the only sums of strict SIMD128.
     const auto widened = [&](v128 w0, v128 w1, const block_q8_0& yb, v128& lo, v128& hi) {
         const v128 a0 = load(yb.qs), a1 = load(yb.qs + 16);
         lo = sum4_i16(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w0), wasm_i16x8_extend_low_i8x16(a0)),
@@ -787,33 +797,55 @@ void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, in
         hi = sum4_i16(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w1), wasm_i16x8_extend_low_i8x16(a1)),
                       wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w1), wasm_i16x8_extend_high_i8x16(a1)), c.zero);
     };
+#if defined(__wasm_relaxed_simd__)
+    const v128 min8 = c.min8;
+    const Acts::Q8Signed* ys[T];
+    for (int t = 0; t < T; ++t) ys[t] = &j.a->abs_sign[size_t((t0 + t) * nb)];
+    // Pointers moved on block by block (indices times block sizes cost V8 a multiply each); with
+    // several tokens, an index into theirs (fewer registers: measured faster).
+    int64_t b = 0;
+    for (const block_q8_0* xb = x; xb != x + nb; ++xb, ++b) {
+        const v128 w0 = load(xb->qs), w1 = load(xb->qs + 16);
+        const float dx = h[xb->d];
+        if (wasm_i8x16_bitmask(wasm_i8x16_eq(wasm_i8x16_min(w0, w1), min8)) == 0) {
+            for (int t = 0; t < T; ++t) {
+                const Acts::Q8Signed& yb = T == 1 ? *ys[t]++ : ys[t][b];
+                const v128 lo = dot.sum(with_sign(w0, load(yb.neg)), load(yb.abs));
+                const v128 hi = dot.sum(with_sign(w1, load(yb.neg + 16)), load(yb.abs + 16));
+                const v128 d = wasm_f32x4_splat(dx * yb.d);
+                acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
+                acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
+            }
+            continue;
+        }
+        for (int t = 0; t < T; ++t) {  // a -128 among the weights (rare)
+            v128 lo, hi;
+            widened(w0, w1, qrow<block_q8_0>(*j.a, t0 + t)[b], lo, hi);
+            const v128 d = wasm_f32x4_splat(dx * (T == 1 ? ys[t]++->d : ys[t][b].d));
+            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
+            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
+        }
+    }
+#else
+    (void)dot;
+    const block_q8_0* y[T];
+    const float* yd[T];
+    for (int t = 0; t < T; ++t) {
+        y[t] = qrow<block_q8_0>(*j.a, t0 + t);
+        yd[t] = &j.a->d[size_t((t0 + t) * nb)];
+    }
     for (int64_t b = 0; b < nb; ++b) {
         const v128 w0 = load(x[b].qs), w1 = load(x[b].qs + 16);
         const float dx = h[x[b].d];
-#if defined(__wasm_relaxed_simd__)
-        const v128 abs0 = wasm_i8x16_abs(w0), abs1 = wasm_i8x16_abs(w1);
-        const bool has_min = wasm_i8x16_bitmask(wasm_v128_or(abs0, abs1)) != 0;  // |-128| keeps the top bit
-        const v128 neg0 = wasm_i8x16_lt(w0, c.zero), neg1 = wasm_i8x16_lt(w1, c.zero);
-#endif
         for (int t = 0; t < T; ++t) {
-            const block_q8_0& yb = y[t][b];
             v128 lo, hi;
-#if defined(__wasm_relaxed_simd__)
-            if (!has_min) {
-                lo = dot(with_sign(load(yb.qs), neg0), abs0, c.zero);
-                hi = dot(with_sign(load(yb.qs + 16), neg1), abs1, c.zero);
-            } else {
-                widened(w0, w1, yb, lo, hi);
-            }
-#else
-            (void)dot;
-            widened(w0, w1, yb, lo, hi);
-#endif
+            widened(w0, w1, y[t][b], lo, hi);
             const v128 d = wasm_f32x4_splat(dx * yd[t][b]);
             acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
             acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
         }
     }
+#endif
     for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t], acc_lo[t]));
 }
 

@@ -65,12 +65,12 @@ inline v128 sum4_i16(v128 lo, v128 hi, v128 acc) {
 #if defined(__wasm_relaxed_simd__)
 struct Dot4Fused {
     v128 operator()(v128 a, v128 b, v128 acc) const { return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, acc); }
+    v128 sum(v128 a, v128 b) const { return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, wasm_i32x4_splat(0)); }
 };
 struct Dot4Pairs {
     v128 ones = opaque(wasm_i16x8_splat(1));
-    v128 operator()(v128 a, v128 b, v128 acc) const {
-        return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b), ones));
-    }
+    v128 operator()(v128 a, v128 b, v128 acc) const { return wasm_i32x4_add(acc, sum(a, b)); }
+    v128 sum(v128 a, v128 b) const { return wasm_i32x4_dot_i16x8(wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b), ones); }
 };
 #else
 struct Dot4Wide {
