@@ -38,6 +38,7 @@ void run_case(const Case& c, int64_t n_tokens, ThreadPool* pool) {
     const uint64_t mat_bytes = rb * uint64_t(rows);
     const int mats = int(96e6 / double(mat_bytes)) + 1;
     std::vector<uint8_t> W(mat_bytes * uint64_t(mats));
+    WeightLayout layout = c.layout;
     {  // one matrix quantised, then copied (distinct bytes in memory: the caches see every copy)
         std::mt19937 rng(7);
         std::normal_distribution<float> g(0.0f, 1.0f);
@@ -47,6 +48,7 @@ void run_case(const Case& c, int64_t n_tokens, ThreadPool* pool) {
             quantize_row(c.type, f.data(), W.data() + uint64_t(r) * rb, cols);
         }
         kern::repack(c.layout, c.type, W.data(), rows, cols);
+        layout = kern::checked_layout(c.layout, c.type, W.data(), rows, cols);  // as the engine does
         for (int m = 1; m < mats; ++m) std::memcpy(W.data() + mat_bytes * uint64_t(m), W.data(), mat_bytes);
     }
     std::vector<float> X(size_t(cols * n_tokens)), Y(size_t(rows * n_tokens));
@@ -57,7 +59,7 @@ void run_case(const Case& c, int64_t n_tokens, ThreadPool* pool) {
     for (int pass = 0; pass < 12; ++pass) {
         const double t0 = seconds_now();
         for (int m = 0; m < mats; ++m)
-            kern::matmul(c.type, W.data() + mat_bytes * uint64_t(m), rows, cols, X.data(), Y.data(), n_tokens, c.order, pool, c.layout);
+            kern::matmul(c.type, W.data() + mat_bytes * uint64_t(m), rows, cols, X.data(), Y.data(), n_tokens, c.order, pool, layout);
         best = std::min(best, (seconds_now() - t0) / mats);
     }
     std::printf("| %-12s | %6lld | %8.3f | %7.2f | %8.1f |\n", c.name, static_cast<long long>(n_tokens), best * 1e3,

@@ -36,6 +36,10 @@ void matmul(TensorType weight, const void* W, int64_t rows, int64_t cols, const 
 WeightLayout preferred_layout(TensorType weight, int64_t rows, int64_t cols, SumOrder order);
 // Rearranges a Plain matrix in place into `layout` (a no-op for Plain).
 void repack(WeightLayout layout, TensorType weight, void* W, int64_t rows, int64_t cols);
+// `layout` refined by a fact about the matrix's bytes, which it leaves as they are (so it applies
+// to matrices that are looked up or read-only too): a Plain Q8_0 matrix without the value -128
+// becomes Q8Abs7 in the relaxed SIMD build. Reads the matrix once.
+WeightLayout checked_layout(WeightLayout layout, TensorType weight, const void* W, int64_t rows, int64_t cols);
 
 // How the Rows4 kernels sum groups of byte products (kernels/simd.h): I32 lanes, or I16 pair
 // sums scaled by one multiply-add (relaxed SIMD only). Both give the same integers; Auto (the

@@ -33,8 +33,10 @@ SumOrder llama_cpp_sum_order(TensorType weight, int64_t rows);
 // elements 16+4j..16+4j+3 in the high nibbles. Q4_K: see ops_simd.cpp (super-blocks of 576 bytes).
 // Q5Bits: a Q5_0 or Q5_1 matrix whose blocks keep their place and bytes except the 32 fifth bits
 // (qh), regrouped so that the SIMD kernels expand them with a mask and a minimum: element e < 16 at
-// bit 4 + e / 4 of qh byte e % 4, element 16 + e at bit e / 4 of the same byte.
-enum class WeightLayout : uint8_t { Plain, Rows4, Q5Bits };
+// bit 4 + e / 4 of qh byte e % 4, element 16 + e at bit e / 4 of the same byte. Q8Abs7: a Q8_0
+// matrix as in the file, known to hold no value -128 (which llama.cpp's quantiser never writes), so
+// that |w| fits the byte dots' 7 bits without a check per block.
+enum class WeightLayout : uint8_t { Plain, Rows4, Q5Bits, Q8Abs7 };
 
 // Activations of n elements quantised to activation_type(weight), as llama.cpp's x86 CPU
 // path does: Q8_0/Q8_1 with id = 127/amax and round-half-to-even, Q8_K with the reference rounding.

@@ -781,8 +781,9 @@ void rows_q4_K_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
 // Relaxed SIMD: |y| as the unsigned operand of the byte dots (made once per matmul with y's signs
 // and scale: Acts::abs_sign) and w with y's signs as the signed one (with_sign); w . y is unchanged.
 // That holds for every w but -128, which llama.cpp's quantiser never writes but a file may hold:
-// a block with one is summed widened to i16 instead, as strict SIMD128 sums every block.
-template <int T, class Dot>
+// a block with one is summed widened to i16 instead, as strict SIMD128 sums every block. In the
+// Q8Abs7 layout (kNoMin) the matrix is known to have none and the blocks are not checked.
+template <int T, bool kNoMin, class Dot>
 void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, int64_t t0) {
     const float* h = half_table();  // block scales, looked up
     const int64_t nb = j.cols / QK8_0;
@@ -807,7 +808,7 @@ void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, in
     for (const block_q8_0* xb = x; xb != x + nb; ++xb, ++b) {
         const v128 w0 = load(xb->qs), w1 = load(xb->qs + 16);
         const float dx = h[xb->d];
-        if (wasm_i8x16_bitmask(wasm_i8x16_eq(wasm_i8x16_min(w0, w1), min8)) == 0) {
+        if (kNoMin || wasm_i8x16_bitmask(wasm_i8x16_eq(wasm_i8x16_min(w0, w1), min8)) == 0) {
             for (int t = 0; t < T; ++t) {
                 const Acts::Q8Signed& yb = T == 1 ? *ys[t]++ : ys[t][b];
                 const v128 lo = dot.sum(with_sign(w0, load(yb.neg)), load(yb.abs));
@@ -851,7 +852,9 @@ void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, in
 
 template <class Dot>
 void rows_q8_0(const RowJob& j, const Dot& dot, const Consts& c, int64_t r0, int64_t r1) {
-    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T()>(j, dot, c, r, t0); });
+    if (j.layout == WeightLayout::Q8Abs7)
+        return each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T(), true>(j, dot, c, r, t0); });
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T(), false>(j, dot, c, r, t0); });
 }
 
 // ---- Q4_1, Q5_0, Q5_1: lane order (dot_lanes_order_32) ------------------------------------
@@ -1371,7 +1374,7 @@ WeightLayout preferred_layout(TensorType w, int64_t rows, int64_t cols, SumOrder
 }
 
 void repack(WeightLayout layout, TensorType w, void* W, int64_t rows, int64_t cols) {
-    if (layout == WeightLayout::Plain) return;
+    if (layout == WeightLayout::Plain || layout == WeightLayout::Q8Abs7) return;  // nothing to rearrange
     if (layout == WeightLayout::Q5Bits) {
         if (w == TensorType::Q5_0) return repack_q5_bits<block_q5_0>(static_cast<uint8_t*>(W), rows, cols);
         if (w == TensorType::Q5_1) return repack_q5_bits<block_q5_1>(static_cast<uint8_t*>(W), rows, cols);
@@ -1383,6 +1386,20 @@ void repack(WeightLayout layout, TensorType w, void* W, int64_t rows, int64_t co
     repack_q4_0_rows4(static_cast<uint8_t*>(W), rows, cols);  // IQ4_NL blocks have Q4_0's shape
 }
 
+WeightLayout checked_layout(WeightLayout layout, TensorType w, const void* W, int64_t rows, int64_t cols) {
+#if defined(__wasm_relaxed_simd__)
+    if (layout != WeightLayout::Plain || w != TensorType::Q8_0) return layout;
+    const auto* x = static_cast<const block_q8_0*>(W);
+    const v128 min8 = wasm_i8x16_splat(-128);
+    v128 least = wasm_i8x16_splat(0);
+    for (int64_t b = 0; b < rows * (cols / QK8_0); ++b) least = wasm_i8x16_min(least, wasm_i8x16_min(load(x[b].qs), load(x[b].qs + 16)));
+    return wasm_i8x16_bitmask(wasm_i8x16_eq(least, min8)) == 0 ? WeightLayout::Q8Abs7 : layout;
+#else
+    (void)w, (void)W, (void)rows, (void)cols;
+    return layout;
+#endif
+}
+
 void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const float* X, float* Y, int64_t n_tokens,
             SumOrder order, ThreadPool* pool, WeightLayout layout) {
     thread_local Acts acts;
@@ -1392,6 +1409,7 @@ void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const flo
     if (rows4 && (!has_rows4(w) || order != SumOrder::Rows || rows_n % 4 != 0))
         RILL_FAIL("matmul: the Rows4 layout holds row-order Q4_0, IQ4_NL or Q4_K matrices with a multiple of 4 rows");
     if (layout == WeightLayout::Q5Bits && !has_q5_bits(w)) RILL_FAIL("matmul: the Q5Bits layout holds Q5_0 or Q5_1 matrices");
+    if (layout == WeightLayout::Q8Abs7 && w != TensorType::Q8_0) RILL_FAIL("matmul: the Q8Abs7 layout holds Q8_0 matrices");
     use_i16_group_dots();  // decided (timed) before the threads start
     const auto part = [&](int64_t r0, int64_t r1) { rows4 ? rows_rows4(job, w, r0, r1) : rows(job, w, r0, r1); };
     const int nth = pool ? pool->size() : 1;

@@ -42,6 +42,7 @@ struct Binder {
             t.layout = kern::preferred_layout(t.type, t.ne[1], t.ne[0], t.order);
             if (t.layout != WeightLayout::Plain) repacks->push_back(t);
         }
+        if (matrix) t.layout = kern::checked_layout(t.layout, t.type, t.data, t.ne[1], t.ne[0]);
         return t;
     }
     // Binds each spec into its slot; block tensors (prefix "blk.<il>.") by their full names.

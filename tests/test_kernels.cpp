@@ -208,6 +208,33 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
 #endif
 }
 
+// checked_layout: a Q8_0 matrix as llama.cpp quantises it (no -128) is Q8Abs7 in the relaxed
+// build, and multiplies exactly as in the plain layout; one -128 anywhere keeps it Plain. Other
+// types and builds keep the layout they are given.
+TEST(Kernels, CheckedLayoutOfQ8_0KnowsItsBytes) {
+    const int64_t rows = 40, cols = 512;
+    auto w = make_weights(TensorType::Q8_0, rows, cols, 23u, false);
+#if defined(__wasm_relaxed_simd__)
+    const WeightLayout want = WeightLayout::Q8Abs7;
+#else
+    const WeightLayout want = WeightLayout::Plain;
+#endif
+    ASSERT_EQ(kern::checked_layout(WeightLayout::Plain, TensorType::Q8_0, w.data(), rows, cols), want);
+    ThreadPool pool2(2);
+    for (int64_t n_tokens : {1, 3, 11}) {
+        const auto X = gaussian(size_t(n_tokens * cols), 9u + uint32_t(n_tokens));
+        std::vector<float> plain(size_t(rows * n_tokens)), got(plain.size());
+        kern::matmul(TensorType::Q8_0, w.data(), rows, cols, X.data(), plain.data(), n_tokens, SumOrder::Lanes, nullptr);
+        kern::matmul(TensorType::Q8_0, w.data(), rows, cols, X.data(), got.data(), n_tokens, SumOrder::Lanes, &pool2, want);
+        for (size_t i = 0; i < plain.size(); ++i) ASSERT_EQ(f32_to_bits(plain[i]), f32_to_bits(got[i])) << "n=" << n_tokens << " i=" << i;
+    }
+    // One -128 in the last block of the last row.
+    w[w.size() - 1] = 0x80;
+    EXPECT_EQ(kern::checked_layout(WeightLayout::Plain, TensorType::Q8_0, w.data(), rows, cols), WeightLayout::Plain);
+    auto q4 = make_weights(TensorType::Q4_0, rows, cols, 29u, false);
+    EXPECT_EQ(kern::checked_layout(WeightLayout::Plain, TensorType::Q4_0, q4.data(), rows, cols), WeightLayout::Plain);
+}
+
 // Every float step exact: unit scales, small integer activations with 127 somewhere in each
 // block (so the activation scale is exactly 1). Any difference is then an integer-part bug.
 TEST(Kernels, IntegerPartsAreBitIdenticalInEveryBuild) {
