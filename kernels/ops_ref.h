@@ -31,9 +31,10 @@ SumOrder llama_cpp_sum_order(TensorType weight, int64_t rows);
 // block of the group 72 bytes, the four rows' fp16 scales, then four 16-byte vectors; vector j
 // holds, for row k at bytes 4k..4k+3, elements 4j..4j+3 of the block in the low nibbles and
 // elements 16+4j..16+4j+3 in the high nibbles. Q4_K: see ops_simd.cpp (super-blocks of 576 bytes).
-// Q5Bits: a Q5_0 or Q5_1 matrix whose blocks keep their place and bytes except the 32 fifth bits
-// (qh), regrouped so that the SIMD kernels expand them with a mask and a minimum: element e < 16 at
-// bit 4 + e / 4 of qh byte e % 4, element 16 + e at bit e / 4 of the same byte. Q8Abs7: a Q8_0
+// Q5Bits: a Q5_0 or Q5_1 matrix whose blocks keep their place, scales and size, the 32 five-bit
+// values regrouped in their 20 bytes so that the SIMD kernels unpack them in fewer steps: qs byte e
+// holds value e whole and the three low bits of value 16 + e, whose two top bits sit in qh (see
+// q5_block_regrouped in ops_simd.cpp). Q8Abs7: a Q8_0
 // matrix as in the file, known to hold no value -128 (which llama.cpp's quantiser never writes), so
 // that |w| fits the byte dots' 7 bits without a check per block.
 enum class WeightLayout : uint8_t { Plain, Rows4, Q5Bits, Q8Abs7 };

@@ -234,8 +234,11 @@ struct Consts {
     v128 bit = opaque(wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
     v128 qh_byte_lo = opaque(wasm_i8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
     v128 qh_byte_hi = opaque(wasm_i8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-    // The Q5Bits layout: byte e of the broadcast qh holds element e's fifth bit at bit 4 + e / 4.
-    v128 q5_bits = opaque(wasm_i8x16_make(0x10, 0x10, 0x10, 0x10, 0x20, 0x20, 0x20, 0x20, 0x40, 0x40, 0x40, 0x40, -0x80, -0x80, -0x80, -0x80));
+    // The Q5Bits layout (see q5_block_regrouped): the five low bits, the three above them, the
+    // two top bits after the multiply, and the multipliers that move bits 2k, 2k + 1 of the bytes
+    // of i32 lane k to bits 6, 7.
+    v128 low5 = opaque(wasm_i8x16_splat(0x1f)), low3 = opaque(wasm_i8x16_splat(0x07)), top2 = opaque(wasm_i8x16_splat(-0x40));
+    v128 q5_mul = opaque(wasm_i16x8_make(64, 64, 16, 16, 4, 4, 1, 1));
     // half4_to_f32x4's masks and scale
     v128 sign32 = opaque(wasm_i32x4_splat(INT32_MIN)), half_mag = opaque(wasm_i32x4_splat(0x7fff0000));
     v128 half_scale = opaque(wasm_f32x4_splat(0x1p112f)), half_special = opaque(wasm_i32x4_splat(0x70000000));
@@ -375,25 +378,31 @@ void repack_q4_0_rows4(uint8_t* W, int64_t rows, int64_t cols) {
 
 // ---- Q5_0 / Q5_1 in the Q5Bits layout (ops_ref.h) ------------------------------------------
 
-// One block's 32 fifth bits (bit e: element e) regrouped as the Q5Bits layout holds them.
-uint32_t q5_bits_regrouped(uint32_t qh) {
+// One block's 32 five-bit values v(0..31) as the Q5Bits layout holds them, in the same 20 bytes:
+// qs byte e (e < 16) holds v(e) in bits 0..4 and the three low bits of v(16 + e) in bits 5..7;
+// the two top bits of v(16 + e) are bits 2k, 2k + 1 of qh byte e % 4, where k = e / 4. Once qh
+// is broadcast, byte e of the vector holds them, and an i16 multiply by 4^(3 - k) moves them to
+// bits 6, 7 of every byte of i32 lane k at once.
+void q5_block_regrouped(uint8_t qs[16], uint8_t qh[4]) {
+    uint32_t h;
+    std::memcpy(&h, qh, 4);
+    uint8_t v[32];
+    for (int e = 0; e < 16; ++e) {
+        v[e] = uint8_t((qs[e] & 0x0f) | (((h >> e) & 1u) << 4));
+        v[16 + e] = uint8_t((qs[e] >> 4) | (((h >> (16 + e)) & 1u) << 4));
+    }
     uint32_t out = 0;
     for (int e = 0; e < 16; ++e) {
-        out |= ((qh >> e) & 1u) << (8 * (e % 4) + 4 + e / 4);
-        out |= ((qh >> (16 + e)) & 1u) << (8 * (e % 4) + e / 4);
+        qs[e] = uint8_t(v[e] | ((v[16 + e] & 7) << 5));
+        out |= uint32_t(v[16 + e] >> 3) << (8 * (e % 4) + 2 * (e / 4));
     }
-    return out;
+    std::memcpy(qh, &out, 4);
 }
 
 template <typename Block>
 void repack_q5_bits(uint8_t* W, int64_t rows, int64_t cols) {
     auto* b = reinterpret_cast<Block*>(W);
-    for (int64_t i = 0; i < rows * (cols / 32); ++i) {
-        uint32_t qh;
-        std::memcpy(&qh, b[i].qh, 4);
-        qh = q5_bits_regrouped(qh);
-        std::memcpy(b[i].qh, &qh, 4);
-    }
+    for (int64_t i = 0; i < rows * (cols / 32); ++i) q5_block_regrouped(b[i].qs, b[i].qh);
 }
 
 // Four fp16 values (8 bytes) as floats, exactly for every half: the magnitude bits moved into
@@ -863,10 +872,10 @@ void rows_q8_0(const RowJob& j, const Dot& dot, const Consts& c, int64_t r0, int
 // the tree, plus the mins term of Q4_1 / Q5_1 one FMA per block. Q5_0's offset 16 comes off
 // through the activations' 4-element sums (Acts::lane_offset, computed once per matmul). One row
 // for T tokens: each block is unpacked once for all T, and every token's sums keep the one-token
-// order. The fifth bits, the block's 32 qh bits broadcast: in the plain layout byte e of a vector
-// picks the qh byte holding element e's bit (a byte shuffle) and tests it against a mask; in the
-// Q5Bits layout (kRegrouped) byte e already holds it at bit 4 + e / 4 (elements 16.. four bits
-// lower), and the unsigned minimum of the masked byte and 0x10 is the bit's value in place.
+// order. The fifth bits in the plain layout, the block's 32 qh bits broadcast: byte e of a vector
+// picks the qh byte holding element e's bit (a byte shuffle) and tests it against a mask. The
+// Q5Bits layout (kRegrouped) holds values 0..15 whole in the qs bytes, and values 16..31 as three
+// bits there and two in qh (q5_block_regrouped): a mask, and two shifts, a multiply and three masks.
 template <typename Block, typename YBlock, int T, bool kRegrouped, class Dot>
 void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r, int64_t t0) {
     constexpr bool kFifth = sizeof(Block) == sizeof(block_q5_0) || sizeof(Block) == sizeof(block_q5_1);
@@ -875,7 +884,7 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
     const int64_t nb = j.cols / 32;
     const float* h = half_table();  // block scales, looked up
     const v128 low_nibbles = k.low_nibbles, fifth = k.fifth, zero = k.zero, bit = k.bit, qh_byte_lo = k.qh_byte_lo,
-               qh_byte_hi = k.qh_byte_hi, q5_bits = k.q5_bits;
+               qh_byte_hi = k.qh_byte_hi, low5 = k.low5, low3 = k.low3, top2 = k.top2, q5_mul = k.q5_mul;
     const auto* x = reinterpret_cast<const Block*>(j.W + uint64_t(r) * j.rb);
     const YBlock* y[T];
     const float* yd[T];
@@ -892,12 +901,16 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
     // Pointers moved on block by block (indices times block sizes cost V8 a multiply each).
     for (const Block* xb = x; xb != x + nb; ++xb) {
         const v128 q = load(xb->qs);
-        v128 v_lo = wasm_v128_and(q, low_nibbles), v_hi = wasm_v128_and(wasm_u16x8_shr(q, 4), low_nibbles);
+        v128 v_lo, v_hi;
         if constexpr (kFifth && kRegrouped) {
-            const v128 qh = wasm_v128_load32_splat(xb->qh);
-            v_lo = wasm_v128_or(v_lo, wasm_u8x16_min(wasm_v128_and(qh, q5_bits), fifth));
-            v_hi = wasm_v128_or(v_hi, wasm_u8x16_min(wasm_v128_and(wasm_i16x8_shl(qh, 4), q5_bits), fifth));
-        } else if constexpr (kFifth) {
+            const v128 top = wasm_v128_and(wasm_i16x8_mul(wasm_v128_load32_splat(xb->qh), q5_mul), top2);  // bits 6, 7
+            v_lo = wasm_v128_and(q, low5);
+            v_hi = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(q, 5), low3), wasm_u16x8_shr(top, 3));
+        } else {
+            v_lo = wasm_v128_and(q, low_nibbles);
+            v_hi = wasm_v128_and(wasm_u16x8_shr(q, 4), low_nibbles);
+        }
+        if constexpr (kFifth && !kRegrouped) {
             const v128 qh = wasm_v128_load32_splat(xb->qh);
             v_lo = wasm_v128_or(v_lo, wasm_v128_and(fifth, wasm_i8x16_eq(wasm_v128_and(lookup16(qh, qh_byte_lo), bit), bit)));
             v_hi = wasm_v128_or(v_hi, wasm_v128_and(fifth, wasm_i8x16_eq(wasm_v128_and(lookup16(qh, qh_byte_hi), bit), bit)));
