@@ -1140,16 +1140,17 @@ inline v128 q6_K_values(const Consts& c, v128 ql, v128 qh) {
 }
 
 // Quarter Q of half Half of a Q6_K block (its two 16-groups) for T tokens: the values unpacked
-// once, each token's two lanes of 4-element sums scaled by the groups' scales.
+// once, each token's two lanes of 4-element sums scaled by the groups' scales. The scales come
+// from `pairs` (each scale as an i16 pair) by broadcast loads, which take a load port instead of
+// two shuffles each.
 template <int T, int Half, int Q>
-inline void q6_K_quarter(const Consts& c, const block_q6_K& x, const block_q8_K* const y[T], int64_t i, v128 sc_lo, v128 sc_hi,
+inline void q6_K_quarter(const Consts& c, const block_q6_K& x, const block_q8_K* const y[T], int64_t i, const int16_t* pairs,
                          v128 lo[T], v128 hi[T]) {
     const uint8_t* ql = x.ql + 64 * Half + (Q % 2 == 0 ? 0 : 32);
     const v128 v0 = q6_K_values<Q>(c, load(ql), load(x.qh + 32 * Half));
     const v128 v1 = q6_K_values<Q>(c, load(ql + 16), load(x.qh + 32 * Half + 16));
     constexpr int quarter = 4 * Half + Q;  // scales 2 quarter, 2 quarter + 1
-    const v128 sc = quarter < 4 ? sc_lo : sc_hi;
-    const v128 s0 = lane16<(2 * quarter) % 8>(sc), s1 = lane16<(2 * quarter + 1) % 8>(sc);
+    const v128 s0 = wasm_v128_load32_splat(pairs + 4 * quarter), s1 = wasm_v128_load32_splat(pairs + 4 * quarter + 2);
     for (int t = 0; t < T; ++t) {
         const int8_t* a = y[t][i].qs + 32 * quarter;
         lo[t] = dot4_scaled_s8_u7(load(a), v0, s0, lo[t]);
@@ -1172,16 +1173,21 @@ void q6_K_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
     for (int64_t i = 0; i < nb; ++i) {
         const v128 s8 = load(x[i].scales);
         const v128 sc_lo = wasm_i16x8_extend_low_i8x16(s8), sc_hi = wasm_i16x8_extend_high_i8x16(s8);
+        alignas(16) int16_t pairs[32];
+        wasm_v128_store(pairs, wasm_i16x8_shuffle(sc_lo, sc_lo, 0, 0, 1, 1, 2, 2, 3, 3));
+        wasm_v128_store(pairs + 8, wasm_i16x8_shuffle(sc_lo, sc_lo, 4, 4, 5, 5, 6, 6, 7, 7));
+        wasm_v128_store(pairs + 16, wasm_i16x8_shuffle(sc_hi, sc_hi, 0, 0, 1, 1, 2, 2, 3, 3));
+        wasm_v128_store(pairs + 24, wasm_i16x8_shuffle(sc_hi, sc_hi, 4, 4, 5, 5, 6, 6, 7, 7));
         v128 lo[T], hi[T];
         for (int t = 0; t < T; ++t) lo[t] = hi[t] = c.zero;
-        q6_K_quarter<T, 0, 0>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
-        q6_K_quarter<T, 0, 1>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
-        q6_K_quarter<T, 0, 2>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
-        q6_K_quarter<T, 0, 3>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
-        q6_K_quarter<T, 1, 0>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
-        q6_K_quarter<T, 1, 1>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
-        q6_K_quarter<T, 1, 2>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
-        q6_K_quarter<T, 1, 3>(c, x[i], y, i, sc_lo, sc_hi, lo, hi);
+        q6_K_quarter<T, 0, 0>(c, x[i], y, i, pairs, lo, hi);
+        q6_K_quarter<T, 0, 1>(c, x[i], y, i, pairs, lo, hi);
+        q6_K_quarter<T, 0, 2>(c, x[i], y, i, pairs, lo, hi);
+        q6_K_quarter<T, 0, 3>(c, x[i], y, i, pairs, lo, hi);
+        q6_K_quarter<T, 1, 0>(c, x[i], y, i, pairs, lo, hi);
+        q6_K_quarter<T, 1, 1>(c, x[i], y, i, pairs, lo, hi);
+        q6_K_quarter<T, 1, 2>(c, x[i], y, i, pairs, lo, hi);
+        q6_K_quarter<T, 1, 3>(c, x[i], y, i, pairs, lo, hi);
         const float dx = h[x[i].d];
         for (int t = 0; t < T; ++t) {  // minus 32 x scale x the groups' Q8_K sums, then the block's FMA
             const v128 off_lo = wasm_i32x4_dot_i16x8(load(y[t][i].bsums), sc_lo);
