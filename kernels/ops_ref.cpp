@@ -805,13 +805,21 @@ float tanhf_libm(float x) {
     return neg ? -z : z;
 }
 
-void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors, float mscale, float freq_scale) {
+void rope_angles(int n_rot, int pos, float freq_base, const float* freq_factors, float mscale, float freq_scale, float* cos,
+                 float* sin) {
     // The angle of pair i is pos * base^(-2i/n_rot), built by repeated multiplication as ggml does.
     const float theta_scale = std::pow(freq_base, -2.0f / float(n_rot));
     float theta = float(pos);
     for (int i = 0; i < n_rot / 2; ++i, theta *= theta_scale) {
         const float t = freq_scale * (freq_factors ? theta / freq_factors[i] : theta);
-        const float c = cosf_libm(t) * mscale, s = sinf_libm(t) * mscale;
+        cos[i] = cosf_libm(t) * mscale;
+        sin[i] = sinf_libm(t) * mscale;
+    }
+}
+
+void rope_rotate(float* head, int n_rot, bool neox, const float* cos, const float* sin) {
+    for (int i = 0; i < n_rot / 2; ++i) {
+        const float c = cos[i], s = sin[i];
         const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
         const float x0 = head[a], x1 = head[b];
         // llama.cpp writes x0*c - x1*s and x0*s + x1*c; its compiler contracts each into one
@@ -820,6 +828,12 @@ void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const flo
         head[a] = std::fma(x0, c, -(x1 * s));
         head[b] = std::fma(x0, s, x1 * c);
     }
+}
+
+void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors, float mscale, float freq_scale) {
+    std::vector<float> cos(size_t(n_rot / 2)), sin(size_t(n_rot / 2));
+    rope_angles(n_rot, pos, freq_base, freq_factors, mscale, freq_scale, cos.data(), sin.data());
+    rope_rotate(head, n_rot, neox, cos.data(), sin.data());
 }
 
 void attention_head(const float* q, const float* k, const float* v, int64_t n_kv, int64_t head_dim, int64_t k_stride,

@@ -112,6 +112,11 @@ float tanhf_libm(float x);
 // 1 / rope.scaling.factor) the angles, as ggml's rope cache does.
 void rope(float* head, int n_rot, int pos, float freq_base, bool neox, const float* freq_factors, float mscale = 1.0f,
           float freq_scale = 1.0f);
+// rope() in two steps, for the heads of one token that share a position: the n_rot/2 pairs'
+// cos and sin (times mscale) computed once, then each head rotated by them; exactly rope().
+void rope_angles(int n_rot, int pos, float freq_base, const float* freq_factors, float mscale, float freq_scale, float* cos,
+                 float* sin);
+void rope_rotate(float* head, int n_rot, bool neox, const float* cos, const float* sin);
 
 // ---- attention --------------------------------------------------------------------------------
 

@@ -428,12 +428,15 @@ void Context::attention_block(int il, Batch& b) {
     const float scale = c.q_scale > 0 ? c.q_scale : 1.0f / std::sqrt(float(D));
     // With an output gate each head's q projection is [q (D) | gate (D)].
     const int q_head_stride = c.attn_output_gate ? 2 * D : D;
+    // The token's rotation, computed once for all its heads (sin and cos are most of rope's cost).
+    std::vector<float> rope_cos(size_t(n_rot / 2)), rope_sin(size_t(n_rot / 2));
     for (int t = 0; t < n; ++t) {
         const int slot = b.pos0 + t, pos = b.seq_first.empty() ? slot : slot - b.seq_first[size_t(t)];
+        if (rotate) rope_angles(n_rot, pos, rope_base, freq_factors, c.rope_mscale, rope_scale, rope_cos.data(), rope_sin.data());
         for (int h = 0; h < H; ++h) {
             float* qh = &q[size_t(t * q_stride + h * q_head_stride)];
             if (L.q_norm.present()) kern::rms_norm(qh, L.q_norm.f32(), qh, D, c.rms_eps);
-            if (rotate) rope(qh, n_rot, pos, rope_base, c.rope_neox, freq_factors, c.rope_mscale, rope_scale);
+            if (rotate) rope_rotate(qh, n_rot, c.rope_neox, rope_cos.data(), rope_sin.data());
             if (c.q_prescaled)
                 for (int i = 0; i < D; ++i) qh[i] *= scale;
             if (mutation::on("rope-angle") && first_of_kind(c, il)) {  // pair 1's angle 0.01 rad off
@@ -447,7 +450,7 @@ void Context::attention_block(int il, Batch& b) {
         for (int h = 0; h < HKV; ++h) {
             float* kh = &k[size_t(t * kv_stride + h * D)];
             if (L.k_norm.present()) kern::rms_norm(kh, L.k_norm.f32(), kh, D, c.rms_eps);
-            if (rotate) rope(kh, n_rot, pos, rope_base, c.rope_neox, freq_factors, c.rope_mscale, rope_scale);
+            if (rotate) rope_rotate(kh, n_rot, c.rope_neox, rope_cos.data(), rope_sin.data());
             if (c.v_norm) kern::rms_norm(&v[size_t(t * kv_stride + h * D)], nullptr, &v[size_t(t * kv_stride + h * D)], D, c.rms_eps);
         }
         std::memcpy(&k_cache_[size_t(il)][size_t(slot) * size_t(kv_stride)], &k[size_t(t * kv_stride)], sizeof(float) * size_t(kv_stride));
