@@ -34,9 +34,9 @@ SumOrder llama_cpp_sum_order(TensorType weight, int64_t rows);
 // Q5Bits: a Q5_0 or Q5_1 matrix whose blocks keep their place, scales and size, the 32 five-bit
 // values regrouped in their 20 bytes so that the SIMD kernels unpack them in fewer steps: qs byte e
 // holds value e whole and the three low bits of value 16 + e, whose two top bits sit in qh (see
-// q5_block_regrouped in ops_simd.cpp). Q8Abs7: a Q8_0
-// matrix as in the file, known to hold no value -128 (which llama.cpp's quantiser never writes), so
-// that |w| fits the byte dots' 7 bits without a check per block.
+// q5_block_regrouped in ops_simd.cpp). Q8Abs7: a Q8_0 matrix as in the file, known to hold no
+// value -128 (which llama.cpp's quantiser never writes), so that |w| fits the byte dots' 7 bits
+// without a check per block.
 enum class WeightLayout : uint8_t { Plain, Rows4, Q5Bits, Q8Abs7 };
 
 // Activations of n elements quantised to activation_type(weight), as llama.cpp's x86 CPU

@@ -792,6 +792,11 @@ void rows_q4_K_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
 // That holds for every w but -128, which llama.cpp's quantiser never writes but a file may hold:
 // a block with one is summed widened to i16 instead, as strict SIMD128 sums every block. In the
 // Q8Abs7 layout (kNoMin) the matrix is known to have none and the blocks are not checked.
+#if defined(__wasm_relaxed_simd__)
+// Whether any byte of v is -128 (min8: -128 in every byte), the one Q8_0 value whose |w| needs 8 bits.
+inline bool any_min8(v128 v, v128 min8) { return wasm_i8x16_bitmask(wasm_i8x16_eq(v, min8)) != 0; }
+#endif
+
 template <int T, bool kNoMin, class Dot>
 void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, int64_t t0) {
     const float* h = half_table();  // block scales, looked up
@@ -817,7 +822,7 @@ void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, in
     for (const block_q8_0* xb = x; xb != x + nb; ++xb, ++b) {
         const v128 w0 = load(xb->qs), w1 = load(xb->qs + 16);
         const float dx = h[xb->d];
-        if (kNoMin || wasm_i8x16_bitmask(wasm_i8x16_eq(wasm_i8x16_min(w0, w1), min8)) == 0) {
+        if (kNoMin || !any_min8(wasm_i8x16_min(w0, w1), min8)) {
             for (int t = 0; t < T; ++t) {
                 const Acts::Q8Signed& yb = T == 1 ? *ys[t]++ : ys[t][b];
                 const v128 lo = dot.sum(with_sign(w0, load(yb.neg)), load(yb.abs));
@@ -1412,7 +1417,7 @@ WeightLayout checked_layout(WeightLayout layout, TensorType w, const void* W, in
     const v128 min8 = wasm_i8x16_splat(-128);
     v128 least = wasm_i8x16_splat(0);
     for (int64_t b = 0; b < rows * (cols / QK8_0); ++b) least = wasm_i8x16_min(least, wasm_i8x16_min(load(x[b].qs), load(x[b].qs + 16)));
-    return wasm_i8x16_bitmask(wasm_i8x16_eq(least, min8)) == 0 ? WeightLayout::Q8Abs7 : layout;
+    return any_min8(least, min8) ? layout : WeightLayout::Q8Abs7;
 #else
     (void)w, (void)W, (void)rows, (void)cols;
     return layout;
