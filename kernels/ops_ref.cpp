@@ -592,10 +592,9 @@ void silu_inplace(float* x, int64_t n) {
     for (int64_t i = vec_end; i < n; ++i) x[i] = silu_libm(x[i]);
 }
 
-namespace {
 // ggml_table_gelu_f16: for every fp16 x, fp16(0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2)))) in
 // float steps (GCC contracts 1 + a x x into one FMA).
-const uint16_t* gelu_table() {
+const uint16_t* gelu_fp16_table() {
     static const std::vector<uint16_t> table = [] {
         std::vector<uint16_t> t(65536);
         const float a = 0.044715f, s = 0.79788456080286535587989211986876f;
@@ -608,10 +607,9 @@ const uint16_t* gelu_table() {
     }();
     return table.data();
 }
-}  // namespace
 
 void geglu(const float* gate, const float* up, float* out, int64_t n) {
-    const uint16_t* table = gelu_table();
+    const uint16_t* table = gelu_fp16_table();
     for (int64_t i = 0; i < n; ++i) {
         const float x = gate[i];
         out[i] = x <= -10.0f ? 0.0f : x >= 10.0f ? x * up[i] : fp16_to_f32(table[f32_to_fp16(x)]) * up[i];
@@ -619,7 +617,7 @@ void geglu(const float* gate, const float* up, float* out, int64_t n) {
 }
 
 void gelu(const float* x, float* y, int64_t n) {
-    const uint16_t* table = gelu_table();
+    const uint16_t* table = gelu_fp16_table();
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] <= -10.0f ? 0.0f : x[i] >= 10.0f ? x[i] : fp16_to_f32(table[f32_to_fp16(x[i])]);
 }
 

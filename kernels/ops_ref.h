@@ -81,6 +81,8 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);  // silu
 // tanh, which gives glibc's fp16 table on every entry), 0 below -10, gate * up above 10.
 void geglu(const float* gate, const float* up, float* out, int64_t n);
 void gelu(const float* x, float* y, int64_t n);  // the same GELU alone (ggml_gelu)
+// ggml's table behind both (ggml_table_gelu_f16): entry h is GELU of fp16 h, rounded to fp16.
+const uint16_t* gelu_fp16_table();
 
 // y = x / sqrt(mean(x^2) + eps) * w (w may be null); sums in double, as ggml.
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);

@@ -1456,9 +1456,55 @@ void silu_inplace(float* x, int64_t n) {
     for (int64_t i = vec_end; i < n; ++i) x[i] = silu_libm(x[i]);
 }
 
-// A table lookup per element: no gather in SIMD128, and n_ff lookups are a negligible part of a token.
-void geglu(const float* gate, const float* up, float* out, int64_t n) { rill::geglu(gate, up, out, n); }
-void gelu(const float* x, float* y, int64_t n) { rill::gelu(x, y, n); }
+// ggml's fp16 GELU table (gelu_fp16_table), its entries widened to float once.
+const float* gelu_table_f32() {
+    static const float* table = [] {
+        const uint16_t* fp16 = gelu_fp16_table();
+        auto* t = new float[65536];
+        for (uint32_t h = 0; h < 65536; ++h) t[h] = fp16_to_f32(fp16[h]);
+        return t;
+    }();
+    return table;
+}
+
+// Four lanes of the reference's gelu(x) (times up): x rounded to fp16 as f32_to_fp16 does it (normals:
+// exponent rebiased and rounded to nearest even in the integer unit; subnormals: by the float adder,
+// with 0.5 added), looked up one lane at a time (SIMD128 has no gather), then x <= -10 gives 0 and
+// x >= 10 gives x. A lane holding a NaN leaves the four to the reference. True when done.
+inline bool gelu4(const float* table, const float* x, const float* up, float* out) {
+    const v128 v = load(x);
+    if (!wasm_i32x4_all_true(wasm_f32x4_eq(v, v))) return false;
+    const v128 ax = wasm_v128_and(v, wasm_i32x4_splat(0x7fffffff));
+    const v128 sign = wasm_v128_and(wasm_u32x4_shr(v, 16), wasm_i32x4_splat(0x8000));
+    const v128 odd = wasm_v128_and(wasm_u32x4_shr(ax, 13), wasm_i32x4_splat(1));
+    const v128 normal = wasm_u32x4_shr(wasm_i32x4_add(wasm_i32x4_add(ax, wasm_i32x4_splat(0xfff - (112 << 23))), odd), 13);
+    const v128 sub = wasm_i32x4_sub(wasm_f32x4_add(ax, wasm_f32x4_splat(0.5f)), wasm_i32x4_splat(0x3f000000));
+    // (lanes of 65520 and above, whose results are not taken, kept inside the table by the mask)
+    const v128 h = wasm_v128_and(wasm_v128_or(sign, wasm_v128_bitselect(sub, normal, wasm_i32x4_lt(ax, wasm_i32x4_splat(0x38800000)))),
+                                 wasm_i32x4_splat(0xffff));
+    const v128 g = wasm_f32x4_make(table[wasm_i32x4_extract_lane(h, 0)], table[wasm_i32x4_extract_lane(h, 1)],
+                                   table[wasm_i32x4_extract_lane(h, 2)], table[wasm_i32x4_extract_lane(h, 3)]);
+    v128 y = wasm_v128_bitselect(v, g, wasm_f32x4_ge(v, wasm_f32x4_splat(10.0f)));
+    if (up) y = wasm_f32x4_mul(y, load(up));
+    wasm_v128_store(out, wasm_v128_andnot(y, wasm_f32x4_le(v, wasm_f32x4_splat(-10.0f))));  // 0, whatever up holds
+    return true;
+}
+
+void geglu(const float* gate, const float* up, float* out, int64_t n) {
+    const float* table = gelu_table_f32();
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        if (!gelu4(table, gate + i, up + i, out + i)) rill::geglu(gate + i, up + i, out + i, 4);
+    rill::geglu(gate + i, up + i, out + i, n - i);
+}
+
+void gelu(const float* x, float* y, int64_t n) {
+    const float* table = gelu_table_f32();
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        if (!gelu4(table, x + i, nullptr, y + i)) rill::gelu(x + i, y + i, 4);
+    rill::gelu(x + i, y + i, n - i);
+}
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
     const ExpConsts k;

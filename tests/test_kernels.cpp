@@ -357,6 +357,30 @@ TEST(Kernels, AttentionConvAndDeltaRuleMatchReference) {
             }
         }
     }
+    {  // GEGLU and GELU between fp16 values: the rounding to fp16 (ties to even, subnormals, the +-10 edges),
+       // the multiply by up (0 below -10 whatever up holds), NaN lanes, tails; each as the reference, bit for bit
+        std::vector<float> x, up;
+        for (uint32_t h = 0; h < 0x7c00; ++h) {
+            const uint32_t lo = f32_to_bits(fp16_to_f32(uint16_t(h))), hi = f32_to_bits(fp16_to_f32(uint16_t(h + 1)));
+            const uint32_t mid = lo + (hi - lo) / 2;  // exactly halfway: rounds to the even neighbour
+            for (uint32_t b : {lo, mid - 1, mid, mid + 1, hi - 1})
+                for (uint32_t s : {0u, 0x80000000u}) x.push_back(bits_to_f32(b | s));
+        }
+        for (float e : {10.0f, -10.0f, 65519.0f, 65520.0f, 1e30f, -1e30f, INFINITY, -INFINITY, NAN, -NAN, 0.0f, -0.0f})
+            for (float d : {0.0f, 1e-6f, -1e-6f}) x.push_back(e + d);
+        x.push_back(std::nextafter(10.0f, 0.0f));
+        x.push_back(std::nextafter(-10.0f, 0.0f));
+        x.push_back(1.0f);  // a tail of n % 4
+        for (size_t i = 0; i < x.size(); ++i) up.push_back(i % 97 == 5 ? NAN : i % 89 == 3 ? INFINITY : float(int(i % 7) - 3) * 0.37f);
+        std::vector<float> y(x.size()), y2(x.size());
+        geglu(x.data(), up.data(), y.data(), int64_t(x.size()));
+        kern::geglu(x.data(), up.data(), y2.data(), int64_t(x.size()));
+        for (size_t i = 0; i < x.size(); ++i)
+            ASSERT_EQ(f32_to_bits(y2[i]), f32_to_bits(y[i])) << "geglu at x = " << x[i] << " (bits " << f32_to_bits(x[i]) << "), up = " << up[i];
+        gelu(x.data(), y.data(), int64_t(x.size()));
+        kern::gelu(x.data(), y2.data(), int64_t(x.size()));
+        for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(f32_to_bits(y2[i]), f32_to_bits(y[i])) << "gelu at x = " << x[i];
+    }
     {  // GEGLU: ggml's table of fp16 GELU results; built with a correctly rounded tanh, equal to glibc's tanhf table
         std::vector<float> x(65536), one(65536, 1.0f), y(65536), y2(65536);
         for (size_t i = 0; i < x.size(); ++i) x[i] = fp16_to_f32(uint16_t(i));
