@@ -538,16 +538,23 @@ void Context::deltanet_block(int il, Batch& b) {
     matmul(L.walpha, b.h.data(), alpha.data(), n);
 
     const auto t_core = Clock::now();
-    // Per token (sequential through the conv window): conv1d, SiLU, q/k L2 norms.
+    // The conv1d token by token (sequential through its window), then SiLU and the q/k L2 norms,
+    // independent per token, the tokens split between the threads.
     std::vector<float> mixed(static_cast<size_t>(n * C)), out(static_cast<size_t>(n * E)), mixed_out(static_cast<size_t>(n * value_dim));
     for (int t = 0; t < n; ++t) {
-        float* m = &mixed[size_t(t * C)];
         std::vector<float>& conv = conv_state_[size_t(il)];
-        kern::conv1d_causal_step(conv.data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, m);
+        kern::conv1d_causal_step(conv.data(), &qkv[size_t(t * C)], L.conv1d.f32(), C, c.ssm_conv_kernel, &mixed[size_t(t * C)]);
         if (ckpt_pos0_ >= 0 && t + 1 < n) std::copy(conv.begin(), conv.end(), conv_ckpt_[size_t(il)].begin() + long(size_t(t) * conv.size()));
-        kern::silu_inplace(m, C);
-        l2_norm_rows(m, 2 * int64_t(nk), dk, c.rms_eps);  // the q heads, then the k heads
     }
+    const auto activate = [&](int ith, int nth) {
+        for (int t = n * ith / nth; t < n * (ith + 1) / nth; ++t) {
+            float* m = &mixed[size_t(t * C)];
+            kern::silu_inplace(m, C);
+            l2_norm_rows(m, 2 * int64_t(nk), dk, c.rms_eps);  // the q heads, then the k heads
+        }
+    };
+    if (pool_ && n > 1) pool_->run(activate);
+    else activate(0, 1);
     // Value heads are independent: each thread runs its heads through every token in turn.
     const float q_scale = 1.0f / std::sqrt(float(dk));
     auto heads = [&](int ith, int nth) {
