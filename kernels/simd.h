@@ -91,13 +91,22 @@ struct Dot4Sum {
     void add(v128 a, v128 b) { lanes = wasm_i32x4_relaxed_dot_i8x16_i7x16_add(a, b, lanes); }
     v128 total() const { return lanes; }
 #else
-    v128 init, lo = wasm_i32x4_splat(0), hi = wasm_i32x4_splat(0);
+    v128 init = wasm_i32x4_splat(0), lo = init, hi = init;
+    Dot4Sum() = default;
     explicit Dot4Sum(v128 start) : init(start) {}
     void add(v128 a, v128 b) {
         lo = wasm_i32x4_add(lo, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_u16x8_extend_low_u8x16(b)));
         hi = wasm_i32x4_add(hi, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_u16x8_extend_high_u8x16(b)));
     }
     v128 total() const { return sum4_i16(lo, hi, init); }
+    // add() for a = four activations already widened to i16, twice over ([a0..a3, a0..a3]), as the
+    // Rows4 kernels broadcast them: only b is widened.
+    void add_wide4(v128 a16, v128 b) { add_wide4(a16, wasm_u16x8_extend_low_u8x16(b), wasm_u16x8_extend_high_u8x16(b)); }
+    // The same with b widened too: its bytes 0..7 as b_lo, 8..15 as b_hi.
+    void add_wide4(v128 a16, v128 b_lo, v128 b_hi) {
+        lo = wasm_i32x4_add(lo, wasm_i32x4_dot_i16x8(a16, b_lo));
+        hi = wasm_i32x4_add(hi, wasm_i32x4_dot_i16x8(a16, b_hi));
+    }
 #endif
 };
 
@@ -114,6 +123,53 @@ inline v128 dot4_scaled_s8_u7(v128 a, v128 b, v128 s16, v128 acc) {
     return wasm_i32x4_add(acc, wasm_i32x4_mul(sum.total(), wasm_i32x4_extend_low_i16x8(s16)));
 #endif
 }
+
+// A token's quantised activations as the byte dots of the Rows4 and Q6_K kernels read them
+// (element i at a + i): the bytes (relaxed), or i16 copies made once per matmul (strict SIMD128,
+// whose byte dots are i16 multiply-adds: widening the same activations again for every row was
+// about a third of its integer work).
+#if defined(__wasm_relaxed_simd__)
+using Act = int8_t;
+#else
+using Act = int16_t;
+#endif
+
+// A scaled group of 16 weight bytes (unsigned, 0..127) ready for the byte dots of every token:
+// relaxed SIMD keeps the bytes and the scale (an i16 splat, |s| <= 128) and multiplies per token
+// (pmaddubsw, then pmaddwd by the scale); strict SIMD128 widens the bytes and multiplies them by
+// the scale once (|b x s| < 2^15 for the 6-bit values of the K-quants), in the pair order of
+// Acts' paired activations: lo holds elements 0,1, 4,5, 8,9, 12,13 and hi 2,3, 6,7, 10,11, 14,15,
+// so that one i16 multiply-add of each with the token's activations and an add give the lane sums.
+struct ScaledBytes {
+#if defined(__wasm_relaxed_simd__)
+    v128 b, s16;
+    ScaledBytes(v128 bytes, v128 scale16) : b(bytes), s16(scale16) {}
+#else
+    v128 lo, hi;
+    ScaledBytes(v128 bytes, v128 scale16) {
+        const v128 w0 = wasm_i16x8_mul(wasm_u16x8_extend_low_u8x16(bytes), scale16);
+        const v128 w1 = wasm_i16x8_mul(wasm_u16x8_extend_high_u8x16(bytes), scale16);
+        lo = wasm_i32x4_shuffle(w0, w1, 0, 2, 4, 6);
+        hi = wasm_i32x4_shuffle(w0, w1, 1, 3, 5, 7);
+    }
+#endif
+};
+
+// Lane sums of 4 products (lane i: elements 4i..4i+3 of each group of 16) of scaled groups
+// against a token's activations (16 at a), accumulated exactly in i32 lanes.
+struct ScaledDot4 {
+    v128 lanes = wasm_i32x4_splat(0);
+#if defined(__wasm_relaxed_simd__)
+    void add(const Act* a, const ScaledBytes& w) {
+        lanes = wasm_i32x4_add(lanes, wasm_i32x4_dot_i16x8(wasm_i16x8_relaxed_dot_i8x16_i7x16(wasm_v128_load(a), w.b), w.s16));
+    }
+#else
+    void add(const Act* a, const ScaledBytes& w) {
+        lanes = wasm_i32x4_add(lanes, wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(a), w.lo), wasm_i32x4_dot_i16x8(wasm_v128_load(a + 8), w.hi)));
+    }
+#endif
+    v128 total() const { return lanes; }
+};
 
 // table[idx[i]] for indices 0..15 (one pshufb where relaxed SIMD is on).
 inline v128 lookup16(v128 table, v128 idx) {
@@ -144,6 +200,30 @@ struct GroupDotI32 {
     Dot4Sum s;
     GroupDotI32(v128 zero, v128 /*ones16*/) : s(zero) {}
     void add(v128 a, v128 b) { s.add(a, b); }
+    // add() of the four activations at y, broadcast, against the bytes of four rows b.
+    void add4(const Act* y, v128 b) {
+#if defined(__wasm_relaxed_simd__)
+        s.add(wasm_v128_load32_splat(y), b);
+#else
+        s.add_wide4(wasm_v128_load64_splat(y), b);
+#endif
+    }
+#if !defined(__wasm_relaxed_simd__)
+    // add4() of four rows' bytes already widened: bytes 0..7 as b_lo, 8..15 as b_hi.
+    void add4(const Act* y, v128 b_lo, v128 b_hi) { s.add_wide4(wasm_v128_load64_splat(y), b_lo, b_hi); }
+#endif
+    // add4() of the low nibbles of w (this group) and of its high nibbles (group hi, activations yhi).
+    void add4_nibbles(GroupDotI32& hi, const Act* y, const Act* yhi, v128 w, v128 low_nibbles) {
+#if defined(__wasm_relaxed_simd__)
+        const v128 w_lo = wasm_v128_and(w, low_nibbles), w_hi = wasm_v128_and(wasm_u16x8_shr(w, 4), low_nibbles);
+        add4(y, w_lo);
+        hi.add4(yhi, w_hi);
+#else  // nibbles taken from the bytes once widened (the high nibble of a u16 lane by one shift)
+        const v128 w_lo = wasm_u16x8_extend_low_u8x16(w), w_hi = wasm_u16x8_extend_high_u8x16(w);
+        s.add_wide4(wasm_v128_load64_splat(y), wasm_v128_and(w_lo, low_nibbles), wasm_v128_and(w_hi, low_nibbles));
+        hi.s.add_wide4(wasm_v128_load64_splat(yhi), wasm_u16x8_shr(w_lo, 4), wasm_u16x8_shr(w_hi, 4));
+#endif
+    }
     v128 scaled(v128 scale) const { return wasm_i32x4_mul(s.total(), scale); }
     v128 total() const { return s.total(); }
 };
@@ -153,6 +233,12 @@ struct GroupDotI16 {
     v128 s, ones;
     GroupDotI16(v128 zero, v128 ones16) : s(zero), ones(ones16) {}
     void add(v128 a, v128 b) { s = wasm_i16x8_add(s, wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b)); }
+    void add4(const Act* y, v128 b) { add(wasm_v128_load32_splat(y), b); }
+    void add4_nibbles(GroupDotI16& hi, const Act* y, const Act* yhi, v128 w, v128 low_nibbles) {
+        const v128 w_lo = wasm_v128_and(w, low_nibbles), w_hi = wasm_v128_and(wasm_u16x8_shr(w, 4), low_nibbles);
+        add4(y, w_lo);
+        hi.add4(yhi, w_hi);
+    }
     v128 scaled(v128 scale) const { return wasm_i32x4_dot_i16x8(s, scale); }
     v128 total() const { return wasm_i32x4_dot_i16x8(s, ones); }
 };

@@ -237,12 +237,13 @@ TEST(Kernels, CheckedLayoutOfQ8_0KnowsItsBytes) {
 
 // Every float step exact: unit scales, small integer activations with 127 somewhere in each
 // block (so the activation scale is exactly 1). Any difference is then an integer-part bug.
+// Batches of 3 and 9 tokens reach the kernels' token groups and tiles, plain and repacked.
 TEST(Kernels, IntegerPartsAreBitIdenticalInEveryBuild) {
-    const int64_t rows = 8, cols = 512;
+    const int64_t rows = 8, cols = 512, max_tokens = 9;
     std::mt19937 rng(5);
-    std::vector<float> X(static_cast<size_t>(cols));
-    for (int64_t i = 0; i < cols; ++i) X[size_t(i)] = float(int(rng() % 7) - 3);
-    for (int64_t b = 0; b < cols; b += 32) X[size_t(b + int64_t(rng() % 32))] = 127.0f;
+    std::vector<float> X(static_cast<size_t>(cols * max_tokens));
+    for (int64_t i = 0; i < cols * max_tokens; ++i) X[size_t(i)] = float(int(rng() % 7) - 3);
+    for (int64_t b = 0; b < cols * max_tokens; b += 32) X[size_t(b + int64_t(rng() % 32))] = 127.0f;
     const uint16_t one = f32_to_fp16(1.0f);
     for (TensorType t : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
                          TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1}) {
@@ -266,13 +267,19 @@ TEST(Kernels, IntegerPartsAreBitIdenticalInEveryBuild) {
                 default: break;
             }
         }
-        for (SumOrder order : {SumOrder::Lanes, SumOrder::Rows}) {
-            std::vector<float> want(static_cast<size_t>(rows)), got(static_cast<size_t>(rows));
-            matmul(t, w.data(), rows, cols, X.data(), want.data(), 1, order);
-            kern::matmul(t, w.data(), rows, cols, X.data(), got.data(), 1, order, nullptr);
-            for (int64_t r = 0; r < rows; ++r) {
-                ASSERT_LT(std::fabs(want[size_t(r)]), 16777216.0f) << "test inputs must keep sums exact";
-                EXPECT_EQ(got[size_t(r)], want[size_t(r)]) << type_name(t) << " row " << r;
+        for (SumOrder order : {SumOrder::Lanes, SumOrder::Rows})
+        for (int64_t n_tokens : {1, 3, 9}) {
+            std::vector<float> want(static_cast<size_t>(rows * n_tokens)), got(want.size()), got_packed(want.size());
+            matmul(t, w.data(), rows, cols, X.data(), want.data(), n_tokens, order);
+            kern::matmul(t, w.data(), rows, cols, X.data(), got.data(), n_tokens, order, nullptr);
+            const WeightLayout layout = kern::preferred_layout(t, rows, cols, order);
+            auto packed = w;
+            kern::repack(layout, t, packed.data(), rows, cols);
+            kern::matmul(t, packed.data(), rows, cols, X.data(), got_packed.data(), n_tokens, order, nullptr, layout);
+            for (size_t i = 0; i < want.size(); ++i) {
+                ASSERT_LT(std::fabs(want[i]), 16777216.0f) << "test inputs must keep sums exact";
+                EXPECT_EQ(got[i], want[i]) << type_name(t) << " n=" << n_tokens << " [" << i << "]";
+                EXPECT_EQ(got_packed[i], want[i]) << type_name(t) << " n=" << n_tokens << " [" << i << "], " << int(layout);
             }
         }
     }
