@@ -137,8 +137,8 @@ struct Acts {
     // Q8_0 weights (relaxed SIMD): each block's |y|, y's signs and scale (see q8_0_tokens)
     struct Q8Signed { int8_t abs[32], neg[32]; float d; };
     std::vector<Q8Signed> abs_sign;
-    // Strict SIMD128, Q8_K and Q4_0's Q8_0: every quantised activation widened to i16 (token t's
-    // from t * cols on; paired for Q6_K weights, see widen_q8_K), so that the byte dots, i16
+    // Strict SIMD128, Q8_K and Q4_0's / IQ4_NL's Q8_0: every quantised activation widened to i16 (token t's
+    // from t * cols on; paired for Q6_K and IQ4_XS weights, see widen_q8_K), so that the byte dots, i16
     // multiply-adds there, widen only the weights.
     std::vector<int16_t> wide;
 };
@@ -185,7 +185,8 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
             a.abs_sign.resize(w == TensorType::Q8_0 ? size_t(n_tokens * nb) : 0);
 #endif
         }
-        if (!kRelaxed && (a.type == TensorType::Q8_K || w == TensorType::Q4_0)) a.wide.resize(size_t(n_tokens * cols));
+        if (!kRelaxed && (a.type == TensorType::Q8_K || w == TensorType::Q4_0 || w == TensorType::IQ4_NL))
+            a.wide.resize(size_t(n_tokens * cols));
     }
     const auto tokens = [&](int64_t t0, int64_t t1) {
         std::vector<uint8_t> tmp;
@@ -196,8 +197,9 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
                 continue;
             }
             std::memcpy(a.q.data() + uint64_t(t) * a.q_stride, tmp.data(), tmp.size());
-            if (!a.wide.empty() && a.type == TensorType::Q8_K)  // Q6_K's kernel reads them paired, Q4_K's Rows4 kernels in order
-                widen_q8_K(reinterpret_cast<const block_q8_K*>(tmp.data()), cols / QK_K, w == TensorType::Q6_K, a.wide.data() + t * cols);
+            if (!a.wide.empty() && a.type == TensorType::Q8_K)  // Q6_K's and IQ4_XS's kernels read them paired, Q4_K's Rows4 kernels in order
+                widen_q8_K(reinterpret_cast<const block_q8_K*>(tmp.data()), cols / QK_K, w == TensorType::Q6_K || w == TensorType::IQ4_XS,
+                           a.wide.data() + t * cols);
             if (!a.wide.empty() && a.type == TensorType::Q8_0) widen_q8_0(reinterpret_cast<const block_q8_0*>(tmp.data()), nb, a.wide.data() + t * cols);
             if (a.type == TensorType::Q8_1) {
                 const auto* y = reinterpret_cast<const block_q8_1*>(tmp.data());
@@ -249,7 +251,7 @@ struct RowJob {
 template <typename Block>
 const Block* qrow(const Acts& a, int64_t t) { return reinterpret_cast<const Block*>(a.q.data() + uint64_t(t) * a.q_stride); }
 
-// Token t's activations (Q8_K, or Q8_0 for Q4_0 weights) as the byte dots read them (simd.h's
+// Token t's activations (Q8_K, or Q8_0 for Q4_0 and IQ4_NL weights) as the byte dots read them (simd.h's
 // Act): the qs bytes of its first block (relaxed), or the i16 copies of its values (strict); each
 // next block's kActBlockStride further.
 template <typename Block = block_q8_K>
@@ -278,6 +280,7 @@ struct Consts {
     v128 fifth = opaque(wasm_i8x16_splat(0x10));     // a fifth bit in place
     v128 min8 = opaque(wasm_i8x16_splat(-128));
     v128 iq4_abs = opaque(kIQ4Abs), iq4_neg = opaque(kIQ4Neg);
+    v128 iq4_values = opaque(load(kIQ4Values));  // signed, for the strict build's i16 dots
     // Q5_0 / Q5_1: byte e of a vector holds bit e % 8 (bit) of qh byte e / 8 (qh_byte_lo: elements
     // 0..15, qh_byte_hi: 16..31) once the block's 4 qh bytes are broadcast.
     v128 bit = opaque(wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
@@ -495,19 +498,23 @@ void rows_4bit_rows4_one(const RowJob& j, const Consts& c, int64_t r0, int64_t r
         v128 acc = c.zero;
         for (const block_q8_0* y = y0; y != y0 + nb; ++y, ++yd, ++neg_bsum, blk += kRows4Block) {
             GroupDot s(c.zero, c.ones16);
-            if constexpr (kIQ4) {
-                const auto vec = [&](const uint8_t* p, v128 b_lo, v128 b_hi) {
-                    const v128 q = load(p), lo = wasm_v128_and(q, c.low_nibbles), hi = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
-                    s.add(with_sign(b_lo, lookup16(c.iq4_neg, lo)), lookup16(c.iq4_abs, lo));
-                    s.add(with_sign(b_hi, lookup16(c.iq4_neg, hi)), lookup16(c.iq4_abs, hi));
-                };
-                for (int i = 0; i < 4; ++i) vec(blk + 8 + 16 * i, bcast4(y->qs + 4 * i), bcast4(y->qs + 16 + 4 * i));
-            } else {  // element i in the low nibble of byte i, 16 + i in the high one
 #if defined(__wasm_relaxed_simd__)
-                const Act* ya = y->qs;
+            const Act* ya = y->qs;
 #else
-                const Act* ya = act_row<block_q8_0>(a, 0) + (y - y0) * kActBlockStride<block_q8_0>;
+            const Act* ya = act_row<block_q8_0>(a, 0) + (y - y0) * kActBlockStride<block_q8_0>;
 #endif
+            if constexpr (kIQ4) {  // element i in the low nibble of byte i, 16 + i in the high one
+                for (int i = 0; i < 4; ++i) {
+                    const v128 q = load(blk + 8 + 16 * i), lo = wasm_v128_and(q, c.low_nibbles), hi = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
+#if defined(__wasm_relaxed_simd__)  // |value| as the unsigned operand, its sign moved onto the activations
+                    s.add(with_sign(bcast4(ya + 4 * i), lookup16(c.iq4_neg, lo)), lookup16(c.iq4_abs, lo));
+                    s.add(with_sign(bcast4(ya + 16 + 4 * i), lookup16(c.iq4_neg, hi)), lookup16(c.iq4_abs, hi));
+#else  // the signed values widened against the widened activations
+                    s.add4_signed(ya + 4 * i, lookup16(c.iq4_values, lo));
+                    s.add4_signed(ya + 16 + 4 * i, lookup16(c.iq4_values, hi));
+#endif
+                }
+            } else {
                 for (int i = 0; i < 4; ++i) s.add4_nibbles(s, ya + 4 * i, ya + 16 + 4 * i, load(blk + 8 + 16 * i), c.low_nibbles);
             }
             v128 isum = s.total();
@@ -529,6 +536,7 @@ void rows_4bit_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
         for (int64_t b = 0; b < nb; ++b) {
             const uint8_t* blk = group + uint64_t(b) * kRows4Block;
             const v128 d = half4_to_f32x4(c, blk);
+#if defined(__wasm_relaxed_simd__)
             v128 lo[4], hi[4], lo_neg[4], hi_neg[4];
             for (int i = 0; i < 4; ++i) {
                 const v128 q = load(blk + 8 + 16 * i);
@@ -541,27 +549,6 @@ void rows_4bit_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
                     hi[i] = lookup16(c.iq4_abs, hi[i]);
                 }
             }
-#if !defined(__wasm_relaxed_simd__)
-            if constexpr (!kIQ4) {  // the nibbles widened once for all tokens, the activations read widened (Acts::wide)
-                v128 wide[4][4];
-                for (int i = 0; i < 4; ++i) {
-                    wide[i][0] = wasm_u16x8_extend_low_u8x16(lo[i]), wide[i][1] = wasm_u16x8_extend_high_u8x16(lo[i]);
-                    wide[i][2] = wasm_u16x8_extend_low_u8x16(hi[i]), wide[i][3] = wasm_u16x8_extend_high_u8x16(hi[i]);
-                }
-                for (int64_t t = 0; t < nt; ++t) {
-                    const int64_t tb = (t0 + t) * nb + b;
-                    const Act* y = act_row<block_q8_0>(a, t0 + t) + b * kActBlockStride<block_q8_0>;
-                    GroupDot s(c.zero, c.ones16);
-                    for (int i = 0; i < 4; ++i) {
-                        s.add4(y + 4 * i, wide[i][0], wide[i][1]);
-                        s.add4(y + 16 + 4 * i, wide[i][2], wide[i][3]);
-                    }
-                    const v128 isum = wasm_i32x4_add(s.total(), wasm_v128_load32_splat(&a.neg_bsum[size_t(tb)]));
-                    acc[t] = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(d, wasm_f32x4_splat(a.d[size_t(tb)])), acc[t]);
-                }
-                continue;
-            }
-#endif
             for (int64_t t = 0; t < nt; ++t) {
                 const int64_t tb = (t0 + t) * nb + b;
                 const int8_t* y = qrow<block_q8_0>(a, t0 + t)[b].qs;
@@ -584,6 +571,29 @@ void rows_4bit_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
                 if constexpr (!kIQ4) isum = wasm_i32x4_add(isum, wasm_v128_load32_splat(&a.neg_bsum[size_t(tb)]));
                 acc[t] = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(d, wasm_f32x4_splat(a.d[size_t(tb)])), acc[t]);
             }
+#else  // the values (Q4_0's nibbles, IQ4_NL's signed values) widened once for all tokens, the
+       // activations read widened (Acts::wide)
+            v128 wide[8][2];  // [2i]: elements 4i.., [2i + 1]: elements 16 + 4i.., of the four rows
+            for (int i = 0; i < 4; ++i) {
+                const v128 q = load(blk + 8 + 16 * i);
+                v128 lo = wasm_v128_and(q, c.low_nibbles), hi = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
+                if constexpr (kIQ4) lo = lookup16(c.iq4_values, lo), hi = lookup16(c.iq4_values, hi);
+                wide[2 * i][0] = wasm_i16x8_extend_low_i8x16(lo), wide[2 * i][1] = wasm_i16x8_extend_high_i8x16(lo);
+                wide[2 * i + 1][0] = wasm_i16x8_extend_low_i8x16(hi), wide[2 * i + 1][1] = wasm_i16x8_extend_high_i8x16(hi);
+            }
+            for (int64_t t = 0; t < nt; ++t) {
+                const int64_t tb = (t0 + t) * nb + b;
+                const Act* y = act_row<block_q8_0>(a, t0 + t) + b * kActBlockStride<block_q8_0>;
+                GroupDot s(c.zero, c.ones16);
+                for (int i = 0; i < 4; ++i) {
+                    s.add4(y + 4 * i, wide[2 * i][0], wide[2 * i][1]);
+                    s.add4(y + 16 + 4 * i, wide[2 * i + 1][0], wide[2 * i + 1][1]);
+                }
+                v128 isum = s.total();
+                if constexpr (!kIQ4) isum = wasm_i32x4_add(isum, wasm_v128_load32_splat(&a.neg_bsum[size_t(tb)]));
+                acc[t] = madd(wasm_f32x4_convert_i32x4(isum), wasm_f32x4_mul(d, wasm_f32x4_splat(a.d[size_t(tb)])), acc[t]);
+            }
+#endif
         }
         for (int64_t t = 0; t < nt; ++t) wasm_v128_store(out + (t0 + t) * j.ldy, acc[t]);
     });
@@ -667,6 +677,7 @@ void iq4_xs_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
         const v128 scales = iq4_xs_scales(c, x[i]);
         const auto group = [&](auto g, v128 ls) {
             const v128 q = load(x[i].qs + 16 * g), nlo = wasm_v128_and(q, c.low_nibbles), nhi = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
+#if defined(__wasm_relaxed_simd__)  // |value| as the unsigned operand, its sign moved onto the activations
             const v128 neg_lo = lookup16(c.iq4_neg, nlo), abs_lo = lookup16(c.iq4_abs, nlo);
             const v128 neg_hi = lookup16(c.iq4_neg, nhi), abs_hi = lookup16(c.iq4_abs, nhi);
             for (int t = 0; t < T; ++t) {
@@ -674,6 +685,18 @@ void iq4_xs_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
                 lane_lo[t] = dot4_scaled_s8_u7(with_sign(load(a), neg_lo), abs_lo, ls, lane_lo[t]);
                 lane_hi[t] = dot4_scaled_s8_u7(with_sign(load(a + 16), neg_hi), abs_hi, ls, lane_hi[t]);
             }
+#else  // the signed values scaled and widened once, against the tokens' paired activations (Acts::wide)
+            const ScaledBytes v_lo = ScaledBytes::of_signed(lookup16(c.iq4_values, nlo), ls);
+            const ScaledBytes v_hi = ScaledBytes::of_signed(lookup16(c.iq4_values, nhi), ls);
+            for (int t = 0; t < T; ++t) {
+                const Act* a = act_row(*j.a, t0 + t) + i * kActBlockStride<> + 32 * g;
+                ScaledDot4 lo{lane_lo[t]}, hi{lane_hi[t]};
+                lo.add(a, v_lo);
+                hi.add(a + 16, v_hi);
+                lane_lo[t] = lo.total();
+                lane_hi[t] = hi.total();
+            }
+#endif
         };
         group(0, lane16<0>(scales));
         group(1, lane16<1>(scales));

@@ -146,9 +146,15 @@ struct ScaledBytes {
     ScaledBytes(v128 bytes, v128 scale16) : b(bytes), s16(scale16) {}
 #else
     v128 lo, hi;
-    ScaledBytes(v128 bytes, v128 scale16) {
-        const v128 w0 = wasm_i16x8_mul(wasm_u16x8_extend_low_u8x16(bytes), scale16);
-        const v128 w1 = wasm_i16x8_mul(wasm_u16x8_extend_high_u8x16(bytes), scale16);
+    ScaledBytes(v128 bytes, v128 scale16) : ScaledBytes(wasm_u16x8_extend_low_u8x16(bytes), wasm_u16x8_extend_high_u8x16(bytes), scale16) {}
+    // Signed bytes (-128..127; |b x s| < 2^15 still), as strict SIMD128 can take them.
+    static ScaledBytes of_signed(v128 bytes, v128 scale16) {
+        return ScaledBytes(wasm_i16x8_extend_low_i8x16(bytes), wasm_i16x8_extend_high_i8x16(bytes), scale16);
+    }
+
+private:
+    ScaledBytes(v128 wide_lo, v128 wide_hi, v128 scale16) {
+        const v128 w0 = wasm_i16x8_mul(wide_lo, scale16), w1 = wasm_i16x8_mul(wide_hi, scale16);
         lo = wasm_i32x4_shuffle(w0, w1, 0, 2, 4, 6);
         hi = wasm_i32x4_shuffle(w0, w1, 1, 3, 5, 7);
     }
@@ -211,6 +217,8 @@ struct GroupDotI32 {
 #if !defined(__wasm_relaxed_simd__)
     // add4() of four rows' bytes already widened: bytes 0..7 as b_lo, 8..15 as b_hi.
     void add4(const Act* y, v128 b_lo, v128 b_hi) { s.add_wide4(wasm_v128_load64_splat(y), b_lo, b_hi); }
+    // add4() of signed bytes b (-127..127), widened here: the activations' signs need no moving.
+    void add4_signed(const Act* y, v128 b) { add4(y, wasm_i16x8_extend_low_i8x16(b), wasm_i16x8_extend_high_i8x16(b)); }
 #endif
     // add4() of the low nibbles of w (this group) and of its high nibbles (group hi, activations yhi).
     void add4_nibbles(GroupDotI32& hi, const Act* y, const Act* yhi, v128 w, v128 low_nibbles) {
