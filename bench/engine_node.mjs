@@ -1,6 +1,7 @@
 // One benchmark run of one Node-side engine in its own process (so that its peak memory is
 // its own): prints a JSON line of figures. Called by bench/run.mjs.
-//   node bench/engine_node.mjs ENGINE MODEL THREADS   (ENGINE: rill-node | llama-native)
+//   node bench/engine_node.mjs ENGINE MODEL THREADS   (ENGINE: rill-node | rill-node-simd | llama-native)
+// rill-node-simd runs the strict SIMD128 build, the one browsers without relaxed SIMD get.
 import fs from 'node:fs';
 
 const [engineName, modelPath, threadsArg] = process.argv.slice(2);
@@ -8,9 +9,9 @@ const threads = Number(threadsArg);
 const DECODE = 128, WARM = 32;
 const promptTokens = (n, base) => Array.from({ length: n }, (_, i) => base + ((i * 7919) % 5000));
 
-async function rill() {
+async function rill(build) {
   const { createEngine } = await import('../bindings/js/index.js');
-  const e = await createEngine({ threads });
+  const e = await createEngine({ threads, build });
   const bytes = fs.readFileSync(modelPath);  // load from bytes in memory, as the target is stated
   let t = performance.now();
   const info = await e.load(bytes, { contextSize: 1024 });
@@ -68,7 +69,7 @@ async function decode(step, reset, evalTokens, afterPrompt = async () => {}) {
   return { cold_tok_s: DECODE / (sum(times) / 1000), steady_tok_s: (DECODE - WARM) / (sum(times.slice(WARM)) / 1000) };
 }
 
-const out = engineName === 'rill-node' ? await rill() : await native();
+const out = engineName === 'rill-node' ? await rill('auto') : engineName === 'rill-node-simd' ? await rill('simd') : await native();
 out.peak_mem_bytes = process.resourceUsage().maxRSS * 1024;
 console.log(JSON.stringify(out));
 process.exit(0);

@@ -5,6 +5,7 @@
 //
 //   node bench/run.mjs [--models qwen35-0.8b,llama-1b,...] [--threads 2] [--repeats 3]   (models: see MODELS)
 //                      [--engines rill-node,rill-chromium,wllama-chromium,llama-native]
+//   (rill-node-simd: the strict SIMD128 build in Node, what browsers without relaxed SIMD run)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -105,6 +106,7 @@ function nodeEngine(name, model) {
 
 const RUNNERS = {
   'rill-node': (m) => nodeEngine('rill-node', m),
+  'rill-node-simd': (m) => nodeEngine('rill-node-simd', m),
   'llama-native': (m) => nodeEngine('llama-native', m),
   'rill-chromium': rillChromium,
   'wllama-chromium': wllamaChromium,
@@ -203,7 +205,7 @@ for (const r of runs)
 console.log('\nRatios (medians):');
 for (const model of modelNames) {
   const get = (e) => runs.find((r) => r.engine === e && r.model === model);
-  for (const rillE of ['rill-node', 'rill-chromium']) {
+  for (const rillE of ['rill-node', 'rill-node-simd', 'rill-chromium']) {
     const r = get(rillE);
     if (!r) continue;
     for (const [peer, label] of [['wllama-chromium', 'wllama'], ['llama-native', 'native']]) {
