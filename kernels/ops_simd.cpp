@@ -356,16 +356,16 @@ template <class Dot>
 float dot_q4_0_lanes(const Dot& dot, const Consts& k, const block_q4_0* x, const block_q8_0* y, const float* yd, const int32_t* offset,
                      int64_t nb) {
     const float* h = half_table();  // block scales, looked up
-    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0);
+    IntFmaAcc acc_lo, acc_hi;
     for (int64_t b = 0; b < nb; ++b) {
         const v128 q = load(x[b].qs);
         const v128 lo = dot(load(y[b].qs), wasm_v128_and(q, k.low_nibbles), load(offset + 8 * b));
         const v128 hi = dot(load(y[b].qs + 16), wasm_v128_and(wasm_u16x8_shr(q, 4), k.low_nibbles), load(offset + 8 * b + 4));
-        const v128 d = wasm_f32x4_splat(h[x[b].d] * yd[b]);
-        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
-        acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
+        const ScaleSplat d(h[x[b].d] * yd[b]);
+        acc_lo.add(d, lo);
+        acc_hi.add(d, hi);
     }
-    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo));
+    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi.value(), acc_lo.value()));
 }
 
 // Q4_0 or IQ4_NL x Q8_0, row order (llama.cpp's repacked kernel), four rows of the plain layout at
@@ -604,7 +604,7 @@ void rows_4bit_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
 template <class Dot>
 float dot_iq4_nl_lanes(const Dot& dot, const Consts& c, const block_iq4_nl* x, const block_q8_0* y, const float* yd, int64_t nb) {
     const float* h = half_table();  // block scales, looked up
-    v128 acc[2][2] = {{wasm_f32x4_splat(0), wasm_f32x4_splat(0)}, {wasm_f32x4_splat(0), wasm_f32x4_splat(0)}};
+    IntFmaAcc acc[2][2];
     const auto block = [&](int64_t b, v128& lo, v128& hi) {
         const v128 q = load(x[b].qs), nlo = wasm_v128_and(q, c.low_nibbles), nhi = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
         lo = dot(with_sign(load(y[b].qs), lookup16(c.iq4_neg, nlo)), lookup16(c.iq4_abs, nlo), c.zero);
@@ -615,11 +615,11 @@ float dot_iq4_nl_lanes(const Dot& dot, const Consts& c, const block_iq4_nl* x, c
         for (int k = 0; k < 2; ++k) {
             v128 lo, hi;
             block(b + k, lo, hi);
-            const v128 d = wasm_f32x4_splat(yd[b + k] * h[x[b + k].d]);
-            acc[k][0] = madd(d, wasm_f32x4_convert_i32x4(lo), acc[k][0]);
-            acc[k][1] = madd(d, wasm_f32x4_convert_i32x4(hi), acc[k][1]);
+            const ScaleSplat d(yd[b + k] * h[x[b + k].d]);
+            acc[k][0].add(d, lo);
+            acc[k][1].add(d, hi);
         }
-    float sum = tree8(wasm_f32x4_add(acc[0][0], acc[1][0]), wasm_f32x4_add(acc[0][1], acc[1][1]));
+    float sum = tree8(wasm_f32x4_add(acc[0][0].value(), acc[1][0].value()), wasm_f32x4_add(acc[0][1].value(), acc[1][1].value()));
     for (; b < nb; ++b) {
         v128 lo, hi;
         block(b, lo, hi);
@@ -666,11 +666,8 @@ void iq4_xs_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
     const int64_t nb = j.cols / QK_K;
     const auto* x = reinterpret_cast<const block_iq4_xs*>(j.W + uint64_t(r) * j.rb);
     const block_q8_K* y[T];
-    v128 acc_lo[T], acc_hi[T];
-    for (int t = 0; t < T; ++t) {
-        y[t] = qrow<block_q8_K>(*j.a, t0 + t);
-        acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
-    }
+    IntFmaAcc acc_lo[T], acc_hi[T];
+    for (int t = 0; t < T; ++t) y[t] = qrow<block_q8_K>(*j.a, t0 + t);
     for (int64_t i = 0; i < nb; ++i) {
         v128 lane_lo[T], lane_hi[T];
         for (int t = 0; t < T; ++t) lane_lo[t] = lane_hi[t] = c.zero;
@@ -708,12 +705,12 @@ void iq4_xs_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
         group(7, lane16<7>(scales));
         const float dx = h[x[i].d];
         for (int t = 0; t < T; ++t) {
-            const v128 d = wasm_f32x4_splat(dx * y[t][i].d);
-            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lane_lo[t]), acc_lo[t]);
-            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(lane_hi[t]), acc_hi[t]);
+            const ScaleSplat d(dx * y[t][i].d);
+            acc_lo[t].add(d, lane_lo[t]);
+            acc_hi[t].add(d, lane_hi[t]);
         }
     }
-    for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = tree8(acc_lo[t], acc_hi[t]);
+    for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = tree8(acc_lo[t].value(), acc_hi[t].value());
 }
 
 void rows_iq4_xs(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
@@ -917,8 +914,7 @@ void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, in
     const float* h = half_table();  // block scales, looked up
     const int64_t nb = j.cols / QK8_0;
     const auto* x = reinterpret_cast<const block_q8_0*>(j.W + uint64_t(r) * j.rb);
-    v128 acc_lo[T], acc_hi[T];
-    for (int t = 0; t < T; ++t) acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
+    IntFmaAcc acc_lo[T], acc_hi[T];
     // The widened sums, and the only sums of strict SIMD128.
     const auto widened = [&](v128 w0, v128 w1, const block_q8_0& yb, v128& lo, v128& hi) {
         const v128 a0 = load(yb.qs), a1 = load(yb.qs + 16);
@@ -942,18 +938,18 @@ void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, in
                 const Acts::Q8Signed& yb = T == 1 ? *ys[t]++ : ys[t][b];
                 const v128 lo = dot.sum(with_sign(w0, load(yb.neg)), load(yb.abs));
                 const v128 hi = dot.sum(with_sign(w1, load(yb.neg + 16)), load(yb.abs + 16));
-                const v128 d = wasm_f32x4_splat(dx * yb.d);
-                acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
-                acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
+                const ScaleSplat d(dx * yb.d);
+                acc_lo[t].add(d, lo);
+                acc_hi[t].add(d, hi);
             }
             continue;
         }
         for (int t = 0; t < T; ++t) {  // a -128 among the weights (rare)
             v128 lo, hi;
             widened(w0, w1, qrow<block_q8_0>(*j.a, t0 + t)[b], lo, hi);
-            const v128 d = wasm_f32x4_splat(dx * (T == 1 ? ys[t]++->d : ys[t][b].d));
-            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
-            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
+            const ScaleSplat d(dx * (T == 1 ? ys[t]++->d : ys[t][b].d));
+            acc_lo[t].add(d, lo);
+            acc_hi[t].add(d, hi);
         }
     }
 #else
@@ -970,13 +966,13 @@ void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, in
         for (int t = 0; t < T; ++t) {
             v128 lo, hi;
             widened(w0, w1, y[t][b], lo, hi);
-            const v128 d = wasm_f32x4_splat(dx * yd[t][b]);
-            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
-            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
+            const ScaleSplat d(dx * yd[t][b]);
+            acc_lo[t].add(d, lo);
+            acc_hi[t].add(d, hi);
         }
     }
 #endif
-    for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t], acc_lo[t]));
+    for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t].value(), acc_lo[t].value()));
 }
 
 template <class Dot>
@@ -1009,13 +1005,12 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
     const YBlock* y[T];
     const float* yd[T];
     const int32_t* off[T];
-    v128 acc_lo[T], acc_hi[T];
+    IntFmaAcc acc_lo[T], acc_hi[T];
     float summs[T];
     for (int t = 0; t < T; ++t) {
         y[t] = qrow<YBlock>(*j.a, t0 + t);
         yd[t] = &j.a->d[size_t((t0 + t) * nb)];
         if constexpr (kOffset) off[t] = &j.a->lane_offset[size_t((t0 + t) * nb * 8)];
-        acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
         summs[t] = 0.0f;
     }
     // Pointers moved on block by block (indices times block sizes cost V8 a multiply each).
@@ -1046,13 +1041,13 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
                 off[t] += 8;
             }
             const v128 lo = dot(load(yb.qs), v_lo, init_lo), hi = dot(load(yb.qs + 16), v_hi, init_hi);
-            const v128 d = wasm_f32x4_splat(dx * *yd[t]++);
-            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo[t]);
-            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi[t]);
+            const ScaleSplat d(dx * *yd[t]++);
+            acc_lo[t].add(d, lo);
+            acc_hi[t].add(d, hi);
         }
     }
     for (int t = 0; t < T; ++t) {
-        float v = tree8(acc_lo[t], acc_hi[t]);
+        float v = tree8(acc_lo[t].value(), acc_hi[t].value());
         if constexpr (kMin) v += summs[t];
         j.Y[(t0 + t) * j.ldy + r] = v;
     }
@@ -1138,7 +1133,7 @@ inline void k_block_lanes(const Consts& c, const uint8_t* qs, const uint8_t* qh,
 
 float dot_q4_K_lanes(const Consts& c, const K4ScaleConsts& k, const block_q4_K* x, const block_q8_K* y, int64_t nb) {
     const float* h = half_table();  // block scales, looked up
-    v128 acc_lo = wasm_f32x4_splat(0), acc_hi = wasm_f32x4_splat(0), acc_m = wasm_f32x4_splat(0);
+    IntFmaAcc acc_lo, acc_hi, acc_m;
     for (int64_t i = 0; i < nb; ++i) {
         v128 scales, mins;
         k4_scales_mins(k, x[i].scales, scales, mins);
@@ -1146,15 +1141,14 @@ float dot_q4_K_lanes(const Consts& c, const K4ScaleConsts& k, const block_q4_K* 
         const v128 pair = wasm_i16x8_narrow_i32x4(wasm_i32x4_dot_i16x8(load(y[i].bsums), c.ones16),
                                                   wasm_i32x4_dot_i16x8(load(y[i].bsums + 8), c.ones16));
         const v128 prod = wasm_i32x4_dot_i16x8(mins, pair);
-        const v128 dmin = wasm_f32x4_splat(-y[i].d * h[x[i].dmin]);
-        acc_m = madd(dmin, wasm_f32x4_convert_i32x4(prod), acc_m);
+        acc_m.add(ScaleSplat(-y[i].d * h[x[i].dmin]), prod);
         v128 lo, hi;
         k_block_lanes(c, x[i].qs, nullptr, scales, y[i].qs, lo, hi);
-        const v128 d = wasm_f32x4_splat(y[i].d * h[x[i].d]);
-        acc_lo = madd(d, wasm_f32x4_convert_i32x4(lo), acc_lo);
-        acc_hi = madd(d, wasm_f32x4_convert_i32x4(hi), acc_hi);
+        const ScaleSplat d(y[i].d * h[x[i].d]);
+        acc_lo.add(d, lo);
+        acc_hi.add(d, hi);
     }
-    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi, acc_lo)) + hsum_f32x4_tree(acc_m);
+    return hsum_f32x4_tree(wasm_f32x4_add(acc_hi.value(), acc_lo.value())) + hsum_f32x4_tree(acc_m.value());
 }
 
 // Q4_K row order (llama.cpp's repacked kernel), four rows of the plain layout at once: per block
@@ -1211,10 +1205,11 @@ void q5_K_tokens(const RowJob& j, const Consts& c, const K4ScaleConsts& k, int64
     const int64_t nb = j.cols / QK_K;
     const auto* x = reinterpret_cast<const block_q5_K*>(j.W + uint64_t(r) * j.rb);
     const block_q8_K* y[T];
-    v128 acc_lo[T], acc_hi[T], summs[T];
+    IntFmaAcc acc_lo[T], acc_hi[T];
+    v128 summs[T];
     for (int t = 0; t < T; ++t) {
         y[t] = qrow<block_q8_K>(*j.a, t0 + t);
-        acc_lo[t] = acc_hi[t] = summs[t] = wasm_f32x4_splat(0);
+        summs[t] = wasm_f32x4_splat(0);
     }
     for (int64_t i = 0; i < nb; ++i) {
         v128 scales, mins;
@@ -1234,13 +1229,13 @@ void q5_K_tokens(const RowJob& j, const Consts& c, const K4ScaleConsts& k, int64
         q5_K_group<6, T>(c, x[i], y, i, scales, lo, hi);
         q5_K_group<7, T>(c, x[i], y, i, scales, lo, hi);
         for (int t = 0; t < T; ++t) {
-            const v128 d = wasm_f32x4_splat(y[t][i].d * dx);
-            acc_lo[t] = madd(d, wasm_f32x4_convert_i32x4(lo[t]), acc_lo[t]);
-            acc_hi[t] = madd(d, wasm_f32x4_convert_i32x4(hi[t]), acc_hi[t]);
+            const ScaleSplat d(y[t][i].d * dx);
+            acc_lo[t].add(d, lo[t]);
+            acc_hi[t].add(d, hi[t]);
         }
     }
     for (int t = 0; t < T; ++t)
-        j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t], acc_lo[t])) + wasm_f32x4_extract_lane(summs[t], 0);
+        j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t].value(), acc_lo[t].value())) + wasm_f32x4_extract_lane(summs[t], 0);
 }
 
 void rows_q5_K(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
@@ -1280,7 +1275,7 @@ __attribute__((always_inline)) inline void q6_K_quarter(const Consts& c, const b
 template <int T, int L>
 __attribute__((always_inline)) inline void q6_K_lanes(const Consts& c, const block_q6_K* x, const block_q8_K* const y[T],
                                                       const Act* const ya[T], int64_t i, const int16_t* pairs, v128 sc, float dx,
-                                                      v128 acc[T]) {
+                                                      IntFmaAcc acc[T]) {
     ScaledDot4 sums[T];
     q6_K_quarter<T, L, 0, 0>(c, x[i], ya, pairs, sums);
     q6_K_quarter<T, L, 0, 1>(c, x[i], ya, pairs, sums);
@@ -1292,8 +1287,7 @@ __attribute__((always_inline)) inline void q6_K_lanes(const Consts& c, const blo
     q6_K_quarter<T, L, 1, 3>(c, x[i], ya, pairs, sums);
     for (int t = 0; t < T; ++t) {
         const v128 off = wasm_i32x4_dot_i16x8(load(y[t][i].bsums + 8 * L), sc);
-        const v128 d = wasm_f32x4_splat(y[t][i].d * dx);
-        acc[t] = madd(d, wasm_f32x4_convert_i32x4(wasm_i32x4_sub(sums[t].total(), wasm_i32x4_shl(off, 5))), acc[t]);
+        acc[t].add(ScaleSplat(y[t][i].d * dx), wasm_i32x4_sub(sums[t].total(), wasm_i32x4_shl(off, 5)));
     }
 }
 
@@ -1305,11 +1299,10 @@ void q6_K_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
     const auto* x = reinterpret_cast<const block_q6_K*>(j.W + uint64_t(r) * j.rb);
     const block_q8_K* y[T];
     const Act* ya[T];
-    v128 acc_lo[T], acc_hi[T];
+    IntFmaAcc acc_lo[T], acc_hi[T];
     for (int t = 0; t < T; ++t) {
         y[t] = qrow<block_q8_K>(*j.a, t0 + t);
         ya[t] = act_row(*j.a, t0 + t);
-        acc_lo[t] = acc_hi[t] = wasm_f32x4_splat(0);
     }
     for (int64_t i = 0; i < nb; ++i) {
         const v128 s8 = load(x[i].scales);
@@ -1324,7 +1317,7 @@ void q6_K_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
         q6_K_lanes<T, 1>(c, x, y, ya, i, pairs, sc_hi, dx, acc_hi);
         for (int t = 0; t < T; ++t) ya[t] += kActBlockStride<>;
     }
-    for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t], acc_lo[t]));
+    for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t].value(), acc_lo[t].value()));
 }
 
 void rows_q6_K(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
