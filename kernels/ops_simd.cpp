@@ -171,6 +171,7 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
     a.cols = cols;
     if (w == TensorType::F32) return;  // read X directly
     const bool widen = w == TensorType::F16 || w == TensorType::BF16;
+    const bool wide = !kRelaxed && !widen && (a.type == TensorType::Q8_K || w == TensorType::Q4_0 || w == TensorType::IQ4_NL);
     const int64_t nb = cols / QK8_0;
     if (widen) {
         a.f.resize(size_t(n_tokens * cols));
@@ -185,8 +186,7 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
             a.abs_sign.resize(w == TensorType::Q8_0 ? size_t(n_tokens * nb) : 0);
 #endif
         }
-        if (!kRelaxed && (a.type == TensorType::Q8_K || w == TensorType::Q4_0 || w == TensorType::IQ4_NL))
-            a.wide.resize(size_t(n_tokens * cols));
+        a.wide.resize(wide ? size_t(n_tokens * cols) : 0);
     }
     const auto tokens = [&](int64_t t0, int64_t t1) {
         std::vector<uint8_t> tmp;
@@ -197,10 +197,10 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
                 continue;
             }
             std::memcpy(a.q.data() + uint64_t(t) * a.q_stride, tmp.data(), tmp.size());
-            if (!a.wide.empty() && a.type == TensorType::Q8_K)  // Q6_K's and IQ4_XS's kernels read them paired, Q4_K's Rows4 kernels in order
+            if (wide && a.type == TensorType::Q8_K)  // Q6_K's and IQ4_XS's kernels read them paired, Q4_K's Rows4 kernels in order
                 widen_q8_K(reinterpret_cast<const block_q8_K*>(tmp.data()), cols / QK_K, w == TensorType::Q6_K || w == TensorType::IQ4_XS,
                            a.wide.data() + t * cols);
-            if (!a.wide.empty() && a.type == TensorType::Q8_0) widen_q8_0(reinterpret_cast<const block_q8_0*>(tmp.data()), nb, a.wide.data() + t * cols);
+            if (wide && a.type == TensorType::Q8_0) widen_q8_0(reinterpret_cast<const block_q8_0*>(tmp.data()), nb, a.wide.data() + t * cols);
             if (a.type == TensorType::Q8_1) {
                 const auto* y = reinterpret_cast<const block_q8_1*>(tmp.data());
                 for (int64_t b = 0; b < nb; ++b) a.d[size_t(t * nb + b)] = fp16_to_f32(y[b].d);
