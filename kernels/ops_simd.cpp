@@ -304,10 +304,13 @@ struct Consts {
 template <int L>
 inline v128 lane16(v128 v) { return wasm_i16x8_shuffle(v, v, L, L, L, L, L, L, L, L); }
 
-// Four bytes at p in every lane: the Rows4 kernels' activations, one 4-byte group against the
-// same group of four rows. A load that broadcasts (x86: vbroadcastss) rather than a shuffle of a
-// loaded vector: it takes a load port, leaving the shuffle ports to the byte dots' neighbours.
+#if defined(__wasm_relaxed_simd__)
+// Four bytes at p in every lane: the relaxed Rows4 kernels' activations, one 4-byte group against
+// the same group of four rows. A load that broadcasts (x86: vbroadcastss) rather than a shuffle of
+// a loaded vector: it takes a load port, leaving the shuffle ports to the byte dots' neighbours.
+// (Strict SIMD128 broadcasts the widened activations: add4_nibbles, GroupDotI32::add4.)
 inline v128 bcast4(const int8_t* p) { return wasm_v128_load32_splat(p); }
+#endif
 
 // Rows [r0, r1) one at a time, the tokens in groups of up to 4: tokens(T, r, t0) computes row r
 // for tokens t0 .. t0 + T - 1 (T an integral constant), unpacking each block once for all of them.
@@ -496,13 +499,9 @@ void rows_4bit_rows4_one(const RowJob& j, const Consts& c, int64_t r0, int64_t r
         const float* yd = a.d.data();
         const int32_t* neg_bsum = a.neg_bsum.data();
         v128 acc = c.zero;
-        for (const block_q8_0* y = y0; y != y0 + nb; ++y, ++yd, ++neg_bsum, blk += kRows4Block) {
+        const Act* ya = act_row<block_q8_0>(a, 0);
+        for (const block_q8_0* y = y0; y != y0 + nb; ++y, ++yd, ++neg_bsum, ya += kActBlockStride<block_q8_0>, blk += kRows4Block) {
             GroupDot s(c.zero, c.ones16);
-#if defined(__wasm_relaxed_simd__)
-            const Act* ya = y->qs;
-#else
-            const Act* ya = act_row<block_q8_0>(a, 0) + (y - y0) * kActBlockStride<block_q8_0>;
-#endif
             if constexpr (kIQ4) {  // element i in the low nibble of byte i, 16 + i in the high one
                 for (int i = 0; i < 4; ++i) {
                     const v128 q = load(blk + 8 + 16 * i), lo = wasm_v128_and(q, c.low_nibbles), hi = wasm_v128_and(wasm_u16x8_shr(q, 4), c.low_nibbles);
@@ -515,7 +514,7 @@ void rows_4bit_rows4_one(const RowJob& j, const Consts& c, int64_t r0, int64_t r
 #endif
                 }
             } else {
-                for (int i = 0; i < 4; ++i) s.add4_nibbles(s, ya + 4 * i, ya + 16 + 4 * i, load(blk + 8 + 16 * i), c.low_nibbles);
+                for (int i = 0; i < 4; ++i) add4_nibbles(s, s, ya + 4 * i, ya + 16 + 4 * i, load(blk + 8 + 16 * i), c.low_nibbles);
             }
             v128 isum = s.total();
             if constexpr (!kIQ4) isum = wasm_i32x4_add(isum, wasm_v128_load32_splat(neg_bsum));
@@ -797,7 +796,7 @@ inline v128 q4_K_rows4_pair(const Consts& c, const K4Scales& sc, const v128 idx[
     const uint8_t* q = blk + 64 + 128 * P;
     GroupDot lo(c.zero, c.ones16), hi(c.zero, c.ones16);
     for (int v = 0; v < 8; ++v) {
-        lo.add4_nibbles(hi, y + 64 * P + 4 * v, y + 64 * P + 32 + 4 * v, load(q + 16 * v), c.low_nibbles);
+        add4_nibbles(lo, hi, y + 64 * P + 4 * v, y + 64 * P + 32 + 4 * v, load(q + 16 * v), c.low_nibbles);
     }
     return wasm_i32x4_add(isum, wasm_i32x4_add(lo.scaled(sc.scales(idx, 2 * P)), hi.scaled(sc.scales(idx, 2 * P + 1))));
 }

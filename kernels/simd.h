@@ -128,9 +128,7 @@ struct Dot4Sum {
     }
     v128 total() const { return sum4_i16(lo, hi, init); }
     // add() for a = four activations already widened to i16, twice over ([a0..a3, a0..a3]), as the
-    // Rows4 kernels broadcast them: only b is widened.
-    void add_wide4(v128 a16, v128 b) { add_wide4(a16, wasm_u16x8_extend_low_u8x16(b), wasm_u16x8_extend_high_u8x16(b)); }
-    // The same with b widened too: its bytes 0..7 as b_lo, 8..15 as b_hi.
+    // Rows4 kernels broadcast them, and b widened too: its bytes 0..7 as b_lo, 8..15 as b_hi.
     void add_wide4(v128 a16, v128 b_lo, v128 b_hi) {
         lo = wasm_i32x4_add(lo, wasm_i32x4_dot_i16x8(a16, b_lo));
         hi = wasm_i32x4_add(hi, wasm_i32x4_dot_i16x8(a16, b_hi));
@@ -194,9 +192,7 @@ private:
 struct ScaledDot4 {
     v128 lanes = wasm_i32x4_splat(0);
 #if defined(__wasm_relaxed_simd__)
-    void add(const Act* a, const ScaledBytes& w) {
-        lanes = wasm_i32x4_add(lanes, wasm_i32x4_dot_i16x8(wasm_i16x8_relaxed_dot_i8x16_i7x16(wasm_v128_load(a), w.b), w.s16));
-    }
+    void add(const Act* a, const ScaledBytes& w) { lanes = dot4_scaled_s8_u7(wasm_v128_load(a), w.b, w.s16, lanes); }
 #else
     void add(const Act* a, const ScaledBytes& w) {
         lanes = wasm_i32x4_add(lanes, wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(a), w.lo), wasm_i32x4_dot_i16x8(wasm_v128_load(a + 8), w.hi)));
@@ -234,32 +230,13 @@ struct GroupDotI32 {
     Dot4Sum s;
     GroupDotI32(v128 zero, v128 /*ones16*/) : s(zero) {}
     void add(v128 a, v128 b) { s.add(a, b); }
-    // add() of the four activations at y, broadcast, against the bytes of four rows b.
-    void add4(const Act* y, v128 b) {
-#if defined(__wasm_relaxed_simd__)
-        s.add(wasm_v128_load32_splat(y), b);
-#else
-        s.add_wide4(wasm_v128_load64_splat(y), b);
-#endif
-    }
 #if !defined(__wasm_relaxed_simd__)
-    // add4() of four rows' bytes already widened: bytes 0..7 as b_lo, 8..15 as b_hi.
+    // add() of the four activations at y (widened, see Act), broadcast, against four rows' bytes
+    // already widened: bytes 0..7 as b_lo, 8..15 as b_hi.
     void add4(const Act* y, v128 b_lo, v128 b_hi) { s.add_wide4(wasm_v128_load64_splat(y), b_lo, b_hi); }
     // add4() of signed bytes b (-127..127), widened here: the activations' signs need no moving.
     void add4_signed(const Act* y, v128 b) { add4(y, wasm_i16x8_extend_low_i8x16(b), wasm_i16x8_extend_high_i8x16(b)); }
 #endif
-    // add4() of the low nibbles of w (this group) and of its high nibbles (group hi, activations yhi).
-    void add4_nibbles(GroupDotI32& hi, const Act* y, const Act* yhi, v128 w, v128 low_nibbles) {
-#if defined(__wasm_relaxed_simd__)
-        const v128 w_lo = wasm_v128_and(w, low_nibbles), w_hi = wasm_v128_and(wasm_u16x8_shr(w, 4), low_nibbles);
-        add4(y, w_lo);
-        hi.add4(yhi, w_hi);
-#else  // nibbles taken from the bytes once widened (the high nibble of a u16 lane by one shift)
-        const v128 w_lo = wasm_u16x8_extend_low_u8x16(w), w_hi = wasm_u16x8_extend_high_u8x16(w);
-        s.add_wide4(wasm_v128_load64_splat(y), wasm_v128_and(w_lo, low_nibbles), wasm_v128_and(w_hi, low_nibbles));
-        hi.s.add_wide4(wasm_v128_load64_splat(yhi), wasm_u16x8_shr(w_lo, 4), wasm_u16x8_shr(w_hi, 4));
-#endif
-    }
     v128 scaled(v128 scale) const { return wasm_i32x4_mul(s.total(), scale); }
     v128 total() const { return s.total(); }
 };
@@ -269,16 +246,27 @@ struct GroupDotI16 {
     v128 s, ones;
     GroupDotI16(v128 zero, v128 ones16) : s(zero), ones(ones16) {}
     void add(v128 a, v128 b) { s = wasm_i16x8_add(s, wasm_i16x8_relaxed_dot_i8x16_i7x16(a, b)); }
-    void add4(const Act* y, v128 b) { add(wasm_v128_load32_splat(y), b); }
-    void add4_nibbles(GroupDotI16& hi, const Act* y, const Act* yhi, v128 w, v128 low_nibbles) {
-        const v128 w_lo = wasm_v128_and(w, low_nibbles), w_hi = wasm_v128_and(wasm_u16x8_shr(w, 4), low_nibbles);
-        add4(y, w_lo);
-        hi.add4(yhi, w_hi);
-    }
     v128 scaled(v128 scale) const { return wasm_i32x4_dot_i16x8(s, scale); }
     v128 total() const { return wasm_i32x4_dot_i16x8(s, ones); }
 };
 #endif
+
+// Four rows' nibble bytes w of the Rows4 layouts: lo += the low nibbles against the four
+// activations at y, hi += the high nibbles against those at yhi, each group of four broadcast
+// (lo and hi may be one sum). Strict SIMD128 widens w once and takes both nibbles from the u16
+// lanes (the high one by a shift alone).
+template <typename GroupDot>
+inline void add4_nibbles(GroupDot& lo, GroupDot& hi, const Act* y, const Act* yhi, v128 w, v128 low_nibbles) {
+#if defined(__wasm_relaxed_simd__)  // (a broadcasting load, as ops_simd.cpp's bcast4)
+    const v128 w_lo = wasm_v128_and(w, low_nibbles), w_hi = wasm_v128_and(wasm_u16x8_shr(w, 4), low_nibbles);
+    lo.add(wasm_v128_load32_splat(y), w_lo);
+    hi.add(wasm_v128_load32_splat(yhi), w_hi);
+#else
+    const v128 w_lo = wasm_u16x8_extend_low_u8x16(w), w_hi = wasm_u16x8_extend_high_u8x16(w);
+    lo.add4(y, wasm_v128_and(w_lo, low_nibbles), wasm_v128_and(w_hi, low_nibbles));
+    hi.add4(yhi, wasm_u16x8_shr(w_lo, 4), wasm_u16x8_shr(w_hi, 4));
+#endif
+}
 
 // [sum(a), sum(b), sum(c), sum(d)] of four i32x4 vectors (exact, order irrelevant).
 inline v128 hsum4_i32(v128 a, v128 b, v128 c, v128 d) {
