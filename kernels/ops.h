@@ -31,11 +31,16 @@ void matmul(TensorType weight, const void* W, int64_t rows, int64_t cols, const 
             SumOrder order, ThreadPool* pool, WeightLayout layout = WeightLayout::Plain);
 
 // The layout this build's matmul reads a weight fastest in: Rows4 for row-order Q4_0, IQ4_NL
-// and Q4_K matrices and Q5Bits for Q5_0 / Q5_1 matrices in the SIMD builds, Plain otherwise.
+// and Q4_K matrices and Q5Bits for Q5_0 / Q5_1 matrices in the SIMD builds, Paired16 for Q6_K
+// and IQ4_XS matrices in the strict SIMD128 build, Plain otherwise.
 // Depends only on the arguments, never on the bytes.
 WeightLayout preferred_layout(TensorType weight, int64_t rows, int64_t cols, SumOrder order);
 // Rearranges a Plain matrix in place into `layout` (a no-op for Plain).
 void repack(WeightLayout layout, TensorType weight, void* W, int64_t rows, int64_t cols);
+// One row (cols elements) of a matrix in `layout` as the file held it (row_bytes(weight, cols) at
+// out), for rows read one at a time such as embeddings. Every layout but Rows4, which interleaves
+// rows, keeps a row's bytes together.
+void plain_row(WeightLayout layout, TensorType weight, const void* row, int64_t cols, void* out);
 // `layout` refined by a fact about the matrix's bytes, which it leaves as they are (so it applies
 // to matrices that are looked up or read-only too): a Plain Q8_0 matrix without the value -128
 // becomes Q8Abs7 in the relaxed SIMD build. Reads the matrix once.

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <vector>
 
+#include <cstring>
+
 #include "kernels/ops.h"
 #include "rill/error.h"
 #include "src/thread_pool.h"
@@ -24,6 +26,11 @@ void repack(WeightLayout layout, TensorType, void*, int64_t, int64_t) {
 }
 
 WeightLayout checked_layout(WeightLayout layout, TensorType, const void*, int64_t, int64_t) { return layout; }
+
+void plain_row(WeightLayout layout, TensorType w, const void* row, int64_t cols, void* out) {
+    if (layout != WeightLayout::Plain) RILL_FAIL("the scalar kernels read only the plain weight layout");
+    std::memcpy(out, row, size_t(row_bytes(w, uint64_t(cols))));
+}
 
 void matmul(TensorType w, const void* W, int64_t rows, int64_t cols, const float* X, float* Y, int64_t n_tokens,
             SumOrder order, ThreadPool* pool, WeightLayout layout) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/half.h"
@@ -460,6 +461,48 @@ void repack_q5_bits(uint8_t* W, int64_t rows, int64_t cols) {
     for (int64_t i = 0; i < rows * (cols / 32); ++i) q5_block_regrouped(b[i].qs, b[i].qh);
 }
 
+// q5_block_regrouped undone: the block's bytes as the file holds them.
+void q5_block_plain(uint8_t qs[16], uint8_t qh[4]) {
+    uint32_t h;
+    std::memcpy(&h, qh, 4);
+    uint8_t v[32];
+    for (int e = 0; e < 16; ++e) {
+        v[e] = uint8_t(qs[e] & 31);
+        v[16 + e] = uint8_t(qs[e] >> 5 | ((h >> (8 * (e % 4) + 2 * (e / 4))) & 3u) << 3);
+    }
+    uint32_t out = 0;
+    for (int e = 0; e < 16; ++e) {
+        qs[e] = uint8_t((v[e] & 15) | (v[16 + e] & 15) << 4);
+        out |= uint32_t(v[e] >> 4) << e | uint32_t(v[16 + e] >> 4) << (16 + e);
+    }
+    std::memcpy(qh, &out, 4);
+}
+
+// ---- Q6_K / IQ4_XS in the Paired16 layout (strict SIMD128; ops_ref.h) ----------------------
+
+// Byte p of a Paired16 vector holds byte kPairOrder[p] of the plain one.
+constexpr int kPairOrder[16] = {0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15};
+
+// The 16-byte vectors of quants of one block (Q6_K: ql, qh; IQ4_XS: qs) put in pair order, or
+// back in element order (to_plain).
+void pair_block(TensorType w, uint8_t* block, bool to_plain) {
+    const auto permute = [&](uint8_t* v) {
+        uint8_t in[16];
+        std::memcpy(in, v, 16);
+        for (int p = 0; p < 16; ++p) to_plain ? v[kPairOrder[p]] = in[p] : v[p] = in[kPairOrder[p]];
+    };
+    if (w == TensorType::Q6_K) {
+        auto* x = reinterpret_cast<block_q6_K*>(block);
+        for (int i = 0; i < 128; i += 16) permute(x->ql + i);
+        for (int i = 0; i < 64; i += 16) permute(x->qh + i);
+    } else if (w == TensorType::IQ4_XS) {
+        auto* x = reinterpret_cast<block_iq4_xs*>(block);
+        for (int i = 0; i < 128; i += 16) permute(x->qs + i);
+    } else {
+        RILL_FAIL("the Paired16 layout is for Q6_K and IQ4_XS matrices, not %s", std::string(type_name(w)).c_str());
+    }
+}
+
 // Four fp16 values (8 bytes) as floats, exactly for every half: the magnitude bits moved into
 // float position read as value x 2^-112 (normals and subnormals alike), scaled back by a
 // multiply; inf and nan keep their mantissa under an all-ones exponent.
@@ -658,8 +701,9 @@ inline v128 iq4_xs_scales(const Consts& c, const block_iq4_xs& x) {
 }
 
 // IQ4_XS x Q8_K: 8 integer lanes (each group's 4-element sums times its signed scale), an FMA
-// per block, the tree. One row for T tokens: each group's values looked up once.
-template <int T>
+// per block, the tree. One row for T tokens: each group's values looked up once (kPaired: from
+// the Paired16 layout, see simd.h's ScaledBytes).
+template <int T, bool kPaired>
 void iq4_xs_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
     const float* h = half_table();  // block scales, looked up
     const int64_t nb = j.cols / QK_K;
@@ -682,8 +726,8 @@ void iq4_xs_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
                 lane_hi[t] = dot4_scaled_s8_u7(with_sign(load(a + 16), neg_hi), abs_hi, ls, lane_hi[t]);
             }
 #else  // the signed values scaled and widened once, against the tokens' paired activations (Acts::wide)
-            const ScaledBytes v_lo = ScaledBytes::of_signed(lookup16(c.iq4_values, nlo), ls);
-            const ScaledBytes v_hi = ScaledBytes::of_signed(lookup16(c.iq4_values, nhi), ls);
+            const auto v_lo = scaled_bytes<kPaired, kScaleSums<T>, true>(lookup16(c.iq4_values, nlo), ls);
+            const auto v_hi = scaled_bytes<kPaired, kScaleSums<T>, true>(lookup16(c.iq4_values, nhi), ls);
             for (int t = 0; t < T; ++t) {
                 const Act* a = act_row(*j.a, t0 + t) + i * kActBlockStride<> + 32 * g;
                 ScaledDot4 lo{lane_lo[t]}, hi{lane_hi[t]};
@@ -694,14 +738,11 @@ void iq4_xs_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
             }
 #endif
         };
-        group(0, lane16<0>(scales));
-        group(1, lane16<1>(scales));
-        group(2, lane16<2>(scales));
-        group(3, lane16<3>(scales));
-        group(4, lane16<4>(scales));
-        group(5, lane16<5>(scales));
-        group(6, lane16<6>(scales));
-        group(7, lane16<7>(scales));
+        // Group G's scale in every i16 lane, or every i32 lane where kScaleSums (simd.h's ScaledBytes).
+        const v128 s32_lo = wasm_i32x4_extend_low_i16x8(scales), s32_hi = wasm_i32x4_extend_high_i16x8(scales);
+        [&]<int... G>(std::integer_sequence<int, G...>) {
+            (group(G, kScaleSums<T> ? lane32<G % 4>(G < 4 ? s32_lo : s32_hi) : lane16<G>(scales)), ...);
+        }(std::make_integer_sequence<int, 8>{});
         const float dx = h[x[i].d];
         for (int t = 0; t < T; ++t) {
             const ScaleSplat d(dx * y[t][i].d);
@@ -713,7 +754,11 @@ void iq4_xs_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
 }
 
 void rows_iq4_xs(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
-    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { iq4_xs_tokens<T()>(j, c, r, t0); });
+#if !defined(__wasm_relaxed_simd__)
+    if (j.layout == WeightLayout::Paired16)
+        return each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { iq4_xs_tokens<T(), true>(j, c, r, t0); });
+#endif
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { iq4_xs_tokens<T(), false>(j, c, r, t0); });
 }
 
 // ---- Q4_K in the Rows4 layout (ops_ref.h) ------------------------------------------------
@@ -1254,16 +1299,18 @@ inline v128 q6_K_values(const Consts& c, v128 ql, v128 qh) {
 }
 
 // Lanes L (0: elements 0..15 of each 32, lanes 0-3; 1: elements 16..31, lanes 4-7) of quarter Q
-// of half Half of a Q6_K block for T tokens: the 16 values unpacked and scaled once, each token's
-// lane sums added up. The scale comes from `pairs` (each scale as an i16 pair) by a broadcast
-// load, which takes a load port instead of two shuffles. y[t]: token t's activations of the block.
+// of half Half of a Q6_K block for T tokens: the 16 values unpacked and scaled once (kPaired: in
+// the Paired16 layout; see simd.h's ScaledBytes), each token's lane sums added up. The scale
+// comes from `pairs` (each scale as an i16 pair, or an i32 where kScaleSums) by a broadcast load,
+// which takes a load port instead of two shuffles. y[t]: token t's activations of the block.
 // (Forced inline: as a call, the sums would pass through memory.)
-template <int T, int L, int Half, int Q>
+template <int T, bool kPaired, int L, int Half, int Q>
 __attribute__((always_inline)) inline void q6_K_quarter(const Consts& c, const block_q6_K& x, const Act* const y[T], const int16_t* pairs,
                                                         ScaledDot4 sums[T]) {
     constexpr int quarter = 4 * Half + Q;  // scales 2 quarter (L = 0), 2 quarter + 1 (L = 1)
     const uint8_t* ql = x.ql + 64 * Half + (Q % 2 == 0 ? 0 : 32) + 16 * L;
-    const ScaledBytes v(q6_K_values<Q>(c, load(ql), load(x.qh + 32 * Half + 16 * L)), wasm_v128_load32_splat(pairs + 4 * quarter + 2 * L));
+    const auto v = scaled_bytes<kPaired, kScaleSums<T>>(q6_K_values<Q>(c, load(ql), load(x.qh + 32 * Half + 16 * L)),
+                                                          wasm_v128_load32_splat(pairs + 4 * quarter + 2 * L));
     for (int t = 0; t < T; ++t) sums[t].add(y[t] + 32 * quarter + 16 * L, v);
 }
 
@@ -1271,19 +1318,19 @@ __attribute__((always_inline)) inline void q6_K_quarter(const Consts& c, const b
 // groups' Q8_K sums (sc: the block's scales of these lanes as i16), then the block's FMA into acc.
 // One set of lanes at a time keeps T integer sums live rather than 2T (measured faster in both
 // builds: 4 tokens 1.1x relaxed, 1.3x strict).
-template <int T, int L>
+template <int T, bool kPaired, int L>
 __attribute__((always_inline)) inline void q6_K_lanes(const Consts& c, const block_q6_K* x, const block_q8_K* const y[T],
                                                       const Act* const ya[T], int64_t i, const int16_t* pairs, v128 sc, float dx,
                                                       IntFmaAcc acc[T]) {
     ScaledDot4 sums[T];
-    q6_K_quarter<T, L, 0, 0>(c, x[i], ya, pairs, sums);
-    q6_K_quarter<T, L, 0, 1>(c, x[i], ya, pairs, sums);
-    q6_K_quarter<T, L, 0, 2>(c, x[i], ya, pairs, sums);
-    q6_K_quarter<T, L, 0, 3>(c, x[i], ya, pairs, sums);
-    q6_K_quarter<T, L, 1, 0>(c, x[i], ya, pairs, sums);
-    q6_K_quarter<T, L, 1, 1>(c, x[i], ya, pairs, sums);
-    q6_K_quarter<T, L, 1, 2>(c, x[i], ya, pairs, sums);
-    q6_K_quarter<T, L, 1, 3>(c, x[i], ya, pairs, sums);
+    q6_K_quarter<T, kPaired, L, 0, 0>(c, x[i], ya, pairs, sums);
+    q6_K_quarter<T, kPaired, L, 0, 1>(c, x[i], ya, pairs, sums);
+    q6_K_quarter<T, kPaired, L, 0, 2>(c, x[i], ya, pairs, sums);
+    q6_K_quarter<T, kPaired, L, 0, 3>(c, x[i], ya, pairs, sums);
+    q6_K_quarter<T, kPaired, L, 1, 0>(c, x[i], ya, pairs, sums);
+    q6_K_quarter<T, kPaired, L, 1, 1>(c, x[i], ya, pairs, sums);
+    q6_K_quarter<T, kPaired, L, 1, 2>(c, x[i], ya, pairs, sums);
+    q6_K_quarter<T, kPaired, L, 1, 3>(c, x[i], ya, pairs, sums);
     for (int t = 0; t < T; ++t) {
         const v128 off = wasm_i32x4_dot_i16x8(load(y[t][i].bsums + 8 * L), sc);
         acc[t].add(ScaleSplat(y[t][i].d * dx), wasm_i32x4_sub(sums[t].total(), wasm_i32x4_shl(off, 5)));
@@ -1291,7 +1338,7 @@ __attribute__((always_inline)) inline void q6_K_lanes(const Consts& c, const blo
 }
 
 // Q6_K, one row for T tokens; every token's sums in the one-token order.
-template <int T>
+template <int T, bool kPaired>
 void q6_K_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
     const float* h = half_table();  // block scales, looked up
     const int64_t nb = j.cols / QK_K;
@@ -1306,21 +1353,32 @@ void q6_K_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
     for (int64_t i = 0; i < nb; ++i) {
         const v128 s8 = load(x[i].scales);
         const v128 sc_lo = wasm_i16x8_extend_low_i8x16(s8), sc_hi = wasm_i16x8_extend_high_i8x16(s8);
-        alignas(16) int16_t pairs[32];
-        wasm_v128_store(pairs, wasm_i16x8_shuffle(sc_lo, sc_lo, 0, 0, 1, 1, 2, 2, 3, 3));
-        wasm_v128_store(pairs + 8, wasm_i16x8_shuffle(sc_lo, sc_lo, 4, 4, 5, 5, 6, 6, 7, 7));
-        wasm_v128_store(pairs + 16, wasm_i16x8_shuffle(sc_hi, sc_hi, 0, 0, 1, 1, 2, 2, 3, 3));
-        wasm_v128_store(pairs + 24, wasm_i16x8_shuffle(sc_hi, sc_hi, 4, 4, 5, 5, 6, 6, 7, 7));
+        alignas(16) int16_t pairs[32];  // scale k in 4 bytes: an i16 pair (kScaleSums: an i32)
+        if constexpr (kScaleSums<T>) {
+            wasm_v128_store(pairs, wasm_i32x4_extend_low_i16x8(sc_lo));
+            wasm_v128_store(pairs + 8, wasm_i32x4_extend_high_i16x8(sc_lo));
+            wasm_v128_store(pairs + 16, wasm_i32x4_extend_low_i16x8(sc_hi));
+            wasm_v128_store(pairs + 24, wasm_i32x4_extend_high_i16x8(sc_hi));
+        } else {
+            wasm_v128_store(pairs, wasm_i16x8_shuffle(sc_lo, sc_lo, 0, 0, 1, 1, 2, 2, 3, 3));
+            wasm_v128_store(pairs + 8, wasm_i16x8_shuffle(sc_lo, sc_lo, 4, 4, 5, 5, 6, 6, 7, 7));
+            wasm_v128_store(pairs + 16, wasm_i16x8_shuffle(sc_hi, sc_hi, 0, 0, 1, 1, 2, 2, 3, 3));
+            wasm_v128_store(pairs + 24, wasm_i16x8_shuffle(sc_hi, sc_hi, 4, 4, 5, 5, 6, 6, 7, 7));
+        }
         const float dx = h[x[i].d];
-        q6_K_lanes<T, 0>(c, x, y, ya, i, pairs, sc_lo, dx, acc_lo);
-        q6_K_lanes<T, 1>(c, x, y, ya, i, pairs, sc_hi, dx, acc_hi);
+        q6_K_lanes<T, kPaired, 0>(c, x, y, ya, i, pairs, sc_lo, dx, acc_lo);
+        q6_K_lanes<T, kPaired, 1>(c, x, y, ya, i, pairs, sc_hi, dx, acc_hi);
         for (int t = 0; t < T; ++t) ya[t] += kActBlockStride<>;
     }
     for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t].value(), acc_lo[t].value()));
 }
 
 void rows_q6_K(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
-    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q6_K_tokens<T()>(j, c, r, t0); });
+#if !defined(__wasm_relaxed_simd__)
+    if (j.layout == WeightLayout::Paired16)
+        return each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q6_K_tokens<T(), true>(j, c, r, t0); });
+#endif
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q6_K_tokens<T(), false>(j, c, r, t0); });
 }
 
 // F32 / F16 / BF16 weights: rows widened to float, summed in llama.cpp's order for the batch size.
@@ -1496,6 +1554,7 @@ void rows_rows4(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
 
 bool has_rows4(TensorType w) { return w == TensorType::Q4_0 || w == TensorType::IQ4_NL || w == TensorType::Q4_K; }
 bool has_q5_bits(TensorType w) { return w == TensorType::Q5_0 || w == TensorType::Q5_1; }
+bool has_paired16(TensorType w) { return w == TensorType::Q6_K || w == TensorType::IQ4_XS; }
 
 }  // namespace
 
@@ -1508,11 +1567,17 @@ const char* group_dot_form() { return use_i16_group_dots() ? "i16" : "i32"; }
 WeightLayout preferred_layout(TensorType w, int64_t rows, int64_t cols, SumOrder order) {
     const bool rows4 = has_rows4(w) && order == SumOrder::Rows && rows % 4 == 0 && cols % traits(w).block_size == 0;
     if (rows4) return WeightLayout::Rows4;
+    if (!kRelaxed && has_paired16(w)) return WeightLayout::Paired16;
     return has_q5_bits(w) ? WeightLayout::Q5Bits : WeightLayout::Plain;
 }
 
 void repack(WeightLayout layout, TensorType w, void* W, int64_t rows, int64_t cols) {
     if (layout == WeightLayout::Plain || layout == WeightLayout::Q8Abs7) return;  // nothing to rearrange
+    if (layout == WeightLayout::Paired16) {
+        const uint64_t bb = traits(w).type_size;
+        for (int64_t b = 0; b < rows * (cols / traits(w).block_size); ++b) pair_block(w, static_cast<uint8_t*>(W) + uint64_t(b) * bb, false);
+        return;
+    }
     if (layout == WeightLayout::Q5Bits) {
         if (w == TensorType::Q5_0) return repack_q5_bits<block_q5_0>(static_cast<uint8_t*>(W), rows, cols);
         if (w == TensorType::Q5_1) return repack_q5_bits<block_q5_1>(static_cast<uint8_t*>(W), rows, cols);
@@ -1522,6 +1587,30 @@ void repack(WeightLayout layout, TensorType w, void* W, int64_t rows, int64_t co
         RILL_FAIL("the Rows4 layout is for Q4_0, IQ4_NL and Q4_K matrices with a multiple of 4 rows");
     if (w == TensorType::Q4_K) return repack_q4_K_rows4(static_cast<uint8_t*>(W), rows, cols);
     repack_q4_0_rows4(static_cast<uint8_t*>(W), rows, cols);  // IQ4_NL blocks have Q4_0's shape
+}
+
+void plain_row(WeightLayout layout, TensorType w, const void* row, int64_t cols, void* out) {
+    const int64_t bs = traits(w).block_size;
+    const uint64_t bb = traits(w).type_size;
+    std::memcpy(out, row, size_t(row_bytes(w, uint64_t(cols))));
+    auto* block = static_cast<uint8_t*>(out);
+    switch (layout) {
+        case WeightLayout::Plain:
+        case WeightLayout::Q8Abs7: return;
+        case WeightLayout::Paired16:
+            for (int64_t b = 0; b < cols / bs; ++b) pair_block(w, block + uint64_t(b) * bb, true);
+            return;
+        case WeightLayout::Q5Bits:
+            if (!has_q5_bits(w)) RILL_FAIL("the Q5Bits layout is for Q5_0 and Q5_1 matrices, not %s", std::string(type_name(w)).c_str());
+            for (int64_t b = 0; b < cols / bs; ++b) {
+                uint8_t* x = block + uint64_t(b) * bb;
+                if (w == TensorType::Q5_0) q5_block_plain(reinterpret_cast<block_q5_0*>(x)->qs, reinterpret_cast<block_q5_0*>(x)->qh);
+                else q5_block_plain(reinterpret_cast<block_q5_1*>(x)->qs, reinterpret_cast<block_q5_1*>(x)->qh);
+            }
+            return;
+        case WeightLayout::Rows4: break;
+    }
+    RILL_FAIL("a row of a Rows4 matrix cannot be read alone: the layout interleaves four rows");
 }
 
 WeightLayout checked_layout(WeightLayout layout, TensorType w, const void* W, int64_t rows, int64_t cols) {
@@ -1548,6 +1637,8 @@ void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const flo
         RILL_FAIL("matmul: the Rows4 layout holds row-order Q4_0, IQ4_NL or Q4_K matrices with a multiple of 4 rows");
     if (layout == WeightLayout::Q5Bits && !has_q5_bits(w)) RILL_FAIL("matmul: the Q5Bits layout holds Q5_0 or Q5_1 matrices");
     if (layout == WeightLayout::Q8Abs7 && w != TensorType::Q8_0) RILL_FAIL("matmul: the Q8Abs7 layout holds Q8_0 matrices");
+    if (layout == WeightLayout::Paired16 && (kRelaxed || !has_paired16(w)))
+        RILL_FAIL("matmul: the Paired16 layout holds Q6_K or IQ4_XS matrices for the strict SIMD128 kernels");
     use_i16_group_dots();  // decided (timed) before the threads start
     const auto part = [&](int64_t r0, int64_t r1) { rows4 ? rows_rows4(job, w, r0, r1) : rows(job, w, r0, r1); };
     const int nth = pool ? pool->size() : 1;

@@ -160,44 +160,63 @@ using Act = int8_t;
 using Act = int16_t;
 #endif
 
-// A scaled group of 16 weight bytes (unsigned, 0..127) ready for the byte dots of every token:
-// relaxed SIMD keeps the bytes and the scale (an i16 splat, |s| <= 128) and multiplies per token
-// (pmaddubsw, then pmaddwd by the scale); strict SIMD128 widens the bytes and multiplies them by
-// the scale once (|b x s| < 2^15 for the 6-bit values of the K-quants), in the pair order of
-// Acts' paired activations: lo holds elements 0,1, 4,5, 8,9, 12,13 and hi 2,3, 6,7, 10,11, 14,15,
-// so that one i16 multiply-add of each with the token's activations and an add give the lane sums.
+// A scaled group of 16 weight bytes (unsigned 0..127, or signed where said) ready for the byte
+// dots of every token, and the lane sums of 4 products (lane i: elements 4i..4i+3 of the group)
+// against a token's activations (ScaledDot4), accumulated exactly in i32 lanes.
+// Relaxed SIMD keeps the bytes and the scale (an i16 splat, |s| <= 128) and multiplies per token
+// (pmaddubsw, then pmaddwd by the scale). Strict SIMD128 widens the bytes to i16 in the pair order
+// of Acts' paired activations: lo holds elements 0,1, 4,5, 8,9, 12,13 and hi 2,3, 6,7, 10,11, 14,15,
+// so that one i16 multiply-add of each with the token's activations and an add give the lane
+// sums. Bytes stored in that order already (WeightLayout::Paired16, kPaired) widen straight into
+// it; bytes in element order are regrouped by two shuffles. Where several tokens share the
+// weights (kScaleSums false) the scale multiplies the widened bytes once (|b x s| < 2^15 for the
+// 6-bit values of the K-quants and IQ4_XS's signed ones); for one token it multiplies the lane
+// sums instead, one i32 multiply per 16 weights instead of two i16 ones.
+template <bool kScaleSums>
 struct ScaledBytes {
 #if defined(__wasm_relaxed_simd__)
     v128 b, s16;
-    ScaledBytes(v128 bytes, v128 scale16) : b(bytes), s16(scale16) {}
 #else
     v128 lo, hi;
-    ScaledBytes(v128 bytes, v128 scale16) : ScaledBytes(wasm_u16x8_extend_low_u8x16(bytes), wasm_u16x8_extend_high_u8x16(bytes), scale16) {}
-    // Signed bytes (-128..127; |b x s| < 2^15 still), as strict SIMD128 can take them.
-    static ScaledBytes of_signed(v128 bytes, v128 scale16) {
-        return ScaledBytes(wasm_i16x8_extend_low_i8x16(bytes), wasm_i16x8_extend_high_i8x16(bytes), scale16);
-    }
-
-private:
-    ScaledBytes(v128 wide_lo, v128 wide_hi, v128 scale16) {
-        const v128 w0 = wasm_i16x8_mul(wide_lo, scale16), w1 = wasm_i16x8_mul(wide_hi, scale16);
-        lo = wasm_i32x4_shuffle(w0, w1, 0, 2, 4, 6);
-        hi = wasm_i32x4_shuffle(w0, w1, 1, 3, 5, 7);
-    }
+    v128 s32;  // kScaleSums: the scale in every i32 lane (the bytes are left unscaled)
 #endif
 };
 
-// Lane sums of 4 products (lane i: elements 4i..4i+3 of each group of 16) of scaled groups
-// against a token's activations (16 at a), accumulated exactly in i32 lanes.
+// Kernels for T tokens scale the lane sums (strict SIMD128, one token) or the bytes.
+#if defined(__wasm_relaxed_simd__)
+template <int T>
+constexpr bool kScaleSums = false;
+#else
+template <int T>
+constexpr bool kScaleSums = T == 1;
+#endif
+
+// scale: the group's scale in every i16 lane, or (strict SIMD128, kScaleSums) in every i32 lane.
+template <bool kPaired, bool kScaleSums, bool kSigned = false>
+inline ScaledBytes<kScaleSums> scaled_bytes(v128 bytes, v128 scale) {
+#if defined(__wasm_relaxed_simd__)
+    static_assert(!kPaired && !kSigned, "relaxed SIMD reads element-order unsigned bytes");
+    return {bytes, scale};
+#else
+    const v128 w0 = kSigned ? wasm_i16x8_extend_low_i8x16(bytes) : wasm_u16x8_extend_low_u8x16(bytes);
+    const v128 w1 = kSigned ? wasm_i16x8_extend_high_i8x16(bytes) : wasm_u16x8_extend_high_u8x16(bytes);
+    const v128 s0 = kScaleSums ? w0 : wasm_i16x8_mul(w0, scale), s1 = kScaleSums ? w1 : wasm_i16x8_mul(w1, scale);
+    if constexpr (kPaired) return {s0, s1, scale};
+    return {wasm_i32x4_shuffle(s0, s1, 0, 2, 4, 6), wasm_i32x4_shuffle(s0, s1, 1, 3, 5, 7), scale};
+#endif
+}
+
 struct ScaledDot4 {
     v128 lanes = wasm_i32x4_splat(0);
+    template <bool kScaleSums>
+    void add(const Act* a, const ScaledBytes<kScaleSums>& w) {
 #if defined(__wasm_relaxed_simd__)
-    void add(const Act* a, const ScaledBytes& w) { lanes = dot4_scaled_s8_u7(wasm_v128_load(a), w.b, w.s16, lanes); }
+        lanes = dot4_scaled_s8_u7(wasm_v128_load(a), w.b, w.s16, lanes);
 #else
-    void add(const Act* a, const ScaledBytes& w) {
-        lanes = wasm_i32x4_add(lanes, wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(a), w.lo), wasm_i32x4_dot_i16x8(wasm_v128_load(a + 8), w.hi)));
-    }
+        const v128 sum = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(a), w.lo), wasm_i32x4_dot_i16x8(wasm_v128_load(a + 8), w.hi));
+        lanes = wasm_i32x4_add(lanes, kScaleSums ? wasm_i32x4_mul(sum, w.s32) : sum);
 #endif
+    }
     v128 total() const { return lanes; }
 };
 

@@ -318,7 +318,7 @@ void Context::eval(const std::vector<TokenId>& tokens, const EvalOptions& opt) {
     b.h.resize(size_t(n * E));
     const Tensor& emb = model_->token_embd();
     for (int t = 0; t < n; ++t)
-        dequantize_row(emb.type, emb.data + uint64_t(tokens[size_t(t)]) * emb.row_bytes(), b.x.data() + t * E, E);
+        emb.dequantize_row(tokens[size_t(t)], b.x.data() + t * E);
     if (c.embd_scale > 0)
         for (float& v : b.x) v *= c.embd_scale;
     if (c.n_embd_per_layer) per_layer_inputs(tokens, b);
@@ -661,7 +661,7 @@ void Context::per_layer_inputs(const std::vector<TokenId>& tokens, Batch& b) {
         float* r = &b.pe[size_t(t) * size_t(row)];
         for (int64_t i = 0; i < row; ++i) r[i] *= proj_scale;
         for (int il = 0; il < c.n_layer; ++il) kern::rms_norm(r + il * P, m.per_layer_proj_norm.f32(), r + il * P, P, c.rms_eps);
-        dequantize_row(emb.type, emb.data + uint64_t(tokens[size_t(t)]) * emb.row_bytes(), tok.data(), row);
+        emb.dequantize_row(tokens[size_t(t)], tok.data());
         for (int64_t i = 0; i < row; ++i) r[i] = (r[i] + tok[size_t(i)] * tok_scale) * input_scale;
     }
 }

@@ -5,6 +5,7 @@
 
 #include "kernels/ops.h"
 #include "kernels/ops_ref.h"
+#include "kernels/quant_ref.h"
 #include "rill/error.h"
 #include "src/arch.h"
 
@@ -16,7 +17,8 @@ struct Binder {
     const gguf::File& f;
     std::vector<Tensor>* repacks;  // matrices to rearrange into their preferred layout
 
-    // lookup: rows are also read one by one (token_embd), so the bytes keep the file's layout.
+    // lookup: rows are also read one by one (token_embd, see Tensor::dequantize_row), so only a
+    // layout that keeps each row's bytes together applies.
     Tensor bind(const std::string& name, std::vector<int64_t> shape, bool matrix, bool required = true, bool lookup = false) const {
         const gguf::TensorInfo* ti = f.find_tensor(name);
         if (!ti) {
@@ -38,8 +40,9 @@ struct Binder {
         if (matrix ? !weight_type_supported(t.type) : t.type != TensorType::F32)
             RILL_FAIL("tensor '%s' has type %s, which Rill does not support for %s", name.c_str(),
                       std::string(type_name(t.type)).c_str(), matrix ? "a weight matrix" : "a vector weight (needs f32)");
-        if (matrix && !lookup && f.writable()) {  // owned bytes: the kernels' preferred layout
-            t.layout = kern::preferred_layout(t.type, t.ne[1], t.ne[0], t.order);
+        if (matrix && f.writable()) {  // owned bytes: the kernels' preferred layout
+            const WeightLayout layout = kern::preferred_layout(t.type, t.ne[1], t.ne[0], t.order);
+            if (!lookup || layout != WeightLayout::Rows4) t.layout = layout;
             if (t.layout != WeightLayout::Plain) repacks->push_back(t);
         }
         if (matrix) t.layout = kern::checked_layout(t.layout, t.type, t.data, t.ne[1], t.ne[0]);
@@ -54,6 +57,15 @@ struct Binder {
 }  // namespace
 
 uint64_t Tensor::row_bytes() const { return rill::row_bytes(type, uint64_t(ne[0])); }
+
+void Tensor::dequantize_row(int64_t r, float* out) const {
+    const uint8_t* row = data + uint64_t(r) * row_bytes();
+    if (layout == WeightLayout::Plain || layout == WeightLayout::Q8Abs7) return rill::dequantize_row(type, row, out, ne[0]);
+    thread_local std::vector<uint8_t> plain;
+    plain.resize(size_t(row_bytes()));
+    kern::plain_row(layout, type, row, ne[0], plain.data());
+    rill::dequantize_row(type, plain.data(), out, ne[0]);
+}
 
 ModelConfig Model::read_config(const gguf::File& file, const ArchCard** card_out) {
     const gguf::Value* av = file.find("general.architecture");

@@ -27,6 +27,8 @@ struct Tensor {
     bool present() const { return data != nullptr; }
     const float* f32() const { return reinterpret_cast<const float*>(data); }
     uint64_t row_bytes() const;
+    // Row r (ne[0] elements) as floats, whatever the layout (but Rows4, which interleaves rows).
+    void dequantize_row(int64_t r, float* out) const;
 };
 
 struct ModelConfig {

@@ -34,7 +34,7 @@ void Context::mtp_eval(const TokenId* tokens, const float* h_prev, int n, int po
     for (int t = 0; t < n; ++t) {
         if (tokens[t] < 0 || tokens[t] >= c.n_vocab) RILL_FAIL("token id %d is out of range (vocabulary has %d tokens)", tokens[t], c.n_vocab);
         float* e = &eh[size_t(t) * size_t(2 * E)];
-        dequantize_row(emb.type, emb.data + uint64_t(tokens[t]) * emb.row_bytes(), row.data(), E);
+        emb.dequantize_row(tokens[t], row.data());
         kern::rms_norm(row.data(), mtp->enorm.f32(), e, E, c.rms_eps);
         kern::rms_norm(h_prev + t * E, mtp->hnorm.f32(), e + E, E, c.rms_eps);
     }

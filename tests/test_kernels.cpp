@@ -4,6 +4,7 @@
 // parts are checked bit for bit in every build with inputs whose float steps are all exact.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -14,6 +15,7 @@
 #include "kernels/ops_ref.h"
 #include "kernels/quant_blocks.h"
 #include "kernels/quant_ref.h"
+#include "rill/error.h"
 #include "tests/test_random.h"
 #include "src/thread_pool.h"
 
@@ -145,9 +147,9 @@ TEST(Kernels, MatmulMatchesReferenceForEveryFormatOrderBatchAndThreadCount) {
     kern::set_group_dot_form(kern::GroupDotForm::Auto);
 }
 
-// The layout a build prefers (Rows4 for row-order Q4_0, IQ4_NL and Q4_K, Q5Bits for Q5_0 and Q5_1 in the SIMD builds)
-// gives exactly what the plain layout gives: every format and order, batches across the
-// kernel's token tile, 1 and 2 threads, both group-dot forms, and block scales of every kind
+// The layout a build prefers (Rows4 for row-order Q4_0, IQ4_NL and Q4_K, Q5Bits for Q5_0 and Q5_1 in the SIMD builds,
+// Paired16 for Q6_K and IQ4_XS in the strict SIMD128 build) gives exactly what the plain layout gives: every format and
+// order, batches across the kernel's token tile, 1 and 2 threads, both group-dot forms, and block scales of every kind
 // (zero, subnormal, inf, nan) in the random bytes.
 TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
 #if defined(__wasm_simd128__)
@@ -155,6 +157,10 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
         ASSERT_EQ(kern::preferred_layout(t, 40, 512, SumOrder::Rows), WeightLayout::Rows4) << type_name(t);
     for (TensorType t : {TensorType::Q5_0, TensorType::Q5_1})
         ASSERT_EQ(kern::preferred_layout(t, 40, 512, SumOrder::Lanes), WeightLayout::Q5Bits) << type_name(t);
+#endif
+#if defined(__wasm_simd128__) && !defined(__wasm_relaxed_simd__)
+    for (TensorType t : {TensorType::Q6_K, TensorType::IQ4_XS})
+        ASSERT_EQ(kern::preferred_layout(t, 40, 512, SumOrder::Lanes), WeightLayout::Paired16) << type_name(t);
 #endif
     const auto& forms = kDotForms;
     ThreadPool pool2(2);
@@ -200,11 +206,46 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
         }
     }
     kern::set_group_dot_form(kern::GroupDotForm::Auto);
-#if defined(__wasm_simd128__)
+#if defined(__wasm_relaxed_simd__)
     // Q4_0, IQ4_NL and Q4_K in row order, Q5_0 and Q5_1 in both orders; quantised and random bytes
     EXPECT_EQ(repacked, 14);
+#elif defined(__wasm_simd128__)
+    EXPECT_EQ(repacked, 22);  // and Q6_K and IQ4_XS in both orders
 #else
     EXPECT_EQ(repacked, 0);
+#endif
+}
+
+// plain_row gives back each row's bytes as the file held them from every layout that keeps rows
+// apart (what embedding lookups read), and refuses Rows4, which interleaves them.
+TEST(Kernels, PlainRowUndoesEveryRowKeepingLayout) {
+    const int64_t rows = 8, cols = 512;
+    int undone = 0;
+    for (TensorType t : kWeightTypes) {
+        for (SumOrder order : {SumOrder::Lanes, SumOrder::Rows}) {
+            const WeightLayout layout = kern::preferred_layout(t, rows, cols, order);
+            const auto w = make_weights(t, rows, cols, 29u + uint32_t(t), /*random_bytes=*/t != TensorType::F32);
+            auto packed = w;
+            kern::repack(layout, t, packed.data(), rows, cols);
+            const uint64_t rb = row_bytes(t, uint64_t(cols));
+            std::vector<uint8_t> row(static_cast<size_t>(rb));
+            if (layout == WeightLayout::Rows4) {
+                EXPECT_THROW(kern::plain_row(layout, t, packed.data(), cols, row.data()), Error) << type_name(t);
+                continue;
+            }
+            undone += layout != WeightLayout::Plain;
+            for (int64_t r = 0; r < rows; ++r) {
+                kern::plain_row(layout, t, packed.data() + uint64_t(r) * rb, cols, row.data());
+                EXPECT_TRUE(std::equal(row.begin(), row.end(), w.begin() + std::ptrdiff_t(uint64_t(r) * rb))) << type_name(t) << " row " << r;
+            }
+        }
+    }
+#if defined(__wasm_relaxed_simd__)
+    EXPECT_EQ(undone, 4);  // Q5_0, Q5_1 in both orders
+#elif defined(__wasm_simd128__)
+    EXPECT_EQ(undone, 8);  // and Q6_K, IQ4_XS
+#else
+    EXPECT_EQ(undone, 0);
 #endif
 }
 
