@@ -249,6 +249,61 @@ TEST(Kernels, PlainRowUndoesEveryRowKeepingLayout) {
 #endif
 }
 
+// A matmul's result does not depend on the calls before it: the activations a matmul prepares are
+// kept between calls (per thread) and resized for each, so a call after one of another type,
+// width or batch (wider, narrower, widened for other kernels or not) must read only its own.
+// Each case is computed alone first, then again inside a sequence that changes all three.
+TEST(Kernels, MatmulDoesNotDependOnThePreviousCall) {
+    struct Case {
+        TensorType t;
+        int64_t cols, n_tokens;
+        SumOrder order;
+        std::vector<uint8_t> w;
+        std::vector<float> X, alone;
+        WeightLayout layout = WeightLayout::Plain;
+    };
+    const int64_t rows = 24;
+    std::vector<Case> cases;
+    const std::pair<TensorType, SumOrder> kinds[] = {{TensorType::Q6_K, SumOrder::Lanes}, {TensorType::Q4_K, SumOrder::Rows},
+                                                     {TensorType::Q4_0, SumOrder::Rows},  {TensorType::Q8_0, SumOrder::Lanes},
+                                                     {TensorType::Q5_0, SumOrder::Lanes}, {TensorType::F16, SumOrder::Lanes},
+                                                     {TensorType::IQ4_XS, SumOrder::Lanes}, {TensorType::Q4_1, SumOrder::Lanes}};
+    uint32_t seed = 1;
+    for (const auto& [t, order] : kinds)
+        for (const auto& [cols, n] : {std::pair<int64_t, int64_t>{256, 1}, {2048, 9}, {768, 2}}) {
+            Case c{t, cols, n, order, make_weights(t, rows, cols, seed, false), gaussian(size_t(n * cols), seed + 100), {}};
+            c.layout = kern::preferred_layout(t, rows, cols, order);
+            kern::repack(c.layout, t, c.w.data(), rows, cols);
+            c.alone.resize(size_t(rows * n));
+            ++seed;
+            cases.push_back(std::move(c));
+        }
+    ThreadPool pool2(2);
+    for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &pool2}) {
+        const auto run = [&](const Case& c, float* out) {
+            kern::matmul(c.t, c.w.data(), rows, c.cols, c.X.data(), out, c.n_tokens, c.order, pool, c.layout);
+        };
+        for (Case& c : cases) {
+            run(cases[(&c - cases.data() + 7) % cases.size()], std::vector<float>(size_t(rows * 9)).data());  // some other call first
+            run(c, c.alone.data());
+        }
+        std::mt19937 rng(11);
+        for (int round = 0; round < 3; ++round) {
+            std::vector<size_t> order(cases.size());
+            for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+            std::shuffle(order.begin(), order.end(), rng);
+            for (size_t i : order) {
+                const Case& c = cases[i];
+                std::vector<float> got(c.alone.size());
+                run(c, got.data());
+                int differ = 0;
+                for (size_t k = 0; k < got.size(); ++k) differ += f32_to_bits(got[k]) != f32_to_bits(c.alone[k]);
+                EXPECT_EQ(differ, 0) << type_name(c.t) << " cols " << c.cols << " n=" << c.n_tokens << (pool ? " 2 threads" : "");
+            }
+        }
+    }
+}
+
 // checked_layout: a Q8_0 matrix as llama.cpp quantises it (no -128) is Q8Abs7 in the relaxed
 // build, and multiplies exactly as in the plain layout; one -128 anywhere keeps it Plain. Other
 // types and builds keep the layout they are given.
