@@ -83,10 +83,11 @@ int main() {
     const Case cases[] = {
         {"Q4_0 rows4", TensorType::Q4_0, SumOrder::Rows, WeightLayout::Rows4},
         {"Q4_0 rows", TensorType::Q4_0, SumOrder::Rows}, {"Q4_0 lanes", TensorType::Q4_0, SumOrder::Lanes},
-        {"Q8_0", TensorType::Q8_0, SumOrder::Lanes},     {"Q4_K rows", TensorType::Q4_K, SumOrder::Rows},
+        {"Q8_0", TensorType::Q8_0, SumOrder::Lanes, preferred(TensorType::Q8_0)},  // (strict SIMD128: Paired16)
+        {"Q4_K rows", TensorType::Q4_K, SumOrder::Rows},
         {"Q4_K rows4", TensorType::Q4_K, SumOrder::Rows, WeightLayout::Rows4},
         {"Q5_K", TensorType::Q5_K, SumOrder::Lanes},
-        {"Q6_K", TensorType::Q6_K, SumOrder::Lanes, preferred(TensorType::Q6_K)},  // (strict SIMD128: Paired16)
+        {"Q6_K", TensorType::Q6_K, SumOrder::Lanes, preferred(TensorType::Q6_K)},
         {"IQ4_NL rows4", TensorType::IQ4_NL, SumOrder::Rows, WeightLayout::Rows4},
         {"IQ4_NL lanes", TensorType::IQ4_NL, SumOrder::Lanes}, {"IQ4_XS", TensorType::IQ4_XS, SumOrder::Lanes, preferred(TensorType::IQ4_XS)},
         {"Q5_0", TensorType::Q5_0, SumOrder::Lanes, WeightLayout::Q5Bits}, {"Q4_1", TensorType::Q4_1, SumOrder::Lanes},

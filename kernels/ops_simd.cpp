@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 #include <utility>
@@ -138,9 +139,9 @@ struct Acts {
     // Q8_0 weights (relaxed SIMD): each block's |y|, y's signs and scale (see q8_0_tokens)
     struct Q8Signed { int8_t abs[32], neg[32]; float d; };
     std::vector<Q8Signed> abs_sign;
-    // Strict SIMD128, Q8_K and Q4_0's / IQ4_NL's Q8_0: every quantised activation widened to i16 (token t's
-    // from t * cols on; paired for Q6_K and IQ4_XS weights, see widen_q8_K), so that the byte dots, i16
-    // multiply-adds there, widen only the weights.
+    // Strict SIMD128: every quantised activation widened to i16 (token t's from t * cols on; in
+    // order or paired, see wide_acts), so that the byte dots, i16 multiply-adds there, widen only
+    // the weights.
     std::vector<int16_t> wide;
 };
 
@@ -155,24 +156,41 @@ void widen_q8_K(const block_q8_K* y, int64_t nb, bool paired, int16_t* out) {
         }
 }
 
-// The values of nb Q8_0 blocks as i16, in order (Acts::wide).
-void widen_q8_0(const block_q8_0* y, int64_t nb, int16_t* out) {
+// The values of nb Q8_0 or Q8_1 blocks as i16 (Acts::wide), in order or paired.
+template <typename Block>
+void widen_q8_32(const Block* y, int64_t nb, bool paired, int16_t* out) {
     for (int64_t b = 0; b < nb; ++b)
-        for (int i = 0; i < QK8_0; i += 16) {
-            const v128 v = load(y[b].qs + i);
-            wasm_v128_store(out + b * QK8_0 + i, wasm_i16x8_extend_low_i8x16(v));
-            wasm_v128_store(out + b * QK8_0 + i + 8, wasm_i16x8_extend_high_i8x16(v));
+        for (int i = 0; i < 32; i += 16) {
+            const v128 v = load(y[b].qs + i), lo = wasm_i16x8_extend_low_i8x16(v), hi = wasm_i16x8_extend_high_i8x16(v);
+            wasm_v128_store(out + b * 32 + i, paired ? wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6) : lo);
+            wasm_v128_store(out + b * 32 + i + 8, paired ? wasm_i32x4_shuffle(lo, hi, 1, 3, 5, 7) : hi);
         }
 }
 
+// Strict SIMD128: how a matmul's kernels read the widened activations (Acts::wide): in element
+// order (the Rows4 kernels, Q4_K's and Q5_K's), paired (Q6_K and IQ4_XS, and the lane-order Q8_0,
+// Q5_0 and Q5_1 kernels of the Paired16 / Q5Bits layouts, whose values are stored in pair order),
+// or not at all (the relaxed build's byte dots read the bytes).
+enum class WideActs { None, InOrder, Paired };
+WideActs wide_acts(TensorType w, WeightLayout layout) {
+    if (kRelaxed) return WideActs::None;
+    switch (w) {
+        case TensorType::Q6_K: case TensorType::IQ4_XS: return WideActs::Paired;
+        case TensorType::Q8_0: return layout == WeightLayout::Paired16 ? WideActs::Paired : WideActs::None;
+        case TensorType::Q5_0: case TensorType::Q5_1: return layout == WeightLayout::Q5Bits ? WideActs::Paired : WideActs::None;
+        case TensorType::Q4_0: case TensorType::IQ4_NL: return WideActs::InOrder;
+        default: return activation_type(w) == TensorType::Q8_K ? WideActs::InOrder : WideActs::None;
+    }
+}
+
 // Quantises (or widens) every token's activations, tokens split across the pool's threads.
-void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, Acts& a, ThreadPool* pool) {
+void prepare_acts(TensorType w, WideActs wide_form, const float* X, int64_t n_tokens, int64_t cols, Acts& a, ThreadPool* pool) {
     a.type = activation_type(w);
     a.n_tokens = n_tokens;
     a.cols = cols;
     if (w == TensorType::F32) return;  // read X directly
     const bool widen = w == TensorType::F16 || w == TensorType::BF16;
-    const bool wide = !kRelaxed && !widen && (a.type == TensorType::Q8_K || w == TensorType::Q4_0 || w == TensorType::IQ4_NL);
+    const bool wide = wide_form != WideActs::None, paired = wide_form == WideActs::Paired;
     const int64_t nb = cols / QK8_0;
     if (widen) {
         a.f.resize(size_t(n_tokens * cols));
@@ -198,10 +216,10 @@ void prepare_acts(TensorType w, const float* X, int64_t n_tokens, int64_t cols, 
                 continue;
             }
             std::memcpy(a.q.data() + uint64_t(t) * a.q_stride, tmp.data(), tmp.size());
-            if (wide && a.type == TensorType::Q8_K)  // Q6_K's and IQ4_XS's kernels read them paired, Q4_K's Rows4 kernels in order
-                widen_q8_K(reinterpret_cast<const block_q8_K*>(tmp.data()), cols / QK_K, w == TensorType::Q6_K || w == TensorType::IQ4_XS,
-                           a.wide.data() + t * cols);
-            if (wide && a.type == TensorType::Q8_0) widen_q8_0(reinterpret_cast<const block_q8_0*>(tmp.data()), nb, a.wide.data() + t * cols);
+            int16_t* wide_row = a.wide.data() + t * cols;
+            if (wide && a.type == TensorType::Q8_K) widen_q8_K(reinterpret_cast<const block_q8_K*>(tmp.data()), cols / QK_K, paired, wide_row);
+            if (wide && a.type == TensorType::Q8_0) widen_q8_32(reinterpret_cast<const block_q8_0*>(tmp.data()), nb, paired, wide_row);
+            if (wide && a.type == TensorType::Q8_1) widen_q8_32(reinterpret_cast<const block_q8_1*>(tmp.data()), nb, paired, wide_row);
             if (a.type == TensorType::Q8_1) {
                 const auto* y = reinterpret_cast<const block_q8_1*>(tmp.data());
                 for (int64_t b = 0; b < nb; ++b) a.d[size_t(t * nb + b)] = fp16_to_f32(y[b].d);
@@ -287,7 +305,7 @@ struct Consts {
     v128 bit = opaque(wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
     v128 qh_byte_lo = opaque(wasm_i8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
     v128 qh_byte_hi = opaque(wasm_i8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-    // The Q5Bits layout (see q5_block_regrouped): the five low bits, the three above them, the
+    // The Q5Bits layout (see q5_block_regroup): the five low bits, the three above them, the
     // two top bits after the multiply, and the multipliers that move bits 2k, 2k + 1 of the bytes
     // of i32 lane k to bits 6, 7.
     v128 low5 = opaque(wasm_i8x16_splat(0x1f)), low3 = opaque(wasm_i8x16_splat(0x07)), top2 = opaque(wasm_i8x16_splat(-0x40));
@@ -434,57 +452,68 @@ void repack_q4_0_rows4(uint8_t* W, int64_t rows, int64_t cols) {
 
 // ---- Q5_0 / Q5_1 in the Q5Bits layout (ops_ref.h) ------------------------------------------
 
-// One block's 32 five-bit values v(0..31) as the Q5Bits layout holds them, in the same 20 bytes:
-// qs byte e (e < 16) holds v(e) in bits 0..4 and the three low bits of v(16 + e) in bits 5..7;
-// the two top bits of v(16 + e) are bits 2k, 2k + 1 of qh byte e % 4, where k = e / 4. Once qh
+// Byte p of a vector in pair order holds byte kPairOrder[p] of the vector in element order (the
+// order of strict SIMD128's paired activations, see simd.h's ScaledBytes).
+constexpr int kPairOrder[16] = {0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15};
+
+// One block's 32 five-bit values as the Q5Bits layout holds them, in the same 20 bytes, as u(0..31):
+// qs byte e (e < 16) holds u(e) in bits 0..4 and the three low bits of u(16 + e) in bits 5..7;
+// the two top bits of u(16 + e) are bits 2k, 2k + 1 of qh byte e % 4, where k = e / 4. Once qh
 // is broadcast, byte e of the vector holds them, and an i16 multiply by 4^(3 - k) moves them to
-// bits 6, 7 of every byte of i32 lane k at once.
-void q5_block_regrouped(uint8_t qs[16], uint8_t qh[4]) {
+// bits 6, 7 of every byte of i32 lane k at once. u is the values v in element order, or in strict
+// SIMD128 (kQ5BitsPaired) in pair order within each half, u(e) = v(kPairOrder[e]) and
+// u(16 + e) = v(16 + kPairOrder[e]), so that they widen straight into its activations' order.
+constexpr bool kQ5BitsPaired = !kRelaxed;
+
+// A Q5_0 / Q5_1 block's 32 values, and the block's bytes made of them, in the file's layout or Q5Bits.
+void q5_values(const uint8_t qs[16], const uint8_t qh[4], bool regrouped, uint8_t v[32]) {
     uint32_t h;
     std::memcpy(&h, qh, 4);
-    uint8_t v[32];
+    uint8_t u[32];
     for (int e = 0; e < 16; ++e) {
-        v[e] = uint8_t((qs[e] & 0x0f) | (((h >> e) & 1u) << 4));
-        v[16 + e] = uint8_t((qs[e] >> 4) | (((h >> (16 + e)) & 1u) << 4));
+        u[e] = regrouped ? uint8_t(qs[e] & 31) : uint8_t((qs[e] & 0x0f) | ((h >> e) & 1u) << 4);
+        u[16 + e] = regrouped ? uint8_t(qs[e] >> 5 | ((h >> (8 * (e % 4) + 2 * (e / 4))) & 3u) << 3)
+                              : uint8_t((qs[e] >> 4) | ((h >> (16 + e)) & 1u) << 4);
     }
+    for (int e = 0; e < 16; ++e) {  // back in element order
+        const int from = regrouped && kQ5BitsPaired ? kPairOrder[e] : e;
+        v[from] = u[e];
+        v[16 + from] = u[16 + e];
+    }
+}
+void q5_bytes(const uint8_t v[32], bool regrouped, uint8_t qs[16], uint8_t qh[4]) {
     uint32_t out = 0;
     for (int e = 0; e < 16; ++e) {
-        qs[e] = uint8_t(v[e] | ((v[16 + e] & 7) << 5));
-        out |= uint32_t(v[16 + e] >> 3) << (8 * (e % 4) + 2 * (e / 4));
+        const int from = regrouped && kQ5BitsPaired ? kPairOrder[e] : e;
+        const uint8_t lo = v[from], hi = v[16 + from];
+        if (regrouped) {
+            qs[e] = uint8_t(lo | (hi & 7) << 5);
+            out |= uint32_t(hi >> 3) << (8 * (e % 4) + 2 * (e / 4));
+        } else {
+            qs[e] = uint8_t((lo & 15) | (hi & 15) << 4);
+            out |= uint32_t(lo >> 4) << e | uint32_t(hi >> 4) << (16 + e);
+        }
     }
     std::memcpy(qh, &out, 4);
+}
+
+// A block from the file's layout into Q5Bits, or back (to_plain).
+void q5_block_regroup(uint8_t qs[16], uint8_t qh[4], bool to_plain) {
+    uint8_t v[32];
+    q5_values(qs, qh, to_plain, v);
+    q5_bytes(v, !to_plain, qs, qh);
 }
 
 template <typename Block>
 void repack_q5_bits(uint8_t* W, int64_t rows, int64_t cols) {
     auto* b = reinterpret_cast<Block*>(W);
-    for (int64_t i = 0; i < rows * (cols / 32); ++i) q5_block_regrouped(b[i].qs, b[i].qh);
+    for (int64_t i = 0; i < rows * (cols / 32); ++i) q5_block_regroup(b[i].qs, b[i].qh, false);
 }
 
-// q5_block_regrouped undone: the block's bytes as the file holds them.
-void q5_block_plain(uint8_t qs[16], uint8_t qh[4]) {
-    uint32_t h;
-    std::memcpy(&h, qh, 4);
-    uint8_t v[32];
-    for (int e = 0; e < 16; ++e) {
-        v[e] = uint8_t(qs[e] & 31);
-        v[16 + e] = uint8_t(qs[e] >> 5 | ((h >> (8 * (e % 4) + 2 * (e / 4))) & 3u) << 3);
-    }
-    uint32_t out = 0;
-    for (int e = 0; e < 16; ++e) {
-        qs[e] = uint8_t((v[e] & 15) | (v[16 + e] & 15) << 4);
-        out |= uint32_t(v[e] >> 4) << e | uint32_t(v[16 + e] >> 4) << (16 + e);
-    }
-    std::memcpy(qh, &out, 4);
-}
+// ---- Q6_K, IQ4_XS and Q8_0 in the Paired16 layout (strict SIMD128; ops_ref.h) -------------
 
-// ---- Q6_K / IQ4_XS in the Paired16 layout (strict SIMD128; ops_ref.h) ----------------------
-
-// Byte p of a Paired16 vector holds byte kPairOrder[p] of the plain one.
-constexpr int kPairOrder[16] = {0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15};
-
-// The 16-byte vectors of quants of one block (Q6_K: ql, qh; IQ4_XS: qs) put in pair order, or
-// back in element order (to_plain).
+// The 16-byte vectors of quants of one block (Q6_K: ql, qh; IQ4_XS, Q8_0: qs) put in pair order,
+// or back in element order (to_plain).
 void pair_block(TensorType w, uint8_t* block, bool to_plain) {
     const auto permute = [&](uint8_t* v) {
         uint8_t in[16];
@@ -498,8 +527,12 @@ void pair_block(TensorType w, uint8_t* block, bool to_plain) {
     } else if (w == TensorType::IQ4_XS) {
         auto* x = reinterpret_cast<block_iq4_xs*>(block);
         for (int i = 0; i < 128; i += 16) permute(x->qs + i);
+    } else if (w == TensorType::Q8_0) {
+        uint8_t* qs = block + offsetof(block_q8_0, qs);
+        permute(qs);
+        permute(qs + 16);
     } else {
-        RILL_FAIL("the Paired16 layout is for Q6_K and IQ4_XS matrices, not %s", std::string(type_name(w)).c_str());
+        RILL_FAIL("the Paired16 layout is for Q6_K, IQ4_XS and Q8_0 matrices, not %s", std::string(type_name(w)).c_str());
     }
 }
 
@@ -953,7 +986,7 @@ void rows_q4_K_rows4(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
 inline bool any_min8(v128 v, v128 min8) { return wasm_i8x16_bitmask(wasm_i8x16_eq(v, min8)) != 0; }
 #endif
 
-template <int T, bool kNoMin, class Dot>
+template <int T, bool kNoMin, bool kPaired, class Dot>
 void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, int64_t t0) {
     const float* h = half_table();  // block scales, looked up
     const int64_t nb = j.cols / QK8_0;
@@ -1004,6 +1037,24 @@ void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, in
         y[t] = qrow<block_q8_0>(*j.a, t0 + t);
         yd[t] = &j.a->d[size_t((t0 + t) * nb)];
     }
+    if constexpr (kPaired) {  // the Paired16 layout: the weights widened once, against the paired activations
+        const Act* ya[T];
+        for (int t = 0; t < T; ++t) ya[t] = act_row<block_q8_0>(*j.a, t0 + t);
+        for (int64_t b = 0; b < nb; ++b) {
+            const v128 w0 = load(x[b].qs), w1 = load(x[b].qs + 16);
+            const v128 w0_lo = wasm_i16x8_extend_low_i8x16(w0), w0_hi = wasm_i16x8_extend_high_i8x16(w0);
+            const v128 w1_lo = wasm_i16x8_extend_low_i8x16(w1), w1_hi = wasm_i16x8_extend_high_i8x16(w1);
+            const float dx = h[x[b].d];
+            for (int t = 0; t < T; ++t) {
+                const Act* a = ya[t] + b * kActBlockStride<block_q8_0>;
+                const ScaleSplat d(dx * yd[t][b]);
+                acc_lo[t].add(d, dot4_paired(a, w0_lo, w0_hi));
+                acc_hi[t].add(d, dot4_paired(a + 16, w1_lo, w1_hi));
+            }
+        }
+        for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t].value(), acc_lo[t].value()));
+        return;
+    }
     for (int64_t b = 0; b < nb; ++b) {
         const v128 w0 = load(x[b].qs), w1 = load(x[b].qs + 16);
         const float dx = h[x[b].d];
@@ -1021,9 +1072,14 @@ void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, in
 
 template <class Dot>
 void rows_q8_0(const RowJob& j, const Dot& dot, const Consts& c, int64_t r0, int64_t r1) {
+#if defined(__wasm_relaxed_simd__)
     if (j.layout == WeightLayout::Q8Abs7)
-        return each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T(), true>(j, dot, c, r, t0); });
-    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T(), false>(j, dot, c, r, t0); });
+        return each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T(), true, false>(j, dot, c, r, t0); });
+#else
+    if (j.layout == WeightLayout::Paired16)
+        return each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T(), false, true>(j, dot, c, r, t0); });
+#endif
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q8_0_tokens<T(), false, false>(j, dot, c, r, t0); });
 }
 
 // ---- Q4_1, Q5_0, Q5_1: lane order (dot_lanes_order_32) ------------------------------------
@@ -1035,7 +1091,7 @@ void rows_q8_0(const RowJob& j, const Dot& dot, const Consts& c, int64_t r0, int
 // order. The fifth bits in the plain layout, the block's 32 qh bits broadcast: byte e of a vector
 // picks the qh byte holding element e's bit (a byte shuffle) and tests it against a mask. The
 // Q5Bits layout (kRegrouped) holds values 0..15 whole in the qs bytes, and values 16..31 as three
-// bits there and two in qh (q5_block_regrouped): a mask, and two shifts, a multiply and three masks.
+// bits there and two in qh (q5_block_regroup): a mask, and two shifts, a multiply and three masks.
 template <typename Block, typename YBlock, int T, bool kRegrouped, class Dot>
 void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r, int64_t t0) {
     constexpr bool kFifth = sizeof(Block) == sizeof(block_q5_0) || sizeof(Block) == sizeof(block_q5_1);
@@ -1051,10 +1107,12 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
     const int32_t* off[T];
     IntFmaAcc acc_lo[T], acc_hi[T];
     float summs[T];
+    [[maybe_unused]] const Act* ya[T];  // (strict SIMD128, Q5Bits)
     for (int t = 0; t < T; ++t) {
         y[t] = qrow<YBlock>(*j.a, t0 + t);
         yd[t] = &j.a->d[size_t((t0 + t) * nb)];
         if constexpr (kOffset) off[t] = &j.a->lane_offset[size_t((t0 + t) * nb * 8)];
+        if constexpr (kFifth && kRegrouped && !kRelaxed) ya[t] = act_row<YBlock>(*j.a, t0 + t);
         summs[t] = 0.0f;
     }
     // Pointers moved on block by block (indices times block sizes cost V8 a multiply each).
@@ -1075,6 +1133,12 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
             v_hi = wasm_v128_or(v_hi, wasm_v128_and(fifth, wasm_i8x16_eq(wasm_v128_and(lookup16(qh, qh_byte_hi), bit), bit)));
         }
         const float dx = h[xb->d];
+#if !defined(__wasm_relaxed_simd__)
+        // Q5Bits holds the values in pair order here (kQ5BitsPaired): widened once, they meet the
+        // paired activations (Acts::wide) without regrouping.
+        const v128 w_lo0 = wasm_u16x8_extend_low_u8x16(v_lo), w_lo1 = wasm_u16x8_extend_high_u8x16(v_lo);
+        const v128 w_hi0 = wasm_u16x8_extend_low_u8x16(v_hi), w_hi1 = wasm_u16x8_extend_high_u8x16(v_hi);
+#endif
         for (int t = 0; t < T; ++t) {
             const YBlock& yb = *y[t]++;
             if constexpr (kMin) summs[t] = madd1(h[xb->m], h[yb.s], summs[t]);
@@ -1084,7 +1148,18 @@ void lanes_32_tokens(const RowJob& j, const Dot& dot, const Consts& k, int64_t r
                 init_hi = load(off[t] + 4);
                 off[t] += 8;
             }
-            const v128 lo = dot(load(yb.qs), v_lo, init_lo), hi = dot(load(yb.qs + 16), v_hi, init_hi);
+            v128 lo, hi;
+#if !defined(__wasm_relaxed_simd__)
+            if constexpr (kFifth && kRegrouped) {
+                lo = wasm_i32x4_add(init_lo, dot4_paired(ya[t], w_lo0, w_lo1));
+                hi = wasm_i32x4_add(init_hi, dot4_paired(ya[t] + 16, w_hi0, w_hi1));
+                ya[t] += kActBlockStride<YBlock>;
+            } else
+#endif
+            {
+                lo = dot(load(yb.qs), v_lo, init_lo);
+                hi = dot(load(yb.qs + 16), v_hi, init_hi);
+            }
             const ScaleSplat d(dx * *yd[t]++);
             acc_lo[t].add(d, lo);
             acc_hi[t].add(d, hi);
@@ -1498,7 +1573,7 @@ bool i16_group_dots_faster() {
         std::vector<uint8_t> w(size_t(row_bytes(TensorType::Q4_K, uint64_t(cols)) * uint64_t(rows)));
         std::vector<float> x(size_t(cols), 0.5f), y(static_cast<size_t>(rows));
         Acts acts;
-        prepare_acts(TensorType::Q4_K, x.data(), 1, cols, acts, nullptr);
+        prepare_acts(TensorType::Q4_K, WideActs::None, x.data(), 1, cols, acts, nullptr);
         const RowJob job{w.data(), row_bytes(TensorType::Q4_K, uint64_t(cols)), cols, &acts, x.data(), y.data(), rows, SumOrder::Rows};
         const Consts c;
         const auto time = [&](auto kernel) {
@@ -1554,7 +1629,7 @@ void rows_rows4(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
 
 bool has_rows4(TensorType w) { return w == TensorType::Q4_0 || w == TensorType::IQ4_NL || w == TensorType::Q4_K; }
 bool has_q5_bits(TensorType w) { return w == TensorType::Q5_0 || w == TensorType::Q5_1; }
-bool has_paired16(TensorType w) { return w == TensorType::Q6_K || w == TensorType::IQ4_XS; }
+bool has_paired16(TensorType w) { return w == TensorType::Q6_K || w == TensorType::IQ4_XS || w == TensorType::Q8_0; }
 
 }  // namespace
 
@@ -1604,8 +1679,8 @@ void plain_row(WeightLayout layout, TensorType w, const void* row, int64_t cols,
             if (!has_q5_bits(w)) RILL_FAIL("the Q5Bits layout is for Q5_0 and Q5_1 matrices, not %s", std::string(type_name(w)).c_str());
             for (int64_t b = 0; b < cols / bs; ++b) {
                 uint8_t* x = block + uint64_t(b) * bb;
-                if (w == TensorType::Q5_0) q5_block_plain(reinterpret_cast<block_q5_0*>(x)->qs, reinterpret_cast<block_q5_0*>(x)->qh);
-                else q5_block_plain(reinterpret_cast<block_q5_1*>(x)->qs, reinterpret_cast<block_q5_1*>(x)->qh);
+                if (w == TensorType::Q5_0) q5_block_regroup(reinterpret_cast<block_q5_0*>(x)->qs, reinterpret_cast<block_q5_0*>(x)->qh, true);
+                else q5_block_regroup(reinterpret_cast<block_q5_1*>(x)->qs, reinterpret_cast<block_q5_1*>(x)->qh, true);
             }
             return;
         case WeightLayout::Rows4: break;
@@ -1630,7 +1705,7 @@ WeightLayout checked_layout(WeightLayout layout, TensorType w, const void* W, in
 void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const float* X, float* Y, int64_t n_tokens,
             SumOrder order, ThreadPool* pool, WeightLayout layout) {
     thread_local Acts acts;
-    prepare_acts(w, X, n_tokens, cols, acts, pool);
+    prepare_acts(w, wide_acts(w, layout), X, n_tokens, cols, acts, pool);
     const RowJob job{static_cast<const uint8_t*>(W), row_bytes(w, uint64_t(cols)), cols, &acts, X, Y, rows_n, order, layout};
     const bool rows4 = layout == WeightLayout::Rows4;
     if (rows4 && (!has_rows4(w) || order != SumOrder::Rows || rows_n % 4 != 0))
@@ -1638,7 +1713,7 @@ void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const flo
     if (layout == WeightLayout::Q5Bits && !has_q5_bits(w)) RILL_FAIL("matmul: the Q5Bits layout holds Q5_0 or Q5_1 matrices");
     if (layout == WeightLayout::Q8Abs7 && w != TensorType::Q8_0) RILL_FAIL("matmul: the Q8Abs7 layout holds Q8_0 matrices");
     if (layout == WeightLayout::Paired16 && (kRelaxed || !has_paired16(w)))
-        RILL_FAIL("matmul: the Paired16 layout holds Q6_K or IQ4_XS matrices for the strict SIMD128 kernels");
+        RILL_FAIL("matmul: the Paired16 layout holds Q6_K, IQ4_XS or Q8_0 matrices for the strict SIMD128 kernels");
     use_i16_group_dots();  // decided (timed) before the threads start
     const auto part = [&](int64_t r0, int64_t r1) { rows4 ? rows_rows4(job, w, r0, r1) : rows(job, w, r0, r1); };
     const int nth = pool ? pool->size() : 1;

@@ -206,6 +206,14 @@ inline ScaledBytes<kScaleSums> scaled_bytes(v128 bytes, v128 scale) {
 #endif
 }
 
+#if !defined(__wasm_relaxed_simd__)
+// The lane sums of 4 products of 16 values widened in pair order (lo: the i16 values of elements
+// 0,1, 4,5, 8,9, 12,13; hi: 2,3, 6,7, 10,11, 14,15) with 16 paired activations at a.
+inline v128 dot4_paired(const Act* a, v128 lo, v128 hi) {
+    return wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(a), lo), wasm_i32x4_dot_i16x8(wasm_v128_load(a + 8), hi));
+}
+#endif
+
 struct ScaledDot4 {
     v128 lanes = wasm_i32x4_splat(0);
     template <bool kScaleSums>
@@ -213,7 +221,7 @@ struct ScaledDot4 {
 #if defined(__wasm_relaxed_simd__)
         lanes = dot4_scaled_s8_u7(wasm_v128_load(a), w.b, w.s16, lanes);
 #else
-        const v128 sum = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(a), w.lo), wasm_i32x4_dot_i16x8(wasm_v128_load(a + 8), w.hi));
+        const v128 sum = dot4_paired(a, w.lo, w.hi);
         lanes = wasm_i32x4_add(lanes, kScaleSums ? wasm_i32x4_mul(sum, w.s32) : sum);
 #endif
     }
