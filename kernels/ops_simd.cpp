@@ -168,14 +168,14 @@ void widen_q8_32(const Block* y, int64_t nb, bool paired, int16_t* out) {
 }
 
 // Strict SIMD128: how a matmul's kernels read the widened activations (Acts::wide): in element
-// order (the Rows4 kernels, Q4_K's and Q5_K's), paired (Q6_K and IQ4_XS, and the lane-order Q8_0,
+// order (the Rows4 kernels, Q4_K's), paired (Q6_K, Q5_K and IQ4_XS, and the lane-order Q8_0,
 // Q5_0 and Q5_1 kernels of the Paired16 / Q5Bits layouts, whose values are stored in pair order),
 // or not at all (the relaxed build's byte dots read the bytes).
 enum class WideActs { None, InOrder, Paired };
 WideActs wide_acts(TensorType w, WeightLayout layout) {
     if (kRelaxed) return WideActs::None;
     switch (w) {
-        case TensorType::Q6_K: case TensorType::IQ4_XS: return WideActs::Paired;
+        case TensorType::Q6_K: case TensorType::Q5_K: case TensorType::IQ4_XS: return WideActs::Paired;
         case TensorType::Q8_0: return layout == WeightLayout::Paired16 ? WideActs::Paired : WideActs::None;
         case TensorType::Q5_0: case TensorType::Q5_1: return layout == WeightLayout::Q5Bits ? WideActs::Paired : WideActs::None;
         case TensorType::Q4_0: case TensorType::IQ4_NL: return WideActs::InOrder;
@@ -510,9 +510,9 @@ void repack_q5_bits(uint8_t* W, int64_t rows, int64_t cols) {
     for (int64_t i = 0; i < rows * (cols / 32); ++i) q5_block_regroup(b[i].qs, b[i].qh, false);
 }
 
-// ---- Q6_K, IQ4_XS and Q8_0 in the Paired16 layout (strict SIMD128; ops_ref.h) -------------
+// ---- Q6_K, Q5_K, IQ4_XS and Q8_0 in the Paired16 layout (strict SIMD128; ops_ref.h) -------
 
-// The 16-byte vectors of quants of one block (Q6_K: ql, qh; IQ4_XS, Q8_0: qs) put in pair order,
+// The 16-byte vectors of quants of one block (Q6_K: ql, qh; Q5_K: qs, qh; IQ4_XS, Q8_0: qs) put in pair order,
 // or back in element order (to_plain).
 void pair_block(TensorType w, uint8_t* block, bool to_plain) {
     const auto permute = [&](uint8_t* v) {
@@ -527,12 +527,16 @@ void pair_block(TensorType w, uint8_t* block, bool to_plain) {
     } else if (w == TensorType::IQ4_XS) {
         auto* x = reinterpret_cast<block_iq4_xs*>(block);
         for (int i = 0; i < 128; i += 16) permute(x->qs + i);
+    } else if (w == TensorType::Q5_K) {
+        auto* x = reinterpret_cast<block_q5_K*>(block);
+        for (int i = 0; i < 128; i += 16) permute(x->qs + i);
+        for (int i = 0; i < 32; i += 16) permute(x->qh + i);
     } else if (w == TensorType::Q8_0) {
         uint8_t* qs = block + offsetof(block_q8_0, qs);
         permute(qs);
         permute(qs + 16);
     } else {
-        RILL_FAIL("the Paired16 layout is for Q6_K, IQ4_XS and Q8_0 matrices, not %s", std::string(type_name(w)).c_str());
+        RILL_FAIL("the Paired16 layout is for Q6_K, Q5_K, IQ4_XS and Q8_0 matrices, not %s", std::string(type_name(w)).c_str());
     }
 }
 
@@ -1306,19 +1310,38 @@ void rows_q4_K(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
 }
 
 // Q5_K: as Q4_K's lane order with the fifth bit; the mins accumulated in one lane. One row for
-// T tokens: each group's values unpacked once.
-template <int G, int T>
-inline void q5_K_group(const Consts& c, const block_q5_K& x, const block_q8_K* const y[T], int64_t i, v128 scales, v128 lo[T], v128 hi[T]) {
-    v128 vlo, vhi;
-    k_group_values(c, x.qs, x.qh, G, vlo, vhi);
-    const v128 s = lane16<G>(scales);
+// T tokens: each group's values unpacked (strict SIMD128: and scaled, see simd.h's ScaledBytes;
+// kPaired: from the Paired16 layout) once, one half of the lanes at a time (H = 0: elements 0..15
+// of each group, lanes 0-3; H = 1: elements 16..31, lanes 4-7), which keeps T sums live rather
+// than 2T, as Q6_K's kernel does. ya[t]: token t's activations of the block.
+template <int T, bool kPaired, int H, int G>
+__attribute__((always_inline)) inline void q5_K_group(const Consts& c, const block_q5_K& x, const Act* const ya[T], v128 scales,
+                                                      v128 sums[T]) {
+    v128 values[2];
+    k_group_values(c, x.qs, x.qh, G, values[0], values[1]);
+    // the group's scale in every i16 lane, or every i32 lane where kScaleSums
+    const v128 s = kScaleSums<T> ? lane32<G % 4>(G < 4 ? wasm_i32x4_extend_low_i16x8(scales) : wasm_i32x4_extend_high_i16x8(scales))
+                                 : lane16<G>(scales);
+    const auto w = scaled_bytes<kPaired, kScaleSums<T>>(values[H], s);
     for (int t = 0; t < T; ++t) {
-        lo[t] = dot4_scaled_s8_u7(load(y[t][i].qs + 32 * G), vlo, s, lo[t]);
-        hi[t] = dot4_scaled_s8_u7(load(y[t][i].qs + 32 * G + 16), vhi, s, hi[t]);
+        ScaledDot4 d{sums[t]};
+        d.add(ya[t] + 32 * G + 16 * H, w);
+        sums[t] = d.total();
     }
 }
 
-template <int T>
+template <int T, bool kPaired, int H>
+__attribute__((always_inline)) inline void q5_K_half(const Consts& c, const block_q5_K& x, const block_q8_K* const y[T],
+                                                     const Act* const ya[T], int64_t i, v128 scales, float dx, IntFmaAcc acc[T]) {
+    v128 sums[T];
+    for (int t = 0; t < T; ++t) sums[t] = c.zero;
+    [&]<int... G>(std::integer_sequence<int, G...>) {
+        (q5_K_group<T, kPaired, H, G>(c, x, ya, scales, sums), ...);
+    }(std::make_integer_sequence<int, 8>{});
+    for (int t = 0; t < T; ++t) acc[t].add(ScaleSplat(y[t][i].d * dx), sums[t]);
+}
+
+template <int T, bool kPaired>
 void q5_K_tokens(const RowJob& j, const Consts& c, const K4ScaleConsts& k, int64_t r, int64_t t0) {
     const float* h = half_table();  // block scales, looked up
     const int64_t nb = j.cols / QK_K;
@@ -1326,32 +1349,21 @@ void q5_K_tokens(const RowJob& j, const Consts& c, const K4ScaleConsts& k, int64
     const block_q8_K* y[T];
     IntFmaAcc acc_lo[T], acc_hi[T];
     v128 summs[T];
+    const Act* ya[T];
     for (int t = 0; t < T; ++t) {
         y[t] = qrow<block_q8_K>(*j.a, t0 + t);
+        ya[t] = act_row(*j.a, t0 + t);
         summs[t] = wasm_f32x4_splat(0);
     }
     for (int64_t i = 0; i < nb; ++i) {
         v128 scales, mins;
         k4_scales_mins(k, x[i].scales, scales, mins);
         const float dx = h[x[i].d], dmin = h[x[i].dmin];
-        v128 lo[T], hi[T];
-        for (int t = 0; t < T; ++t) {
+        for (int t = 0; t < T; ++t)
             summs[t] = madd(wasm_f32x4_splat(-y[t][i].d * dmin), wasm_f32x4_splat(float(k4_mins_term(c, mins, y[t][i].bsums))), summs[t]);
-            lo[t] = hi[t] = c.zero;
-        }
-        q5_K_group<0, T>(c, x[i], y, i, scales, lo, hi);
-        q5_K_group<1, T>(c, x[i], y, i, scales, lo, hi);
-        q5_K_group<2, T>(c, x[i], y, i, scales, lo, hi);
-        q5_K_group<3, T>(c, x[i], y, i, scales, lo, hi);
-        q5_K_group<4, T>(c, x[i], y, i, scales, lo, hi);
-        q5_K_group<5, T>(c, x[i], y, i, scales, lo, hi);
-        q5_K_group<6, T>(c, x[i], y, i, scales, lo, hi);
-        q5_K_group<7, T>(c, x[i], y, i, scales, lo, hi);
-        for (int t = 0; t < T; ++t) {
-            const ScaleSplat d(y[t][i].d * dx);
-            acc_lo[t].add(d, lo[t]);
-            acc_hi[t].add(d, hi[t]);
-        }
+        q5_K_half<T, kPaired, 0>(c, x[i], y, ya, i, scales, dx, acc_lo);
+        q5_K_half<T, kPaired, 1>(c, x[i], y, ya, i, scales, dx, acc_hi);
+        for (int t = 0; t < T; ++t) ya[t] += kActBlockStride<>;
     }
     for (int t = 0; t < T; ++t)
         j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t].value(), acc_lo[t].value())) + wasm_f32x4_extract_lane(summs[t], 0);
@@ -1359,7 +1371,11 @@ void q5_K_tokens(const RowJob& j, const Consts& c, const K4ScaleConsts& k, int64
 
 void rows_q5_K(const RowJob& j, const Consts& c, int64_t r0, int64_t r1) {
     const K4ScaleConsts k;
-    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q5_K_tokens<T()>(j, c, k, r, t0); });
+#if !defined(__wasm_relaxed_simd__)
+    if (j.layout == WeightLayout::Paired16)
+        return each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q5_K_tokens<T(), true>(j, c, k, r, t0); });
+#endif
+    each_row_token_groups(j, r0, r1, [&](auto T, int64_t r, int64_t t0) { q5_K_tokens<T(), false>(j, c, k, r, t0); });
 }
 
 // Q6_K: unsigned 6-bit values in 8 integer lanes (lane l: positions 4l..4l+3 of each 32-element
@@ -1629,7 +1645,9 @@ void rows_rows4(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
 
 bool has_rows4(TensorType w) { return w == TensorType::Q4_0 || w == TensorType::IQ4_NL || w == TensorType::Q4_K; }
 bool has_q5_bits(TensorType w) { return w == TensorType::Q5_0 || w == TensorType::Q5_1; }
-bool has_paired16(TensorType w) { return w == TensorType::Q6_K || w == TensorType::IQ4_XS || w == TensorType::Q8_0; }
+bool has_paired16(TensorType w) {
+    return w == TensorType::Q6_K || w == TensorType::Q5_K || w == TensorType::IQ4_XS || w == TensorType::Q8_0;
+}
 
 }  // namespace
 
@@ -1713,7 +1731,7 @@ void matmul(TensorType w, const void* W, int64_t rows_n, int64_t cols, const flo
     if (layout == WeightLayout::Q5Bits && !has_q5_bits(w)) RILL_FAIL("matmul: the Q5Bits layout holds Q5_0 or Q5_1 matrices");
     if (layout == WeightLayout::Q8Abs7 && w != TensorType::Q8_0) RILL_FAIL("matmul: the Q8Abs7 layout holds Q8_0 matrices");
     if (layout == WeightLayout::Paired16 && (kRelaxed || !has_paired16(w)))
-        RILL_FAIL("matmul: the Paired16 layout holds Q6_K, IQ4_XS or Q8_0 matrices for the strict SIMD128 kernels");
+        RILL_FAIL("matmul: the Paired16 layout holds Q6_K, Q5_K, IQ4_XS or Q8_0 matrices for the strict SIMD128 kernels");
     use_i16_group_dots();  // decided (timed) before the threads start
     const auto part = [&](int64_t r0, int64_t r1) { rows4 ? rows_rows4(job, w, r0, r1) : rows(job, w, r0, r1); };
     const int nth = pool ? pool->size() : 1;
