@@ -3,9 +3,8 @@
 #if !defined(__wasm_simd128__)
 
 #include <algorithm>
-#include <vector>
-
 #include <cstring>
+#include <vector>
 
 #include "kernels/ops.h"
 #include "rill/error.h"

@@ -323,6 +323,14 @@ struct Consts {
 template <int L>
 inline v128 lane16(v128 v) { return wasm_i16x8_shuffle(v, v, L, L, L, L, L, L, L, L); }
 
+// Group G's scale from a block's group scales in i16 lanes, as scaled_bytes takes it for T tokens:
+// in every i16 lane, or (kScaleSums) in every i32 lane.
+template <int T, int G>
+inline v128 group_scale(v128 scales) {
+    if constexpr (kScaleSums<T>) return lane32<G % 4>(G < 4 ? wasm_i32x4_extend_low_i16x8(scales) : wasm_i32x4_extend_high_i16x8(scales));
+    return lane16<G>(scales);
+}
+
 #if defined(__wasm_relaxed_simd__)
 // Four bytes at p in every lane: the relaxed Rows4 kernels' activations, one 4-byte group against
 // the same group of four rows. A load that broadcasts (x86: vbroadcastss) rather than a shuffle of
@@ -450,6 +458,13 @@ void repack_q4_0_rows4(uint8_t* W, int64_t rows, int64_t cols) {
     });
 }
 
+// The types each load-time layout holds (ops_ref.h).
+bool has_rows4(TensorType w) { return w == TensorType::Q4_0 || w == TensorType::IQ4_NL || w == TensorType::Q4_K; }
+bool has_q5_bits(TensorType w) { return w == TensorType::Q5_0 || w == TensorType::Q5_1; }
+bool has_paired16(TensorType w) {
+    return w == TensorType::Q6_K || w == TensorType::Q5_K || w == TensorType::IQ4_XS || w == TensorType::Q8_0;
+}
+
 // ---- Q5_0 / Q5_1 in the Q5Bits layout (ops_ref.h) ------------------------------------------
 
 // Byte p of a vector in pair order holds byte kPairOrder[p] of the vector in element order (the
@@ -504,12 +519,6 @@ void q5_block_regroup(uint8_t qs[16], uint8_t qh[4], bool to_plain) {
     q5_bytes(v, !to_plain, qs, qh);
 }
 
-template <typename Block>
-void repack_q5_bits(uint8_t* W, int64_t rows, int64_t cols) {
-    auto* b = reinterpret_cast<Block*>(W);
-    for (int64_t i = 0; i < rows * (cols / 32); ++i) q5_block_regroup(b[i].qs, b[i].qh, false);
-}
-
 // ---- Q6_K, Q5_K, IQ4_XS and Q8_0 in the Paired16 layout (strict SIMD128; ops_ref.h) -------
 
 // The 16-byte vectors of quants of one block (Q6_K: ql, qh; Q5_K: qs, qh; IQ4_XS, Q8_0: qs) put in pair order,
@@ -537,6 +546,20 @@ void pair_block(TensorType w, uint8_t* block, bool to_plain) {
         permute(qs + 16);
     } else {
         RILL_FAIL("the Paired16 layout is for Q6_K, Q5_K, IQ4_XS and Q8_0 matrices, not %s", std::string(type_name(w)).c_str());
+    }
+}
+
+// n blocks put from the file's layout into a layout that rearranges each block on its own
+// (Q5Bits, Paired16), or back (to_plain): what repack does to a matrix and plain_row to a row.
+void rearrange_blocks(WeightLayout layout, TensorType w, uint8_t* blocks, int64_t n, bool to_plain) {
+    if (layout == WeightLayout::Q5Bits && !has_q5_bits(w))
+        RILL_FAIL("the Q5Bits layout is for Q5_0 and Q5_1 matrices, not %s", std::string(type_name(w)).c_str());
+    const uint64_t bb = traits(w).type_size;
+    for (int64_t b = 0; b < n; ++b) {
+        uint8_t* x = blocks + uint64_t(b) * bb;
+        if (layout == WeightLayout::Paired16) pair_block(w, x, to_plain);
+        else if (w == TensorType::Q5_0) q5_block_regroup(reinterpret_cast<block_q5_0*>(x)->qs, reinterpret_cast<block_q5_0*>(x)->qh, to_plain);
+        else q5_block_regroup(reinterpret_cast<block_q5_1*>(x)->qs, reinterpret_cast<block_q5_1*>(x)->qh, to_plain);
     }
 }
 
@@ -775,11 +798,7 @@ void iq4_xs_tokens(const RowJob& j, const Consts& c, int64_t r, int64_t t0) {
             }
 #endif
         };
-        // Group G's scale in every i16 lane, or every i32 lane where kScaleSums (simd.h's ScaledBytes).
-        const v128 s32_lo = wasm_i32x4_extend_low_i16x8(scales), s32_hi = wasm_i32x4_extend_high_i16x8(scales);
-        [&]<int... G>(std::integer_sequence<int, G...>) {
-            (group(G, kScaleSums<T> ? lane32<G % 4>(G < 4 ? s32_lo : s32_hi) : lane16<G>(scales)), ...);
-        }(std::make_integer_sequence<int, 8>{});
+        [&]<int... G>(std::integer_sequence<int, G...>) { (group(G, group_scale<T, G>(scales)), ...); }(std::make_integer_sequence<int, 8>{});
         const float dx = h[x[i].d];
         for (int t = 0; t < T; ++t) {
             const ScaleSplat d(dx * y[t][i].d);
@@ -1056,18 +1075,17 @@ void q8_0_tokens(const RowJob& j, const Dot& dot, const Consts& c, int64_t r, in
                 acc_hi[t].add(d, dot4_paired(a + 16, w1_lo, w1_hi));
             }
         }
-        for (int t = 0; t < T; ++t) j.Y[(t0 + t) * j.ldy + r] = hsum_f32x4_tree(wasm_f32x4_add(acc_hi[t].value(), acc_lo[t].value()));
-        return;
-    }
-    for (int64_t b = 0; b < nb; ++b) {
-        const v128 w0 = load(x[b].qs), w1 = load(x[b].qs + 16);
-        const float dx = h[x[b].d];
-        for (int t = 0; t < T; ++t) {
-            v128 lo, hi;
-            widened(w0, w1, y[t][b], lo, hi);
-            const ScaleSplat d(dx * yd[t][b]);
-            acc_lo[t].add(d, lo);
-            acc_hi[t].add(d, hi);
+    } else {
+        for (int64_t b = 0; b < nb; ++b) {
+            const v128 w0 = load(x[b].qs), w1 = load(x[b].qs + 16);
+            const float dx = h[x[b].d];
+            for (int t = 0; t < T; ++t) {
+                v128 lo, hi;
+                widened(w0, w1, y[t][b], lo, hi);
+                const ScaleSplat d(dx * yd[t][b]);
+                acc_lo[t].add(d, lo);
+                acc_hi[t].add(d, hi);
+            }
         }
     }
 #endif
@@ -1319,10 +1337,7 @@ __attribute__((always_inline)) inline void q5_K_group(const Consts& c, const blo
                                                       v128 sums[T]) {
     v128 values[2];
     k_group_values(c, x.qs, x.qh, G, values[0], values[1]);
-    // the group's scale in every i16 lane, or every i32 lane where kScaleSums
-    const v128 s = kScaleSums<T> ? lane32<G % 4>(G < 4 ? wasm_i32x4_extend_low_i16x8(scales) : wasm_i32x4_extend_high_i16x8(scales))
-                                 : lane16<G>(scales);
-    const auto w = scaled_bytes<kPaired, kScaleSums<T>>(values[H], s);
+    const auto w = scaled_bytes<kPaired, kScaleSums<T>>(values[H], group_scale<T, G>(scales));
     for (int t = 0; t < T; ++t) {
         ScaledDot4 d{sums[t]};
         d.add(ya[t] + 32 * G + 16 * H, w);
@@ -1643,12 +1658,6 @@ void rows_rows4(const RowJob& j, TensorType w, int64_t r0, int64_t r1) {
     }
 }
 
-bool has_rows4(TensorType w) { return w == TensorType::Q4_0 || w == TensorType::IQ4_NL || w == TensorType::Q4_K; }
-bool has_q5_bits(TensorType w) { return w == TensorType::Q5_0 || w == TensorType::Q5_1; }
-bool has_paired16(TensorType w) {
-    return w == TensorType::Q6_K || w == TensorType::Q5_K || w == TensorType::IQ4_XS || w == TensorType::Q8_0;
-}
-
 }  // namespace
 
 // ---- public kernels -------------------------------------------------------------------------
@@ -1666,16 +1675,8 @@ WeightLayout preferred_layout(TensorType w, int64_t rows, int64_t cols, SumOrder
 
 void repack(WeightLayout layout, TensorType w, void* W, int64_t rows, int64_t cols) {
     if (layout == WeightLayout::Plain || layout == WeightLayout::Q8Abs7) return;  // nothing to rearrange
-    if (layout == WeightLayout::Paired16) {
-        const uint64_t bb = traits(w).type_size;
-        for (int64_t b = 0; b < rows * (cols / traits(w).block_size); ++b) pair_block(w, static_cast<uint8_t*>(W) + uint64_t(b) * bb, false);
-        return;
-    }
-    if (layout == WeightLayout::Q5Bits) {
-        if (w == TensorType::Q5_0) return repack_q5_bits<block_q5_0>(static_cast<uint8_t*>(W), rows, cols);
-        if (w == TensorType::Q5_1) return repack_q5_bits<block_q5_1>(static_cast<uint8_t*>(W), rows, cols);
-        RILL_FAIL("the Q5Bits layout is for Q5_0 and Q5_1 matrices, not %s", std::string(type_name(w)).c_str());
-    }
+    if (layout == WeightLayout::Paired16 || layout == WeightLayout::Q5Bits)
+        return rearrange_blocks(layout, w, static_cast<uint8_t*>(W), rows * (cols / traits(w).block_size), false);
     if (!has_rows4(w) || rows % 4 != 0 || cols % traits(w).block_size != 0)
         RILL_FAIL("the Rows4 layout is for Q4_0, IQ4_NL and Q4_K matrices with a multiple of 4 rows");
     if (w == TensorType::Q4_K) return repack_q4_K_rows4(static_cast<uint8_t*>(W), rows, cols);
@@ -1683,24 +1684,12 @@ void repack(WeightLayout layout, TensorType w, void* W, int64_t rows, int64_t co
 }
 
 void plain_row(WeightLayout layout, TensorType w, const void* row, int64_t cols, void* out) {
-    const int64_t bs = traits(w).block_size;
-    const uint64_t bb = traits(w).type_size;
     std::memcpy(out, row, size_t(row_bytes(w, uint64_t(cols))));
-    auto* block = static_cast<uint8_t*>(out);
     switch (layout) {
         case WeightLayout::Plain:
         case WeightLayout::Q8Abs7: return;
         case WeightLayout::Paired16:
-            for (int64_t b = 0; b < cols / bs; ++b) pair_block(w, block + uint64_t(b) * bb, true);
-            return;
-        case WeightLayout::Q5Bits:
-            if (!has_q5_bits(w)) RILL_FAIL("the Q5Bits layout is for Q5_0 and Q5_1 matrices, not %s", std::string(type_name(w)).c_str());
-            for (int64_t b = 0; b < cols / bs; ++b) {
-                uint8_t* x = block + uint64_t(b) * bb;
-                if (w == TensorType::Q5_0) q5_block_regroup(reinterpret_cast<block_q5_0*>(x)->qs, reinterpret_cast<block_q5_0*>(x)->qh, true);
-                else q5_block_regroup(reinterpret_cast<block_q5_1*>(x)->qs, reinterpret_cast<block_q5_1*>(x)->qh, true);
-            }
-            return;
+        case WeightLayout::Q5Bits: return rearrange_blocks(layout, w, static_cast<uint8_t*>(out), cols / traits(w).block_size, true);
         case WeightLayout::Rows4: break;
     }
     RILL_FAIL("a row of a Rows4 matrix cannot be read alone: the layout interleaves four rows");
