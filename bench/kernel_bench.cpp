@@ -79,7 +79,7 @@ int main() {
     const char* only = std::getenv("RILL_ONLY");  // a substring of the format names to run
     std::printf("kernels: %s, group dots: %s, threads: %d, matrix 3584 x 1024\n\n", kern::kernel_set(), kern::group_dot_form(), threads);
     std::printf("| format     | tokens | ms/call  | GB/s    | GMAC/s   |\n|---|---|---|---|---|\n");
-    // The layout the engine loads a lane-order matrix in (the strict build: Paired16 for Q8_0, Q5_K, Q6_K, IQ4_XS).
+    // The layout the engine loads a lane-order matrix in (Q6Bytes for Q6_K; the strict build: Paired16 for Q8_0, Q5_K, IQ4_XS).
     const auto preferred = [](TensorType t) { return kern::preferred_layout(t, 3584, 1024, SumOrder::Lanes); };
     const Case cases[] = {
         {"Q4_0 rows4", TensorType::Q4_0, SumOrder::Rows, WeightLayout::Rows4},

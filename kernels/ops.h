@@ -31,8 +31,8 @@ void matmul(TensorType weight, const void* W, int64_t rows, int64_t cols, const 
             SumOrder order, ThreadPool* pool, WeightLayout layout = WeightLayout::Plain);
 
 // The layout this build's matmul reads a weight fastest in: Rows4 for row-order Q4_0, IQ4_NL
-// and Q4_K matrices and Q5Bits for Q5_0 / Q5_1 matrices in the SIMD builds, Paired16 for Q6_K,
-// Q5_K, IQ4_XS and Q8_0 matrices in the strict SIMD128 build, Plain otherwise.
+// and Q4_K matrices, Q5Bits for Q5_0 / Q5_1 and Q6Bytes for Q6_K matrices in the SIMD builds,
+// Paired16 for Q5_K, IQ4_XS and Q8_0 matrices in the strict SIMD128 build, Plain otherwise.
 // Depends only on the arguments, never on the bytes.
 WeightLayout preferred_layout(TensorType weight, int64_t rows, int64_t cols, SumOrder order);
 // Rearranges a Plain matrix in place into `layout` (a no-op for Plain).

@@ -36,13 +36,16 @@ SumOrder llama_cpp_sum_order(TensorType weight, int64_t rows);
 // holds value e whole and the three low bits of value 16 + e, whose two top bits sit in qh (see
 // q5_block_regroup in ops_simd.cpp). Q8Abs7: a Q8_0 matrix as in the file, known to hold no
 // value -128 (which llama.cpp's quantiser never writes), so that |w| fits the byte dots' 7 bits
-// without a check per block. Paired16 (strict SIMD128): a Q6_K, Q5_K, IQ4_XS or Q8_0 matrix whose
-// blocks keep their place and size, the bytes of every 16-byte vector of quants (Q6_K's ql and
-// qh, Q5_K's qs and qh, IQ4_XS's and Q8_0's qs) in the order 0,1, 4,5, 8,9, 12,13, 2,3, 6,7, 10,11, 14,15, so that the
+// without a check per block. Paired16 (strict SIMD128): a Q5_K, IQ4_XS or Q8_0 matrix whose
+// blocks keep their place and size, the bytes of every 16-byte vector of quants (Q5_K's qs and
+// qh, IQ4_XS's and Q8_0's qs) in the order 0,1, 4,5, 8,9, 12,13, 2,3, 6,7, 10,11, 14,15, so that the
 // values widen straight into the pair order of the kernels' activations (see simd.h's
-// ScaledBytes); the strict build's Q5Bits regroups values in that order too.
+// ScaledBytes). Q6Bytes: a Q6_K matrix whose blocks keep their place, scales and size, the
+// 6-bit values regrouped in the 192 bytes of ql and qh: of every four 16-value vectors, three
+// whole in bytes (bits 0..5) and the fourth's 6 bits in the top two bits of those three (see
+// q6_values in ops_simd.cpp). The strict build's Q5Bits and Q6Bytes hold values in that pair order.
 // Every layout but Rows4 keeps each row's bytes in the row's place (see kern::plain_row).
-enum class WeightLayout : uint8_t { Plain, Rows4, Q5Bits, Q8Abs7, Paired16 };
+enum class WeightLayout : uint8_t { Plain, Rows4, Q5Bits, Q8Abs7, Paired16, Q6Bytes };
 
 // Activations of n elements quantised to activation_type(weight), as llama.cpp's x86 CPU
 // path does: Q8_0/Q8_1 with id = 127/amax and round-half-to-even, Q8_K with the reference rounding.

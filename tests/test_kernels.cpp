@@ -147,8 +147,8 @@ TEST(Kernels, MatmulMatchesReferenceForEveryFormatOrderBatchAndThreadCount) {
     kern::set_group_dot_form(kern::GroupDotForm::Auto);
 }
 
-// The layout a build prefers (Rows4 for row-order Q4_0, IQ4_NL and Q4_K, Q5Bits for Q5_0 and Q5_1 in the SIMD builds,
-// Paired16 for Q6_K, Q5_K, IQ4_XS and Q8_0 in the strict SIMD128 build) gives exactly what the plain layout gives: every format and
+// The layout a build prefers (Rows4 for row-order Q4_0, IQ4_NL and Q4_K, Q5Bits for Q5_0 and Q5_1, Q6Bytes for Q6_K in the
+// SIMD builds, Paired16 for Q5_K, IQ4_XS and Q8_0 in the strict SIMD128 build) gives exactly what the plain layout gives: every format and
 // order, batches across the kernel's token tile, 1 and 2 threads, both group-dot forms, and block scales of every kind
 // (zero, subnormal, inf, nan) in the random bytes.
 TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
@@ -157,9 +157,10 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
         ASSERT_EQ(kern::preferred_layout(t, 40, 512, SumOrder::Rows), WeightLayout::Rows4) << type_name(t);
     for (TensorType t : {TensorType::Q5_0, TensorType::Q5_1})
         ASSERT_EQ(kern::preferred_layout(t, 40, 512, SumOrder::Lanes), WeightLayout::Q5Bits) << type_name(t);
+    ASSERT_EQ(kern::preferred_layout(TensorType::Q6_K, 40, 512, SumOrder::Lanes), WeightLayout::Q6Bytes);
 #endif
 #if defined(__wasm_simd128__) && !defined(__wasm_relaxed_simd__)
-    for (TensorType t : {TensorType::Q6_K, TensorType::Q5_K, TensorType::IQ4_XS, TensorType::Q8_0})
+    for (TensorType t : {TensorType::Q5_K, TensorType::IQ4_XS, TensorType::Q8_0})
         ASSERT_EQ(kern::preferred_layout(t, 40, 512, SumOrder::Lanes), WeightLayout::Paired16) << type_name(t);
 #endif
     const auto& forms = kDotForms;
@@ -207,10 +208,10 @@ TEST(Kernels, RepackedLayoutGivesThePlainLayoutsResults) {
     }
     kern::set_group_dot_form(kern::GroupDotForm::Auto);
 #if defined(__wasm_relaxed_simd__)
-    // Q4_0, IQ4_NL and Q4_K in row order, Q5_0 and Q5_1 in both orders; quantised and random bytes
-    EXPECT_EQ(repacked, 14);
+    // Q4_0, IQ4_NL and Q4_K in row order, Q5_0, Q5_1 and Q6_K in both orders; quantised and random bytes
+    EXPECT_EQ(repacked, 18);
 #elif defined(__wasm_simd128__)
-    EXPECT_EQ(repacked, 30);  // and Q6_K, Q5_K, IQ4_XS and Q8_0 in both orders
+    EXPECT_EQ(repacked, 30);  // and Q5_K, IQ4_XS and Q8_0 in both orders
 #else
     EXPECT_EQ(repacked, 0);
 #endif
@@ -241,9 +242,9 @@ TEST(Kernels, PlainRowUndoesEveryRowKeepingLayout) {
         }
     }
 #if defined(__wasm_relaxed_simd__)
-    EXPECT_EQ(undone, 4);  // Q5_0, Q5_1 in both orders
+    EXPECT_EQ(undone, 6);  // Q5_0, Q5_1, Q6_K in both orders
 #elif defined(__wasm_simd128__)
-    EXPECT_EQ(undone, 12);  // and Q6_K, Q5_K, IQ4_XS, Q8_0
+    EXPECT_EQ(undone, 12);  // and Q5_K, IQ4_XS, Q8_0
 #else
     EXPECT_EQ(undone, 0);
 #endif
