@@ -647,8 +647,9 @@ inline v128 half4_to_f32x4(const Consts& c, const void* p) {
 
 
 // The Rows4 kernels' outer loops: every group of four rows, the tokens in tiles of kRows4Tile;
-// tile(group bytes, Y + r, first token, tokens in the tile).
-constexpr int64_t kRows4Tile = 8;
+// tile(group bytes, Y + r, first token, tokens in the tile). 16 tokens: each unpacked block serves
+// twice as many as with 8 (relaxed Q4_K 1.05-1.07x, Q4_0 1.02-1.06x, IQ4_NL 1.04x; strict 0.98-1.04x).
+constexpr int64_t kRows4Tile = 16;
 template <typename Tile>
 void rows4_tiles(const RowJob& j, int64_t r0, int64_t r1, Tile tile) {
     for (int64_t r = r0; r < r1; r += 4)
