@@ -531,16 +531,9 @@ void q5_block_regroup(uint8_t qs[16], uint8_t qh[4], bool to_plain) {
 // vectors k = 0, 1, 2 of 16 bytes: byte e of vector k holds value e of vector (h, k, l) in bits
 // 0..5 and bits 2k, 2k + 1 of value e of vector (h, 3, l) in bits 6, 7. The kernels take three
 // values whole with a mask each, and the fourth with three masks, three shifts and two ors
-// (17 operations per 64 values in the file's layout, 11 here). Strict SIMD128 stores each
-// vector's values in pair order, as its Q5Bits does.
-// The byte of a regrouped vector that holds element e (0..15): e, or in pair order (kValuesPaired) p where kPairOrder[p] = e.
-constexpr int byte_of_element(int e) {
-    if (!kValuesPaired) return e;
-    int p = 0;
-    while (kPairOrder[p] != e) ++p;
-    return p;
-}
-
+// (17 operations per 64 values in the file's layout, 11 here). Strict SIMD128 (kValuesPaired)
+// stores each vector's values in pair order, as its Q5Bits does: byte e holds value kPairOrder[e].
+// Both functions walk the block's bytes: i = 128 h + 32 q + 16 l + e, e the byte in its vector.
 void q6_values(const uint8_t* block, bool regrouped, uint8_t v[256]) {
     const auto* x = reinterpret_cast<const block_q6_K*>(block);
     for (int i = 0; i < 256; ++i) {
@@ -550,13 +543,13 @@ void q6_values(const uint8_t* block, bool regrouped, uint8_t v[256]) {
             v[i] = uint8_t((q < 2 ? ql & 15 : ql >> 4) | ((qh >> (2 * q)) & 3) << 4);
             continue;
         }
-        const int p = byte_of_element(e);
         const uint8_t* g = block + 48 * (2 * h + l);
+        uint8_t& value = v[i - e + (kValuesPaired ? kPairOrder[e] : e)];
         if (q < 3) {
-            v[i] = g[16 * q + p] & 63;
+            value = g[16 * q + e] & 63;
         } else {
-            v[i] = 0;
-            for (int k = 0; k < 3; ++k) v[i] = uint8_t(v[i] | (g[16 * k + p] >> 6) << (2 * k));
+            value = 0;
+            for (int k = 0; k < 3; ++k) value = uint8_t(value | (g[16 * k + e] >> 6) << (2 * k));
         }
     }
 }
@@ -571,12 +564,12 @@ void q6_write(const uint8_t v[256], bool regrouped, uint8_t* block) {
             out[128 + 32 * h + 16 * l + e] = uint8_t(out[128 + 32 * h + 16 * l + e] | (v[i] >> 4) << (2 * q));
             continue;
         }
-        const int p = byte_of_element(e);
         uint8_t* g = out + 48 * (2 * h + l);
+        const uint8_t value = v[i - e + (kValuesPaired ? kPairOrder[e] : e)];
         if (q < 3) {
-            g[16 * q + p] = uint8_t(g[16 * q + p] | v[i]);
+            g[16 * q + e] = uint8_t(g[16 * q + e] | value);
         } else {
-            for (int k = 0; k < 3; ++k) g[16 * k + p] = uint8_t(g[16 * k + p] | ((v[i] >> (2 * k)) & 3) << 6);
+            for (int k = 0; k < 3; ++k) g[16 * k + e] = uint8_t(g[16 * k + e] | ((value >> (2 * k)) & 3) << 6);
         }
     }
     static_assert(offsetof(block_q6_K, qh) == offsetof(block_q6_K, ql) + 128, "ql, then qh");
